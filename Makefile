@@ -1,0 +1,45 @@
+# tagrelay — build, test, demo, bench, lint. Each target installs what it needs itself.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+export GOFLAGS ?= -buildvcs=false
+CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tagrelay
+export TAGRELAY_CACHE := $(CACHE)
+TOOLS := $(CACHE)/tools
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/tagrelay/tagrelay/internal/cli/tagrelay.Version=$(VERSION)
+BINARIES := $(notdir $(wildcard cmd/*))
+STATICCHECK_VERSION := v0.7.0
+
+.PHONY: all build deps cluster test test-short demo bench lint clean
+all: build
+
+build: ## static binaries into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+deps: ## system packages (apt-get when missing) and Go modules
+	@hack/deps.sh
+
+cluster: ## build the test cluster binaries (etcd, kube-apiserver, ..., kwok) once, cached
+	@hack/testcluster.sh build
+
+test: deps cluster ## every test, including the real-cluster ones
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-short: deps ## tests that need no cluster
+	$(GO) test -short -count=1 ./...
+
+demo: deps build ## the whole chain on local servers
+	$(GO) run ./test/demo
+
+bench: deps build ## side-by-side benchmarks (see bench/README.md)
+	$(GO) run ./bench
+
+lint: ## go vet, gofmt, staticcheck
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@[ -x $(TOOLS)/staticcheck-$(STATICCHECK_VERSION) ] || { GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) && mv $(TOOLS)/staticcheck $(TOOLS)/staticcheck-$(STATICCHECK_VERSION); }
+	$(TOOLS)/staticcheck-$(STATICCHECK_VERSION) ./...
+
+clean:
+	rm -rf bin dist
