@@ -1,0 +1,252 @@
+package bump
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/aymanbagabas/go-udiff"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+)
+
+// File is one file the plan changes.
+type File struct {
+	Path    string   `json:"path"`
+	Kind    Kind     `json:"kind"`
+	Changes []Change `json:"changes"`
+	Old     []byte   `json:"-"`
+	New     []byte   `json:"-"`
+}
+
+// Diff returns the unified diff of the file's change.
+func (f *File) Diff() string {
+	return udiff.Unified("a/"+f.Path, "b/"+f.Path, string(f.Old), string(f.New))
+}
+
+// Result is what a bump changes (or would change).
+type Result struct {
+	// Files are the changed files, in path order.
+	Files []*File `json:"files"`
+	// Unchanged lists the targets found but already at their tag.
+	Unchanged []string `json:"unchanged,omitempty"`
+	// Scanned is the number of files read.
+	Scanned int `json:"scanned"`
+}
+
+// Changes returns every change of every file.
+func (r *Result) Changes() []Change {
+	var all []Change
+	for _, f := range r.Files {
+		all = append(all, f.Changes...)
+	}
+	return all
+}
+
+// Diff returns the unified diff of all files.
+func (r *Result) Diff() string {
+	var b strings.Builder
+	for _, f := range r.Files {
+		b.WriteString(f.Diff())
+	}
+	return b.String()
+}
+
+// Plan computes the edit of paths (files, or directories whose YAML files are all considered)
+// inside fsys for targets. It reads and changes nothing outside memory.
+//
+// It returns ErrImageNotFound when a target appears in none of the files, ErrUnchanged (with the
+// result) when every target is already current, ErrInvalidYAML for a file that does not parse,
+// ErrPinnedDigest when a pinned digest would be left stale.
+func Plan(fsys fs.FS, paths []string, targets []Target, kind Kind) (*Result, error) {
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("%w: no image to bump", ErrInvalidYAML)
+	}
+	for i := range targets {
+		if err := targets[i].Validate(); err != nil {
+			return nil, err
+		}
+	}
+	files, dirMode, err := collect(fsys, paths)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	found := make([]bool, len(targets))
+	for _, p := range files {
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		if dirMode[p] && !screen(b, targets) {
+			continue
+		}
+		res.Scanned++
+		f, fileFound, err := Rewrite(p, b, kind, targets)
+		if err != nil {
+			if dirMode[p] && errors.Is(err, ErrInvalidYAML) && bytes.Contains(b, []byte("{{")) {
+				continue // a Helm or Go template below the directory, not YAML
+			}
+			return nil, err
+		}
+		for i, ok := range fileFound {
+			found[i] = found[i] || ok
+		}
+		if f != nil {
+			res.Files = append(res.Files, f)
+		}
+	}
+	if err := notFound(targets, found, paths, res.Scanned); err != nil {
+		return nil, err
+	}
+	changed := map[string]bool{}
+	for _, c := range res.Changes() {
+		changed[c.Image] = true
+	}
+	for _, t := range targets {
+		if !changed[t.Image] {
+			res.Unchanged = append(res.Unchanged, t.String())
+		}
+	}
+	if len(res.Files) == 0 {
+		return res, fmt.Errorf("%w: %s in %s; nothing was written", ErrUnchanged, strings.Join(res.Unchanged, ", "), strings.Join(paths, ", "))
+	}
+	return res, nil
+}
+
+func notFound(targets []Target, found []bool, paths []string, scanned int) error {
+	var missing []string
+	for i, ok := range found {
+		if !ok {
+			missing = append(missing, targets[i].Image)
+			if targets[i].Key != "" {
+				missing[len(missing)-1] += " (at --key " + targets[i].Key + ")"
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	where := strings.Join(paths, ", ")
+	if scanned != 1 {
+		where = fmt.Sprintf("%s (%d files read)", where, scanned)
+	}
+	return fmt.Errorf("%w: %s in %s; nothing was written", ErrImageNotFound, strings.Join(missing, ", "), where)
+}
+
+// screen is the cheap check applied to files found by walking a directory: a file that refers to
+// an image contains the last segment of its repository.
+func screen(b []byte, targets []Target) bool {
+	for i := range targets {
+		if targets[i].Key != "" || bytes.Contains(b, []byte(targets[i].lastSegment())) {
+			return true
+		}
+	}
+	return false
+}
+
+// collect expands paths into files. Files named explicitly are always read; below a directory,
+// YAML files (*.yaml, *.yml, Kustomization) are, except in hidden directories (.git).
+func collect(fsys fs.FS, paths []string) (files []string, dirMode map[string]bool, err error) {
+	dirMode = map[string]bool{}
+	seen := map[string]bool{}
+	for _, p := range paths {
+		p = path.Clean(strings.TrimPrefix(p, "./"))
+		st, err := fs.Stat(fsys, p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, nil, errdefs.Invalid(fmt.Errorf("%s: no such file or directory", p))
+			}
+			return nil, nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		if !st.IsDir() {
+			if !seen[p] {
+				files = append(files, p)
+				seen[p] = true
+			}
+			continue
+		}
+		err = fs.WalkDir(fsys, p, func(q string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if q != p && strings.HasPrefix(d.Name(), ".") {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if isYAMLName(d.Name()) && !seen[q] {
+				files = append(files, q)
+				seen[q] = true
+				dirMode[q] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("walking %s: %w", p, err)
+		}
+	}
+	sort.Strings(files)
+	return files, dirMode, nil
+}
+
+func isYAMLName(n string) bool {
+	return strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") || n == "Kustomization"
+}
+
+// Rewrite edits one file's bytes for targets. It returns the changed file (nil when nothing
+// changes) and, per target, whether the image was found in the file. The output is verified
+// before it is returned: it parses, and rewriting it again changes nothing.
+func Rewrite(p string, b []byte, kind Kind, targets []Target) (*File, []bool, error) {
+	for i := range targets {
+		if targets[i].canon == "" {
+			if err := targets[i].Validate(); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	out, changes, k, found, err := rewrite(p, b, kind, targets)
+	if err != nil || len(changes) == 0 {
+		return nil, found, err
+	}
+	// Verify: the new bytes parse and are a fixed point.
+	if _, again, _, _, err := rewrite(p, out, k, targets); err != nil || len(again) != 0 {
+		return nil, found, fmt.Errorf("%s: internal error: the rewritten file does not verify (%v, %d more changes); nothing was written", p, err, len(again))
+	}
+	return &File{Path: p, Kind: k, Changes: changes, Old: b, New: out}, found, nil
+}
+
+func rewrite(p string, b []byte, kind Kind, targets []Target) ([]byte, []Change, Kind, []bool, error) {
+	src, err := parseSource(b)
+	if err != nil {
+		return nil, nil, kind, nil, fmt.Errorf("%w: %s: %v", ErrInvalidYAML, p, strings.TrimPrefix(err.Error(), "parsing YAML: yaml: "))
+	}
+	if kind == KindAuto || kind == "" {
+		kind = detectKind(p, src)
+	}
+	r := &rewriter{src: src, path: p, targets: targets, found: make([]bool, len(targets))}
+	for ti, t := range targets {
+		for _, doc := range src.docs {
+			switch {
+			case t.Key != "":
+				r.key(doc, ti)
+			case kind == KindKustomize:
+				r.kustomize(doc, ti)
+			case kind == KindManifest:
+				r.manifest(doc, ti)
+			default:
+				r.helm(docRoot(doc), ti)
+			}
+		}
+	}
+	if r.err != nil {
+		return nil, nil, kind, r.found, r.err
+	}
+	out, changes, err := r.apply()
+	return out, changes, kind, r.found, err
+}
