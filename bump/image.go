@@ -2,6 +2,7 @@ package bump
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -109,7 +110,7 @@ func (t *Target) Validate() error {
 	if t.Tag == "" {
 		return errdefs.Invalid(fmt.Errorf("no tag given for image %s", t.Image))
 	}
-	if _, err := name.NewTag(t.Image + ":" + t.Tag); err != nil {
+	if _, err := name.NewTag(t.Image + ":" + t.Tag); err != nil || !tagPattern.MatchString(t.Tag) {
 		return errdefs.Invalid(fmt.Errorf("invalid tag %q for %s: a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'", t.Tag, t.Image))
 	}
 	if t.Digest != "" {
@@ -119,6 +120,10 @@ func (t *Target) Validate() error {
 	}
 	return nil
 }
+
+// tagPattern is the tag grammar of the OCI distribution spec; ggcr does not check the first
+// character. https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
+var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 
 // badName strips ggcr's generic prefix from a name error.
 func badName(err error) string {

@@ -152,7 +152,7 @@ func (r *rewriter) helmMap(m *yaml.Node, ti int) string {
 	case tagV == nil:
 		_, rv := mapValue(m, repoKey)
 		r.insertKey(m, rv, "tag", t.Tag, ti)
-	case tagV.Kind != yaml.ScalarNode:
+	case tagV.Kind != yaml.ScalarNode && tagV.Kind != yaml.AliasNode:
 		r.fail(fmt.Errorf("%w: %s:%d: %s is not a scalar", ErrUnsupported, r.path, tagV.Line, tagField))
 	case tagV.Value == "" && tagV.Style == 0:
 		r.setNull(tagK, tagV, t.Tag, tagField, ti)

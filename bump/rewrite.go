@@ -75,7 +75,10 @@ func (r *rewriter) fail(err error) {
 // double quotes; quoted scalars keep their quotes.
 func (r *rewriter) setScalar(n *yaml.Node, value, field string, ti int) {
 	r.found[ti] = true
-	if n.Value == value && !(n.Style == 0 && needsQuotes(value)) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil && n.Alias.Value == value {
+		return
+	}
+	if n.Kind != yaml.AliasNode && n.Value == value && !(n.Style == 0 && needsQuotes(value)) {
 		return
 	}
 	if n.Kind == yaml.AliasNode || n.Anchor != "" {

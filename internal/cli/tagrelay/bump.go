@@ -3,6 +3,7 @@ package tagrelay
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,15 @@ type bumpOptions struct {
 	sets      cli.StringSlice
 	dryRun    bool
 	allowNoop bool
+
+	// remote mode
+	repo        string
+	branch      string
+	message     string
+	authorName  string
+	authorEmail string
+	retries     int
+	git         gitFlags
 }
 
 // NewBumpCommand returns the bump command: point an image at a new tag in infra files.
@@ -38,7 +48,14 @@ func NewBumpCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "kind", Value: string(bump.KindAuto), Usage: "file kind: auto, kustomize, helm or manifest", EnvVars: []string{"TAGRELAY_KIND"}, Destination: &o.kind},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the unified diff and write nothing", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun},
 		&cli.BoolFlag{Name: "allow-noop", Usage: "exit 0 (with a warning) instead of 3 when every tag is already current", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop},
+		&cli.StringFlag{Name: "repo", Usage: "git `URL` of the infra repository: fetch, edit, commit and push there instead of local files (--file paths are inside it)", EnvVars: []string{"TAGRELAY_REPO"}, Destination: &o.repo, Category: "Git"},
+		&cli.StringFlag{Name: "branch", Usage: "`BRANCH` to update (default: the repository's default branch)", EnvVars: []string{"TAGRELAY_BRANCH"}, Destination: &o.branch, Category: "Git"},
+		&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "commit message, a Go `TEMPLATE` over .Images, .Changes, .Files, .Branch (default: \"deploy: IMAGE:TAG\" with the changes and the CI pipeline)", EnvVars: []string{"TAGRELAY_MESSAGE"}, Destination: &o.message, Category: "Git"},
+		&cli.StringFlag{Name: "author-name", Usage: "commit author `NAME` (default: GITLAB_USER_NAME, GITHUB_ACTOR, tagrelay)", EnvVars: []string{"TAGRELAY_AUTHOR_NAME"}, Destination: &o.authorName, Category: "Git"},
+		&cli.StringFlag{Name: "author-email", Usage: "commit author `EMAIL` (default: GITLAB_USER_EMAIL, the GitHub noreply address, tagrelay@localhost)", EnvVars: []string{"TAGRELAY_AUTHOR_EMAIL"}, Destination: &o.authorEmail, Category: "Git"},
+		&cli.IntFlag{Name: "retries", Value: 10, Usage: "times a push that lost a race with another pipeline is re-applied on the new tip and retried", EnvVars: []string{"TAGRELAY_RETRIES"}, Destination: &o.retries, Category: "Git"},
 	}
+	flags = append(flags, o.git.flags()...)
 	return &cli.Command{
 		Name:  "bump",
 		Usage: "point an image at a new tag in Kustomize, Helm values or manifests (local files or a git repository)",
@@ -72,12 +89,15 @@ func runBump(c *cli.Context, env *clirun.Env, o *bumpOptions) error {
 	if len(o.files.Value()) == 0 {
 		return clirun.Usagef("pass --file PATH (a file or a directory)", "no file given")
 	}
+	if o.repo != "" {
+		return runBumpRemote(c, env, o, log, targets, kind)
+	}
 	root, paths, err := localPaths(o.files.Value())
 	if err != nil {
 		return err
 	}
 	res, err := bump.Plan(os.DirFS(root), paths, targets, kind)
-	if err = o.noop(c, log, err); err != nil || res == nil {
+	if err = o.noop(log, err); err != nil || res == nil {
 		return err
 	}
 	if o.dryRun {
@@ -123,7 +143,7 @@ func (o *bumpOptions) targets(env *clirun.Env) ([]bump.Target, error) {
 }
 
 // noop turns a refused no-op into success with a warning when --allow-noop is set.
-func (o *bumpOptions) noop(c *cli.Context, log interface{ Warn(string, ...any) }, err error) error {
+func (o *bumpOptions) noop(log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
 	}

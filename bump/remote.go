@@ -1,0 +1,340 @@
+package bump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+)
+
+// Remote is the git repository a bump is committed to.
+type Remote struct {
+	// URL is the clone URL, without credentials (they go in Auth).
+	URL string
+	// Branch is the branch to update; "" means the remote's default branch.
+	Branch string
+	// Auth authenticates fetch and push; nil for anonymous access.
+	Auth transport.AuthMethod
+	// CABundle adds PEM certificates to the system pool for HTTPS.
+	CABundle []byte
+	// InsecureSkipTLS disables certificate verification.
+	InsecureSkipTLS bool
+}
+
+// PushOptions configure Push. The zero value is valid: auto kind, default message, author
+// "tagrelay", 10 retries.
+type PushOptions struct {
+	// Kind of the files; "" means KindAuto.
+	Kind Kind
+	// Message is a text/template over MessageData; "" means DefaultMessage.
+	Message string
+	// AuthorName and AuthorEmail sign the commit (author and committer). Default: tagrelay.
+	AuthorName, AuthorEmail string
+	// Retries is how many times a push that lost a race is re-applied on the new tip and retried.
+	// 0 means 10; a negative value disables retries.
+	Retries int
+	// Backoff is the base of the exponential backoff between retries (with full jitter).
+	// Default 250ms, capped at 8s per wait.
+	Backoff time.Duration
+	// HeadBranch, when set and different from the base branch, receives the commit instead of
+	// the base branch (merge/pull request mode). It is created from the base branch and
+	// force-updated: it belongs to tagrelay.
+	HeadBranch string
+	// DryRun plans the change on the fetched tip and pushes nothing.
+	DryRun bool
+	// Logger receives progress; default: discard.
+	Logger *slog.Logger
+	// Now returns the commit time; default time.Now.
+	Now func() time.Time
+}
+
+// DefaultMessage is the commit message template used when PushOptions.Message is empty.
+const DefaultMessage = `{{if eq (len .Images) 1}}deploy: {{index .Images 0}}{{else}}deploy: {{join .Images ", "}}{{end}}
+
+{{range .Changes}}{{.Path}}:{{.Line}}: {{.Image}} {{if .From}}{{.From}}{{else}}(none){{end}} -> {{.To}}
+{{end}}`
+
+// MessageData is what a commit message template sees.
+type MessageData struct {
+	// Images are "image:tag" for each changed image.
+	Images []string
+	// Changes are every value changed.
+	Changes []Change
+	// Files are the changed paths.
+	Files []string
+	// Branch is the branch the commit goes to.
+	Branch string
+}
+
+// Commit is the result of a Push.
+type Commit struct {
+	*Result
+	// Hash of the new commit ("" on a dry run).
+	Hash string `json:"commit,omitempty"`
+	// Parent is the tip the change was applied to.
+	Parent string `json:"parent"`
+	// Branch that received the commit; BaseBranch it was based on.
+	Branch     string `json:"branch"`
+	BaseBranch string `json:"baseBranch"`
+	// Repository URL (without credentials).
+	Repository string `json:"repository"`
+	// Attempts is the number of push attempts (1 without a race).
+	Attempts int `json:"attempts"`
+	// Message of the commit.
+	Message string `json:"message,omitempty"`
+}
+
+// ErrRaceLost means every push attempt was rejected because the branch kept moving.
+var ErrRaceLost = errdefs.Conflict(errors.New("push rejected: the branch kept moving"))
+
+// Push edits paths on the tip of the remote branch and pushes one commit, without a worktree:
+// a shallow single-branch fetch into memory, new blobs for the changed files, new trees on their
+// paths, one commit, a push that requires the branch to still be at the fetched tip. When another
+// writer moved the branch in between, the edit is re-applied on the new tip and pushed again,
+// with exponential backoff and jitter, up to Retries times.
+//
+// Errors: those of Plan (ErrUnchanged with the Commit's Result, ErrImageNotFound, …), not found
+// for a missing repository or branch, ErrRaceLost when the retries are exhausted.
+func Push(ctx context.Context, remote Remote, paths []string, targets []Target, opts PushOptions) (*Commit, error) {
+	opts = opts.withDefaults()
+	msgTmpl, err := template.New("message").Funcs(template.FuncMap{"join": strings.Join}).Parse(opts.Message)
+	if err != nil {
+		return nil, errdefs.Invalid(fmt.Errorf("parsing commit message template: %w", err))
+	}
+	log := opts.Logger.With("repo", remote.URL)
+	for attempt := 1; ; attempt++ {
+		c, err := pushOnce(ctx, remote, paths, targets, opts, msgTmpl, log)
+		if c != nil {
+			c.Attempts = attempt
+		}
+		if err == nil || !isPushRace(err) {
+			return c, err
+		}
+		if attempt > opts.Retries {
+			return c, fmt.Errorf("%w: %d attempts on %s, last: %v", ErrRaceLost, attempt, remote.URL, err)
+		}
+		wait := backoff(opts.Backoff, attempt)
+		log.Info("push lost a race, re-applying on the new tip", "attempt", attempt, "wait", wait.Round(time.Millisecond), "reason", err.Error())
+		select {
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (o PushOptions) withDefaults() PushOptions {
+	if o.Kind == "" {
+		o.Kind = KindAuto
+	}
+	if o.Message == "" {
+		o.Message = DefaultMessage
+	}
+	if o.AuthorName == "" {
+		o.AuthorName = "tagrelay"
+	}
+	if o.AuthorEmail == "" {
+		o.AuthorEmail = "tagrelay@localhost"
+	}
+	switch {
+	case o.Retries == 0:
+		o.Retries = 10
+	case o.Retries < 0:
+		o.Retries = 0
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 250 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// backoff is exponential with full jitter (AWS architecture blog, "Exponential Backoff And
+// Jitter"): concurrent pipelines that collided once spread out instead of colliding again.
+func backoff(base time.Duration, attempt int) time.Duration {
+	ceiling := min(base<<min(attempt-1, 10), 8*time.Second)
+	return ceiling/4 + rand.N(ceiling*3/4+1)
+}
+
+func pushOnce(ctx context.Context, remote Remote, paths []string, targets []Target, opts PushOptions, msgTmpl *template.Template, log *slog.Logger) (*Commit, error) {
+	repo, base, branch, err := fetchTip(ctx, remote)
+	if err != nil {
+		return nil, err
+	}
+	baseCommit, err := repo.CommitObject(base)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", base, err)
+	}
+	tree, err := baseCommit.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("reading tree of %s: %w", base, err)
+	}
+	c := &Commit{Parent: base.String(), Branch: branch, BaseBranch: branch, Repository: remote.URL}
+	if opts.HeadBranch != "" {
+		c.Branch = opts.HeadBranch
+	}
+	log.Debug("fetched tip", "branch", branch, "commit", base.String())
+	res, err := Plan(treeFS{root: tree}, paths, targets, opts.Kind)
+	c.Result = res
+	if err != nil || opts.DryRun {
+		return c, err
+	}
+	files := map[string][]byte{}
+	for _, f := range res.Files {
+		files[f.Path] = f.New
+	}
+	newTree, err := rewriteTree(repo.Storer, tree, files)
+	if err != nil {
+		return c, fmt.Errorf("writing tree: %w", err)
+	}
+	if c.Message, err = renderMessage(msgTmpl, res, c.Branch); err != nil {
+		return c, err
+	}
+	sig := object.Signature{Name: opts.AuthorName, Email: opts.AuthorEmail, When: opts.Now()}
+	hash, err := storeObject(repo.Storer, &object.Commit{
+		Author: sig, Committer: sig, Message: c.Message, TreeHash: newTree, ParentHashes: []plumbing.Hash{base},
+	})
+	if err != nil {
+		return c, fmt.Errorf("writing commit: %w", err)
+	}
+	push := &git.PushOptions{
+		RemoteName:      "origin",
+		Auth:            remote.Auth,
+		CABundle:        remote.CABundle,
+		InsecureSkipTLS: remote.InsecureSkipTLS,
+	}
+	if c.Branch == branch {
+		ref := plumbing.NewBranchReferenceName(branch)
+		push.RefSpecs = []config.RefSpec{config.RefSpec(hash.String() + ":" + ref.String())}
+		// The server must still be at the commit the edit was made on; otherwise this is a race.
+		push.RequireRemoteRefs = []config.RefSpec{config.RefSpec(base.String() + ":" + ref.String())}
+	} else {
+		push.RefSpecs = []config.RefSpec{config.RefSpec("+" + hash.String() + ":" + plumbing.NewBranchReferenceName(c.Branch).String())}
+	}
+	log.Debug("pushing", "commit", hash.String(), "branch", c.Branch)
+	if err := repo.PushContext(ctx, push); err != nil {
+		return c, classifyGitErr(err, remote.URL, c.Branch)
+	}
+	c.Hash = hash.String()
+	return c, nil
+}
+
+func renderMessage(t *template.Template, res *Result, branch string) (string, error) {
+	d := MessageData{Branch: branch, Changes: res.Changes()}
+	seen := map[string]bool{}
+	for _, f := range res.Files {
+		d.Files = append(d.Files, f.Path)
+	}
+	for _, ch := range d.Changes {
+		img := ch.Image + ":" + ch.To
+		if ch.Field == "digest" {
+			img = ch.Image + "@" + ch.To
+		}
+		if !seen[img] {
+			seen[img] = true
+			d.Images = append(d.Images, img)
+		}
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		return "", errdefs.Invalid(fmt.Errorf("rendering commit message template: %w", err))
+	}
+	msg := strings.TrimSpace(b.String())
+	if msg == "" {
+		return "", errdefs.Invalid(errors.New("the commit message template rendered an empty message"))
+	}
+	return msg + "\n", nil
+}
+
+// fetchTip fetches the tip of the branch (depth 1, that branch only, no tags) into memory.
+func fetchTip(ctx context.Context, remote Remote) (*git.Repository, plumbing.Hash, string, error) {
+	opts := &git.CloneOptions{
+		URL:             remote.URL,
+		Auth:            remote.Auth,
+		SingleBranch:    true,
+		Depth:           1,
+		Tags:            git.NoTags,
+		NoCheckout:      true,
+		CABundle:        remote.CABundle,
+		InsecureSkipTLS: remote.InsecureSkipTLS,
+	}
+	if remote.Branch != "" {
+		opts.ReferenceName = plumbing.NewBranchReferenceName(remote.Branch)
+	}
+	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
+	if err != nil {
+		return nil, plumbing.ZeroHash, "", classifyGitErr(err, remote.URL, remote.Branch)
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return nil, plumbing.ZeroHash, "", fmt.Errorf("reading HEAD of %s: %w", remote.URL, err)
+	}
+	return repo, head.Hash(), head.Name().Short(), nil
+}
+
+// classifyGitErr gives go-git's errors a class and a message that names the repository.
+func classifyGitErr(err error, url, branch string) error {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
+		return errdefs.WithHint(fmt.Errorf("authenticating to %s: %w", url, err), "check the token (--token-file, GITLAB_TOKEN, GITHUB_TOKEN) and that it may write to the repository")
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return errdefs.NotFound(fmt.Errorf("repository %s not found", url))
+	case errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return errdefs.NotFound(fmt.Errorf("repository %s is empty: no branch to bump", url))
+	case errors.Is(err, plumbing.ErrReferenceNotFound), strings.Contains(err.Error(), "couldn't find remote ref"):
+		return errdefs.NotFound(fmt.Errorf("branch %q not found in %s", branch, url))
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return errdefs.Unavailable(fmt.Errorf("reaching %s: %w", url, err))
+	}
+	return fmt.Errorf("git %s: %w", url, err)
+}
+
+// isPushRace reports whether a push was rejected because the branch moved after the fetch.
+// go-git and git servers report this only as text (no typed errors cross the wire), so the
+// known phrasings are matched here and nowhere else:
+//   - go-git: ErrNonFastForwardUpdate; "remote ref … required to be … but is …"
+//     (RequireRemoteRefs); "object not found" when a shallow push walks past the fetched tip.
+//   - git receive-pack: "failed to update ref", "cannot lock ref", "fetch first", "stale info".
+//   - GitLab: "incorrect old value provided", "reference has changed concurrently".
+func isPushRace(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, git.ErrNonFastForwardUpdate) || errors.Is(err, plumbing.ErrObjectNotFound) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{
+		"non-fast-forward", "required to be", "object not found", "failed to update ref",
+		"cannot lock ref", "fetch first", "stale info", "incorrect old value provided",
+		"reference has changed concurrently", "failed to lock",
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

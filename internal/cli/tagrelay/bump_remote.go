@@ -1,0 +1,98 @@
+package tagrelay
+
+import (
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tagrelay/tagrelay/bump"
+	"github.com/tagrelay/tagrelay/internal/clirun"
+)
+
+// runBumpRemote is bump --repo: fetch the branch tip into memory, edit, commit, push.
+func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Logger, targets []bump.Target, kind bump.Kind) error {
+	url, creds, err := o.git.credentials(env, o.repo)
+	if err != nil {
+		return err
+	}
+	paths := make([]string, 0, len(o.files.Value()))
+	for _, f := range o.files.Value() {
+		if path.IsAbs(f) {
+			return clirun.Usagef("with --repo, --file paths are relative to the repository root", "absolute path %q with --repo", f)
+		}
+		paths = append(paths, path.Clean(f))
+	}
+	remote := bump.Remote{URL: url, Branch: o.branch, Auth: creds.GoGit()}
+	opts := bump.PushOptions{
+		Kind:        kind,
+		Message:     o.message,
+		AuthorName:  firstNonEmpty(o.authorName, env.Getenv("GITLAB_USER_NAME"), env.Getenv("GITHUB_ACTOR")),
+		AuthorEmail: firstNonEmpty(o.authorEmail, env.Getenv("GITLAB_USER_EMAIL"), githubNoreply(env.Getenv("GITHUB_ACTOR"))),
+		Retries:     o.retries,
+		DryRun:      o.dryRun,
+		Logger:      log,
+	}
+	if o.retries == 0 {
+		opts.Retries = -1
+	}
+	if opts.Message == "" {
+		opts.Message = bump.DefaultMessage + ciTrailer(env)
+	}
+	commit, err := bump.Push(c.Context, remote, paths, targets, opts)
+	if err = o.noop(log, err); err != nil || commit == nil || commit.Result == nil {
+		return err
+	}
+	if o.dryRun {
+		return env.Emit(&o.common, commit, commit.Diff(), nil)
+	}
+	if commit.Hash == "" { // accepted no-op
+		return env.Emit(&o.common, commit, describeChanges(commit.Result), bumpOutputs(commit.Result, ""))
+	}
+	text := fmt.Sprintf("%s%s %s -> %s (%s)", describeChanges(commit.Result), commit.Repository, commit.Branch, commit.Hash, plural(commit.Attempts, "attempt"))
+	return env.Emit(&o.common, commit, text, bumpOutputs(commit.Result, commit.Hash))
+}
+
+// ciTrailer links the commit to the pipeline that made it.
+func ciTrailer(env *clirun.Env) string {
+	var lines []string
+	if p, sha := env.Getenv("CI_PROJECT_PATH"), env.Getenv("CI_COMMIT_SHA"); p != "" && sha != "" {
+		lines = append(lines, "Source: "+p+"@"+sha)
+	} else if r, sha := env.Getenv("GITHUB_REPOSITORY"), env.Getenv("GITHUB_SHA"); r != "" && sha != "" {
+		lines = append(lines, "Source: "+r+"@"+sha)
+	}
+	if u := env.Getenv("CI_PIPELINE_URL"); u != "" {
+		lines = append(lines, "Pipeline: "+u)
+	} else if srv, r, id := env.Getenv("GITHUB_SERVER_URL"), env.Getenv("GITHUB_REPOSITORY"), env.Getenv("GITHUB_RUN_ID"); srv != "" && r != "" && id != "" {
+		lines = append(lines, "Pipeline: "+srv+"/"+r+"/actions/runs/"+id)
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\n" + strings.Join(lines, "\n") + "\n"
+}
+
+func githubNoreply(actor string) string {
+	if actor == "" {
+		return ""
+	}
+	return actor + "@users.noreply.github.com"
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
