@@ -3,8 +3,8 @@ package bump
 import (
 	"bytes"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 

@@ -96,4 +96,3 @@ func rewriteTree(s storer.EncodedObjectStorer, base *object.Tree, files map[stri
 	}
 	return storeObject(s, &object.Tree{Entries: entries})
 }
-
