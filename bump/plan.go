@@ -222,9 +222,23 @@ func Rewrite(p string, b []byte, kind Kind, targets []Target) (*File, []bool, er
 }
 
 func rewrite(p string, b []byte, kind Kind, targets []Target) ([]byte, []Change, Kind, []bool, error) {
+	r, kind, err := match(p, b, kind, targets)
+	if err != nil {
+		var found []bool
+		if r != nil {
+			found = r.found
+		}
+		return nil, nil, kind, found, err
+	}
+	out, changes, err := r.apply()
+	return out, changes, kind, r.found, err
+}
+
+// match parses b and collects the edits for targets without applying them.
+func match(p string, b []byte, kind Kind, targets []Target) (*rewriter, Kind, error) {
 	src, err := parseSource(b)
 	if err != nil {
-		return nil, nil, kind, nil, fmt.Errorf("%w: %s: %v", ErrInvalidYAML, p, strings.TrimPrefix(err.Error(), "parsing YAML: yaml: "))
+		return nil, kind, fmt.Errorf("%w: %s: %v", ErrInvalidYAML, p, strings.TrimPrefix(err.Error(), "parsing YAML: yaml: "))
 	}
 	if kind == KindAuto || kind == "" {
 		kind = detectKind(p, src)
@@ -244,9 +258,5 @@ func rewrite(p string, b []byte, kind Kind, targets []Target) ([]byte, []Change,
 			}
 		}
 	}
-	if r.err != nil {
-		return nil, nil, kind, r.found, r.err
-	}
-	out, changes, err := r.apply()
-	return out, changes, kind, r.found, err
+	return r, kind, r.err
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
@@ -132,6 +133,11 @@ func (r *rewriter) setNull(k, v *yaml.Node, value, field string, ti int) {
 func (r *rewriter) setImageString(n *yaml.Node, ti int, field string) {
 	t := r.targets[ti]
 	ref := splitImage(n.Value)
+	if _, err := name.ParseReference(n.Value); err != nil {
+		r.found[ti] = true
+		r.fail(fmt.Errorf("%w: %s:%d: %q is not a valid image reference; fix it by hand", ErrUnsupported, r.path, n.Line, n.Value))
+		return
+	}
 	if ref.digest != "" && t.Digest == "" {
 		r.found[ti] = true
 		r.fail(fmt.Errorf("%w: %s:%d: %s is pinned to %s; a tag-only bump would not change what runs. Use --digest to resolve and write the new digest", ErrPinnedDigest, r.path, n.Line, t.Image, ref.digest))
