@@ -192,7 +192,7 @@ func pushOnce(ctx context.Context, remote Remote, paths []string, targets []Targ
 	if opts.HeadBranch != "" {
 		c.Branch = opts.HeadBranch
 	}
-	log.Debug("fetched tip", "branch", branch, "commit", base.String())
+	log.Info("fetched", "branch", branch, "commit", base.String()[:12])
 	res, err := Plan(treeFS{root: tree}, paths, targets, opts.Kind)
 	c.Result = res
 	if err != nil || opts.DryRun {
@@ -230,7 +230,7 @@ func pushOnce(ctx context.Context, remote Remote, paths []string, targets []Targ
 	} else {
 		push.RefSpecs = []config.RefSpec{config.RefSpec("+" + hash.String() + ":" + plumbing.NewBranchReferenceName(c.Branch).String())}
 	}
-	log.Debug("pushing", "commit", hash.String(), "branch", c.Branch)
+	log.Info("pushing", "commit", hash.String()[:12], "branch", c.Branch)
 	if err := repo.PushContext(ctx, push); err != nil {
 		return c, classifyGitErr(err, remote.URL, c.Branch)
 	}

@@ -51,7 +51,7 @@ func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Lo
 	if commit.Hash == "" { // accepted no-op
 		return env.Emit(&o.common, commit, describeChanges(commit.Result), bumpOutputs(commit.Result, ""))
 	}
-	text := fmt.Sprintf("%s%s %s -> %s (%s)", describeChanges(commit.Result), commit.Repository, commit.Branch, commit.Hash, plural(commit.Attempts, "attempt"))
+	text := fmt.Sprintf("%spushed %s to %s of %s (%s)", describeChanges(commit.Result), commit.Hash, commit.Branch, commit.Repository, plural(commit.Attempts, "attempt"))
 	return env.Emit(&o.common, commit, text, bumpOutputs(commit.Result, commit.Hash))
 }
 
