@@ -19,8 +19,10 @@ type File struct {
 	Path    string   `json:"path"`
 	Kind    Kind     `json:"kind"`
 	Changes []Change `json:"changes"`
-	Old     []byte   `json:"-"`
-	New     []byte   `json:"-"`
+	// Patch is the unified diff, filled in for dry runs.
+	Patch string `json:"diff,omitempty"`
+	Old   []byte `json:"-"`
+	New   []byte `json:"-"`
 }
 
 // Diff returns the unified diff of the file's change.
@@ -47,11 +49,12 @@ func (r *Result) Changes() []Change {
 	return all
 }
 
-// Diff returns the unified diff of all files.
+// Diff returns the unified diff of all files and records each file's in its Patch.
 func (r *Result) Diff() string {
 	var b strings.Builder
 	for _, f := range r.Files {
-		b.WriteString(f.Diff())
+		f.Patch = f.Diff()
+		b.WriteString(f.Patch)
 	}
 	return b.String()
 }

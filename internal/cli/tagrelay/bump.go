@@ -101,7 +101,8 @@ func runBump(c *cli.Context, env *clirun.Env, o *bumpOptions) error {
 		return err
 	}
 	if o.dryRun {
-		return env.Emit(&o.common, res, res.Diff(), nil)
+		diff := res.Diff() // also fills each file's Patch for --output json
+		return env.Emit(&o.common, res, diff, nil)
 	}
 	if err := bump.WriteFiles(root, res); err != nil {
 		return err

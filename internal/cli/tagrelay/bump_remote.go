@@ -46,7 +46,8 @@ func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Lo
 		return err
 	}
 	if o.dryRun {
-		return env.Emit(&o.common, commit, commit.Diff(), nil)
+		diff := commit.Diff() // also fills each file's Patch for --output json
+		return env.Emit(&o.common, commit, diff, nil)
 	}
 	if commit.Hash == "" { // accepted no-op
 		return env.Emit(&o.common, commit, describeChanges(commit.Result), bumpOutputs(commit.Result, ""))
