@@ -1,0 +1,118 @@
+package tagrelay
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tagrelay/tagrelay/internal/gittest"
+)
+
+const gitToken = "glpat-Remote-T0ken-xyz"
+
+func infraServer(t *testing.T, opts ...gittest.Option) *gittest.Server {
+	t.Helper()
+	s := gittest.New(t, append([]gittest.Option{gittest.WithBasicAuth("oauth2", gitToken)}, opts...)...)
+	s.MustCreateRepo(t, "team/infra")
+	s.MustCommit(t, "team/infra", "main", "seed", map[string]string{"chart/values.yaml": values, "prod/deployment.yaml": deployment})
+	return s
+}
+
+func assertNoToken(t *testing.T, got result) {
+	t.Helper()
+	if strings.Contains(got.stdout+got.stderr, gitToken) || strings.Contains(got.stdout+got.stderr, strings.ToLower(gitToken)) {
+		t.Errorf("token leaked:\nstdout: %s\nstderr: %s", got.stdout, got.stderr)
+	}
+}
+
+func TestBumpRemote(t *testing.T) {
+	t.Parallel()
+	s := infraServer(t)
+	before, _ := s.RevParse("team/infra", "main")
+	dotenv := filepath.Join(t.TempDir(), "bump.env")
+	got := run(t, map[string]string{
+		"GITLAB_TOKEN": gitToken, "GITLAB_USER_NAME": "Jane Dev", "GITLAB_USER_EMAIL": "jane@example.com",
+		"CI_PROJECT_PATH": "team/app", "CI_COMMIT_SHA": "1a2b3c4d5e6f", "CI_PIPELINE_URL": "https://gitlab.example/team/app/-/pipelines/42",
+	}, "bump", "--repo", s.RepoURL("team/infra"), "--file", "chart/values.yaml", "--image", "harbor.example/team/web",
+		"--tag", "1a2b3c4d", "--dotenv", dotenv, "--log-level", "debug")
+	assertNoToken(t, got)
+	if got.code != 0 {
+		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	}
+	after, _ := s.RevParse("team/infra", "main")
+	if !strings.Contains(got.stdout, "pushed "+after+" to main of "+s.RepoURL("team/infra")) {
+		t.Errorf("stdout = %q, want the pushed commit %s", got.stdout, after)
+	}
+	msg, _ := s.Git("team/infra", "log", "-1", "--format=%an <%ae>%n%P%n%B", "main")
+	for _, want := range []string{"Jane Dev <jane@example.com>", before, "deploy: harbor.example/team/web:1a2b3c4d",
+		"chart/values.yaml:4: harbor.example/team/web 1.0.0 -> 1a2b3c4d", "Source: team/app@1a2b3c4d5e6f", "Pipeline: https://gitlab.example/team/app/-/pipelines/42"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("commit %q lacks %q", msg, want)
+		}
+	}
+	env := readFile(t, dotenv)
+	if !strings.Contains(env, "TAGRELAY_BUMP_COMMIT="+after+"\n") || !strings.Contains(env, "TAGRELAY_BUMPED_TAGS=1a2b3c4d\n") {
+		t.Errorf("dotenv = %q", env)
+	}
+}
+
+// TestBumpRemoteBadInput: each failure exits with its code and message, pushes nothing, and
+// never prints the token — also when it arrives in the URL or in a server's error text.
+func TestBumpRemoteBadInput(t *testing.T) {
+	t.Parallel()
+	// A server that rejects pushes with a message quoting the credentials it received.
+	echo := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("service") == "git-receive-pack" || strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
+				_, pass, _ := r.BasicAuth()
+				http.Error(w, "push denied for http://oauth2:"+pass+"@"+r.Host+r.URL.Path, http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	s := infraServer(t)
+	denying := infraServer(t, gittest.WithMiddleware(echo))
+	url := s.RepoURL("team/infra")
+	tokenURL := strings.Replace(url, "http://", "http://oauth2:"+gitToken+"@", 1)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(gitToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+		code int
+		msg  string
+	}{
+		{"wrong token", map[string]string{"GITLAB_TOKEN": "glpat-wrong-token"}, []string{"--repo", url}, 1, "authenticating to " + url},
+		{"no token", nil, []string{"--repo", url}, 1, "authentication required"},
+		{"unreachable remote", map[string]string{"GITLAB_TOKEN": gitToken}, []string{"--repo", "http://127.0.0.1:1/team/infra.git"}, 1, "reaching http://127.0.0.1:1/team/infra.git"},
+		{"missing repository", map[string]string{"GITLAB_TOKEN": gitToken}, []string{"--repo", s.RepoURL("team/nope")}, 4, "not found"},
+		{"missing branch", map[string]string{"GITLAB_TOKEN": gitToken}, []string{"--repo", url, "--branch", "release"}, 4, `branch "release" not found`},
+		{"token in URL, file absent", nil, []string{"--repo", tokenURL, "--file", "nope.yaml"}, 2, "nope.yaml: no such file"},
+		{"token file, image absent", nil, []string{"--repo", url, "--token-file", tokenFile, "--image", "harbor.example/team/absent"}, 4, "image not found"},
+		{"tag already current", map[string]string{"GITLAB_TOKEN": gitToken}, []string{"--repo", url, "--tag", "1.0.0"}, 3, "tag already current"},
+		{"push denied, echoing the token", map[string]string{"GITLAB_TOKEN": gitToken}, []string{"--repo", denying.RepoURL("team/infra")}, 1, "push denied for http://oauth2:***@"},
+		{"bad message template", map[string]string{"GITLAB_TOKEN": gitToken}, []string{"--repo", url, "--message", "{{.Nope"}, 2, "parsing commit message template"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"bump", "--file", "chart/values.yaml", "--image", "harbor.example/team/web", "--tag", "2.0.0", "--log-level", "debug"}
+			args = append(args, tc.args...)
+			got := run(t, tc.vars, args...)
+			assertNoToken(t, got)
+			if got.code != tc.code || !strings.Contains(got.stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d containing %q", got.code, got.stderr, tc.code, tc.msg)
+			}
+		})
+	}
+	for _, srv := range []*gittest.Server{s, denying} {
+		if log, _ := srv.Log("team/infra", "main"); len(log) != 1 {
+			t.Errorf("%s: %d commits on main, want the seed only", srv.URL, len(log))
+		}
+	}
+}
