@@ -45,7 +45,7 @@ func NewBumpCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "tag", Aliases: []string{"t"}, Usage: "new `TAG` (default: CI_COMMIT_SHORT_SHA, else GITHUB_SHA[:8], else HEAD[:8] of the current git repository)", EnvVars: []string{"TAGRELAY_TAG"}, Destination: &o.tag},
 		&cli.StringSliceFlag{Name: "set", Usage: "`IMAGE=TAG` to bump (repeatable; all go in one change)", EnvVars: []string{"TAGRELAY_SET"}, Destination: &o.sets},
 		&cli.StringFlag{Name: "key", Usage: "dotted `PATH` of one Helm value to set (image.tag, spec.values.app.image); default: find the image by repository", EnvVars: []string{"TAGRELAY_KEY"}, Destination: &o.key},
-		&cli.StringFlag{Name: "kind", Value: string(bump.KindAuto), Usage: "file kind: auto, kustomize, helm or manifest", EnvVars: []string{"TAGRELAY_KIND"}, Destination: &o.kind},
+		&cli.StringFlag{Name: "kind", Value: string(bump.KindAuto), Usage: "file `KIND`: auto, kustomize, helm or manifest", EnvVars: []string{"TAGRELAY_KIND"}, Destination: &o.kind},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the unified diff and write nothing", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun},
 		&cli.BoolFlag{Name: "allow-noop", Usage: "exit 0 (with a warning) instead of 3 when every tag is already current", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop},
 		&cli.StringFlag{Name: "repo", Usage: "git `URL` of the infra repository: fetch, edit, commit and push there instead of local files (--file paths are inside it)", EnvVars: []string{"TAGRELAY_REPO"}, Destination: &o.repo, Category: "Git"},
@@ -53,7 +53,7 @@ func NewBumpCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "commit message, a Go `TEMPLATE` over .Images, .Changes, .Files, .Branch (default: \"deploy: IMAGE:TAG\" with the changes and the CI pipeline)", EnvVars: []string{"TAGRELAY_MESSAGE"}, Destination: &o.message, Category: "Git"},
 		&cli.StringFlag{Name: "author-name", Usage: "commit author `NAME` (default: GITLAB_USER_NAME, GITHUB_ACTOR, tagrelay)", EnvVars: []string{"TAGRELAY_AUTHOR_NAME"}, Destination: &o.authorName, Category: "Git"},
 		&cli.StringFlag{Name: "author-email", Usage: "commit author `EMAIL` (default: GITLAB_USER_EMAIL, the GitHub noreply address, tagrelay@localhost)", EnvVars: []string{"TAGRELAY_AUTHOR_EMAIL"}, Destination: &o.authorEmail, Category: "Git"},
-		&cli.IntFlag{Name: "retries", Value: 10, Usage: "times a push that lost a race with another pipeline is re-applied on the new tip and retried", EnvVars: []string{"TAGRELAY_RETRIES"}, Destination: &o.retries, Category: "Git"},
+		&cli.IntFlag{Name: "retries", Value: 10, Usage: "`N` times a push that lost a race with another pipeline is re-applied on the new tip and retried", EnvVars: []string{"TAGRELAY_RETRIES"}, Destination: &o.retries, Category: "Git"},
 	}
 	flags = append(flags, o.git.flags()...)
 	return &cli.Command{
