@@ -1,0 +1,116 @@
+package registry_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/tagrelay/tagrelay/internal/regtest"
+	"github.com/tagrelay/tagrelay/registry"
+)
+
+const (
+	robotUser = "robot$team+ci"
+	robotPass = "s3cr3t-Pa55word"
+)
+
+// newClient returns a client for srv with the robot's credentials and fast retries.
+func newClient(t *testing.T, srv *regtest.Server) *registry.Client {
+	t.Helper()
+	o := registry.DefaultClientOptions()
+	o.Username, o.Password = robotUser, robotPass
+	o.Retry = remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 2}
+	if srv.CA != nil {
+		o.CAFiles = []string{srv.CA.CertFile}
+	}
+	c, err := registry.NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// writeLayout writes an OCI layout holding idx (one entry) and returns its directory.
+func writeLayout(t *testing.T, m any) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx, ok := m.(v1.ImageIndex); ok {
+		err = p.AppendIndex(idx)
+	} else {
+		err = p.AppendImage(m.(v1.Image))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func openSource(t *testing.T, c *registry.Client, src string) *registry.Source {
+	t.Helper()
+	s, err := c.OpenSource(context.Background(), src)
+	if err != nil {
+		t.Fatalf("OpenSource(%q) = %v", src, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// registries runs f against each kind of registry, over HTTP and TLS, with basic auth.
+func registries(t *testing.T, f func(t *testing.T, srv *regtest.Server), opts ...regtest.Option) {
+	t.Helper()
+	for _, tc := range []struct {
+		name  string
+		start func(t testing.TB, opts ...regtest.Option) *regtest.Server
+		tls   bool
+	}{
+		{"ggcr/http", regtest.New, false},
+		{"ggcr/tls", regtest.New, true},
+		{"distribution/http", regtest.NewDistribution, false},
+		{"distribution/tls", regtest.NewDistribution, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := append([]regtest.Option{regtest.WithBasicAuth(robotUser, robotPass)}, opts...)
+			if tc.tls {
+				o = append(o, regtest.WithTLS())
+			}
+			f(t, tc.start(t, o...))
+		})
+	}
+}
+
+func TestPushLayoutIndexRoundTrip(t *testing.T) {
+	t.Parallel()
+	registries(t, func(t *testing.T, srv *regtest.Server) {
+		idx := regtest.Index(t, 1024, 2, "linux/amd64", "linux/arm64", "linux/arm/v7")
+		want, _ := idx.Digest()
+		c := newClient(t, srv)
+		src := openSource(t, c, writeLayout(t, idx))
+		res, err := c.Push(context.Background(), src, srv.Host+"/team/app", []string{"1a2b3c4d", "v1.0.0"})
+		if err != nil {
+			t.Fatalf("Push() = %v", err)
+		}
+		if res.Digest != want.String() {
+			t.Errorf("Push().Digest = %s, want %s", res.Digest, want)
+		}
+		for _, tag := range []string{"1a2b3c4d", "v1.0.0"} {
+			if got := srv.Digest(t, "team/app:"+tag); got != want.String() {
+				t.Errorf("registry team/app:%s = %s, want %s", tag, got, want)
+			}
+		}
+		if diff := cmp.Diff([]string{"linux/amd64", "linux/arm64", "linux/arm/v7"}, res.Platforms); diff != "" {
+			t.Errorf("Push().Platforms (-want +got):\n%s", diff)
+		}
+	})
+}
