@@ -44,7 +44,7 @@ func sniffArchive(path string) (SourceKind, error) {
 		}
 	}
 	if !docker {
-		return "", sourceError(path, "neither an OCI archive (oci-layout) nor a docker tarball (manifest.json)")
+		return "", sourceError(path, "corrupt or not an image archive: neither an OCI archive (no oci-layout entry) nor a docker tarball (no manifest.json)")
 	}
 	return SourceDockerArchive, nil
 }

@@ -175,13 +175,17 @@ func (c *Client) nameOptions() []name.Option {
 	return nil
 }
 
-// trimNamePrefix drops ggcr's repeated context from a name error.
+// trimNamePrefix keeps the reason of a ggcr name error, or says what is expected when ggcr
+// only repeats the input.
 func trimNamePrefix(err error) string {
 	s := err.Error()
-	if i := strings.LastIndex(s, ": "); i >= 0 && strings.Contains(s[:i], "could not parse") {
-		return s[i+2:]
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
 	}
-	return s
+	if strings.Contains(s, "can only contain") || strings.Contains(s, "must") {
+		return s
+	}
+	return "expected REGISTRY/REPOSITORY[:TAG|@sha256:DIGEST] in lowercase, tags of letters, digits, '_', '.', '-'"
 }
 
 // transport returns the authenticated transport for reg with scopes, pinging the registry and

@@ -85,13 +85,15 @@ func classify(err error) (kind error, hint string) {
 	var certErr *tls.CertificateVerificationError
 	var netErr net.Error
 	var opErr *net.OpError
+	// TLS first: a failed ping of a loopback registry carries both the https error and the
+	// answer to the plain-http retry.
 	switch {
-	case errors.As(err, &terr):
-		return classifyStatus(terr)
 	case errors.As(err, &unknownCA), errors.As(err, &certErr):
 		return ErrUntrusted, "pass the registry's CA certificate with --ca-file (or CA_BUNDLE / SSL_CERT_FILE); --insecure skips verification"
 	case errors.As(err, &hostErr):
 		return ErrUntrusted, "the certificate does not name this host; use the registry's real host name"
+	case errors.As(err, &terr):
+		return classifyStatus(terr)
 	case errors.Is(err, context.DeadlineExceeded):
 		return ErrUnavailable, "the registry did not answer in time; check it is up, or raise --timeout"
 	case errors.As(err, &opErr), errors.As(err, &netErr):
@@ -125,14 +127,8 @@ const authHint = "check --registry-user and --registry-password-file (or CI_REGI
 // cause keeps the detail that helps: the registry's own message, without the request URL (which
 // the Ref already names).
 func cause(kind error, err error) error {
-	var terr *transport.Error
-	if errors.As(err, &terr) {
-		if len(terr.Errors) > 0 {
-			return errors.New(terr.Errors[0].String())
-		}
-		return fmt.Errorf("HTTP %d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
-	}
-	if kind == ErrUntrusted {
+	switch kind {
+	case ErrUntrusted:
 		var unknownCA x509.UnknownAuthorityError
 		if errors.As(err, &unknownCA) {
 			return unknownCA
@@ -141,6 +137,22 @@ func cause(kind error, err error) error {
 		if errors.As(err, &certErr) {
 			return certErr.Err
 		}
+		var hostErr x509.HostnameError
+		if errors.As(err, &hostErr) {
+			return hostErr
+		}
+	case ErrUnavailable:
+		var opErr *net.OpError
+		if errors.As(err, &opErr) {
+			return opErr
+		}
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		if len(terr.Errors) > 0 {
+			return errors.New(terr.Errors[0].String())
+		}
+		return fmt.Errorf("HTTP %d %s", terr.StatusCode, http.StatusText(terr.StatusCode))
 	}
 	return err
 }

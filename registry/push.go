@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -131,8 +132,6 @@ func (c *Client) Plan(ctx context.Context, src *Source, dest string, tags []stri
 	if len(tags) == 0 {
 		return nil, errdefs.Invalid(fmt.Errorf("pushing to %s: no tag given", dest))
 	}
-	p := &Plan{Source: src, Dest: repo.String(), Digest: src.Digest(), MediaType: src.MediaType(),
-		Platforms: src.Platforms(), repo: repo, Mode: ModeUpload}
 	for _, t := range tags {
 		if _, err := name.NewTag(repo.String()+":"+t, c.nameOptions()...); err != nil || strings.ContainsAny(t, ":@/") {
 			return nil, fmt.Errorf("%w: tag %q: use letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')", ErrInvalidReference, t)
@@ -142,6 +141,15 @@ func (c *Client) Plan(ctx context.Context, src *Source, dest string, tags []stri
 	if err != nil {
 		return nil, wrap("pushing to", repo.String(), err)
 	}
+	var srcTr http.RoundTripper
+	if sameRegistry(src, repo) {
+		srcTr = tr
+	}
+	if err := src.resolve(ctx, c, srcTr); err != nil {
+		return nil, err
+	}
+	p := &Plan{Source: src, Dest: repo.String(), Digest: src.Digest(), MediaType: src.MediaType(),
+		Platforms: src.Platforms(), repo: repo, Mode: ModeUpload}
 	puller, err := remote.NewPuller(c.remoteOptions(tr)...)
 	if err != nil {
 		return nil, err
@@ -201,10 +209,14 @@ func (p *Plan) tagList() string {
 // source repository of the same registry so blobs can be mounted from it.
 func pushScopes(repo name.Repository, src *Source) []string {
 	scopes := []string{repo.Scope(transport.PushScope)}
-	if src.Kind == SourceRemote && src.ref.Context().Registry.String() == repo.Registry.String() {
+	if sameRegistry(src, repo) {
 		scopes = append(scopes, src.ref.Context().Scope(transport.PullScope))
 	}
 	return scopes
+}
+
+func sameRegistry(src *Source, repo name.Repository) bool {
+	return src.Kind == SourceRemote && src.ref.Context().Registry.String() == repo.Registry.String()
 }
 
 // Apply writes the plan: the content once (unless already there), then a manifest PUT per tag.

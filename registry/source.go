@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -48,7 +50,8 @@ type Source struct {
 	cleanup   func() error
 }
 
-// Digest returns the digest of the manifest (or index) that will be pushed.
+// Digest returns the digest of the manifest (or index) that will be pushed; for a remote
+// source, once Plan (or Resolve) has fetched it.
 func (s *Source) Digest() string { return s.digest.String() }
 
 // MediaType returns the media type of the manifest (or index) that will be pushed.
@@ -75,9 +78,10 @@ func (s *Source) Close() error {
 //	REGISTRY/REPO[:TAG|@DIGEST]   an image in a registry (the first component must be a host:
 //	                        write docker://nginx for Docker Hub short names)
 //
-// A local source is checked before anything is pushed: it must parse, and every blob must be
-// present with its declared size. A missing or corrupt source is an ErrInvalidSource; a remote
-// source that does not exist is an ErrNotFound.
+// A local source is checked here, before anything is pushed: it must parse, and every blob
+// must be present with its declared size; a missing or corrupt one is an ErrInvalidSource. A
+// remote source is only parsed here and fetched by Plan or Resolve; one that does not exist is
+// an ErrNotFound.
 func (c *Client) OpenSource(ctx context.Context, src string) (*Source, error) {
 	kind, path, sel := splitSource(src)
 	if kind == "" {
@@ -91,13 +95,15 @@ func (c *Client) OpenSource(ctx context.Context, src string) (*Source, error) {
 			}
 		case looksRemote(path):
 			kind = SourceRemote
+		case looksLocal(path):
+			return nil, sourceError(path, "no such file or directory")
 		default:
 			return nil, sourceError(path, "no such file or directory, and not an image reference with a registry host (write docker://%s for Docker Hub)", path)
 		}
 	}
 	switch kind {
 	case SourceRemote:
-		return c.openRemote(ctx, path)
+		return c.openRemote(path)
 	case SourceLayout:
 		return openLayout(path, path, sel)
 	case SourceOCIArchive:
@@ -139,43 +145,56 @@ func looksRemote(s string) bool {
 	return strings.ContainsAny(host, ".:") || host == "localhost"
 }
 
+// looksLocal reports whether s can only be a path.
+func looksLocal(s string) bool {
+	return strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") || strings.HasPrefix(s, "~") ||
+		strings.HasSuffix(s, ".tar") || strings.HasSuffix(s, ".tar.gz") || strings.HasSuffix(s, ".tgz")
+}
+
 func sourceError(src, format string, args ...any) error {
 	return fmt.Errorf("%w %s: %s", ErrInvalidSource, src, fmt.Sprintf(format, args...))
 }
 
-func (c *Client) openRemote(ctx context.Context, s string) (*Source, error) {
+// openRemote only parses the reference: the manifest is fetched by resolve, with the
+// destination's transport when both are in one registry (a retag then costs one handshake).
+func (c *Client) openRemote(s string) (*Source, error) {
 	ref, err := c.ParseReference(s)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := c.get(ctx, ref)
-	if err != nil {
-		return nil, wrap("reading source", ref.String(), err)
-	}
-	src := &Source{Kind: SourceRemote, Name: s, ref: ref, desc: desc, digest: desc.Digest, mediaType: desc.MediaType}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return nil, wrap("reading source", ref.String(), err)
-		}
-		src.platforms, err = platforms(idx)
-		if err != nil {
-			return nil, wrap("reading source", ref.String(), err)
-		}
-	}
-	return src, nil
+	return &Source{Kind: SourceRemote, Name: s, ref: ref}, nil
 }
 
-func (c *Client) get(ctx context.Context, ref name.Reference) (*remote.Descriptor, error) {
-	tr, err := c.transport(ctx, ref.Context().Registry, []string{ref.Scope("pull")})
-	if err != nil {
-		return nil, err
+// resolve fetches the manifest of a remote source through tr (nil: a transport of its own).
+func (s *Source) resolve(ctx context.Context, c *Client, tr http.RoundTripper) error {
+	if s.Kind != SourceRemote || s.desc != nil {
+		return nil
+	}
+	if tr == nil {
+		var err error
+		if tr, err = c.transport(ctx, s.ref.Context().Registry, []string{s.ref.Scope(transport.PullScope)}); err != nil {
+			return wrap("reading source", s.ref.String(), err)
+		}
 	}
 	p, err := remote.NewPuller(c.remoteOptions(tr)...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return p.Get(ctx, ref)
+	desc, err := p.Get(ctx, s.ref)
+	if err != nil {
+		return wrap("reading source", s.ref.String(), err)
+	}
+	s.desc, s.digest, s.mediaType = desc, desc.Digest, desc.MediaType
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return wrap("reading source", s.ref.String(), err)
+		}
+		if s.platforms, err = platforms(idx); err != nil {
+			return wrap("reading source", s.ref.String(), err)
+		}
+	}
+	return nil
 }
 
 // openLayout opens the one manifest of an OCI layout, or the one named sel.
@@ -308,3 +327,7 @@ func platforms(idx v1.ImageIndex) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Resolve fetches the manifest of a remote source now (Plan does it otherwise); local sources
+// are resolved by OpenSource.
+func (c *Client) Resolve(ctx context.Context, s *Source) error { return s.resolve(ctx, c, nil) }

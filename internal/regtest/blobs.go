@@ -51,6 +51,8 @@ func (b *repoBlobs) Get(_ context.Context, repo string, h v1.Hash) (io.ReadClose
 
 func (b *repoBlobs) Put(_ context.Context, repo string, h v1.Hash, rc io.ReadCloser) error {
 	defer rc.Close()
+	// ggcr names the repository of an upload (/v2/<name>/blobs/uploads/<id>) "<name>/blobs".
+	repo = strings.TrimSuffix(repo, "/blobs")
 	data, err := io.ReadAll(rc)
 	if err != nil {
 		return err
