@@ -100,7 +100,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		}
 		base = tr
 	}
-	c.base = &observer{inner: base, log: c.log}
+	c.base = &observer{inner: base, log: c.log, uploads: make(chan struct{}, o.Jobs)}
 	return c, nil
 }
 

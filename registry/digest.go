@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -74,7 +75,8 @@ func (c *Client) head(ctx context.Context, ref name.Reference) (*v1.Descriptor, 
 
 // WaitFor polls until ref exists and returns its digest (bump's --wait-for-image). It asks
 // every interval (default 5 s when <= 0) and returns ctx.Err() when ctx ends first, joined
-// with the last lookup error so a timeout says why the image was not seen. Errors other than
+// with the last lookup error (so a timeout says why the image was not seen, and is an
+// ErrNotFound, exit 4, when the image never appeared). Errors other than
 // ErrNotFound (bad credentials, an invalid reference) end the wait at once.
 func (c *Client) WaitFor(ctx context.Context, ref string, interval time.Duration) (string, error) {
 	if interval <= 0 {
@@ -82,21 +84,33 @@ func (c *Client) WaitFor(ctx context.Context, ref string, interval time.Duration
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var last error
 	for {
 		d, err := c.Digest(ctx, ref)
-		if err == nil {
+		switch {
+		case err == nil:
 			return d, nil
-		}
-		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnavailable) {
+		case ctx.Err() != nil:
+			return "", waitError(ref, ctx.Err(), last)
+		case !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnavailable):
 			return "", err
 		}
+		last = err
 		c.log.Debug("waiting for image", "ref", ref, "error", err)
 		select {
 		case <-ctx.Done():
-			return "", errors.Join(ctx.Err(), err)
+			return "", waitError(ref, ctx.Err(), last)
 		case <-t.C:
 		}
 	}
+}
+
+// waitError reports why a wait ended and the last reason the image was not seen.
+func waitError(ref string, ctxErr, last error) error {
+	if last == nil {
+		return fmt.Errorf("waiting for %s: %w", ref, ctxErr)
+	}
+	return fmt.Errorf("waiting for %s: %w; last lookup: %w", ref, ctxErr, last)
 }
 
 func isNotFound(err error) bool {

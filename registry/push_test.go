@@ -114,3 +114,12 @@ func TestPushLayoutIndexRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+func digest(t *testing.T, m interface{ Digest() (v1.Hash, error) }) string {
+	t.Helper()
+	d, err := m.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}

@@ -197,9 +197,12 @@ func (h *harborClient) waitAll(ctx context.Context, reference string) ([]ScanRep
 // wait polls one artifact until its scan ends, triggering a scan once when there is none.
 func (h *harborClient) wait(ctx context.Context, reference string) (ScanReport, error) {
 	triggered := false
-	var last ScanReport
+	last := ScanReport{Digest: reference}
 	for {
 		a, err := h.artifact(ctx, reference)
+		if ctx.Err() != nil {
+			return last, h.timeout(ctx, last)
+		}
 		if err != nil {
 			return last, err
 		}
@@ -218,15 +221,19 @@ func (h *harborClient) wait(ctx context.Context, reference string) (ScanReport, 
 		}
 		select {
 		case <-ctx.Done():
-			status := rep.Status
-			if status == "" {
-				status = "not started"
-			}
-			return last, errdefs.WithHint(fmt.Errorf("%w: waiting for the scan of %s@%s (status %s): %v", ErrScan, h.ref, shortDigest(a.Digest), status, ctx.Err()),
-				"check the scanner in Harbor, or raise --scan-timeout")
+			return last, h.timeout(ctx, last)
 		case <-time.After(h.interval):
 		}
 	}
+}
+
+func (h *harborClient) timeout(ctx context.Context, last ScanReport) error {
+	status := last.Status
+	if status == "" {
+		status = "not started"
+	}
+	return errdefs.WithHint(fmt.Errorf("%w: waiting for the scan of %s@%s (status %s): %v", ErrScan, h.ref, shortDigest(last.Digest), status, ctx.Err()),
+		"check the scanner in Harbor, or raise --scan-timeout")
 }
 
 // report picks the vulnerability report of an artifact's overview (one per report MIME type;

@@ -29,12 +29,24 @@ func withStats(ctx context.Context, s *Stats) context.Context {
 
 // observer sits under ggcr's retry and auth transports: it sees every attempt on the wire,
 // counts it into the Stats of the request's context and logs it at debug level.
+//
+// It also bounds the blob bodies in flight to the client's Jobs: ggcr bounds the children of
+// an index and the layers of each image separately, which allows Jobs² at once.
 type observer struct {
-	inner http.RoundTripper
-	log   *slog.Logger
+	inner   http.RoundTripper
+	log     *slog.Logger
+	uploads chan struct{}
 }
 
 func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPatch || (req.Method == http.MethodPut && req.ContentLength > 0 && strings.Contains(req.URL.Path, "/blobs/uploads/")) {
+		select {
+		case o.uploads <- struct{}{}:
+			defer func() { <-o.uploads }()
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
 	st, _ := req.Context().Value(statsKey{}).(*Stats)
 	if st != nil && req.Body != nil {
 		req = req.Clone(req.Context())
