@@ -38,14 +38,14 @@ type pushOptions struct {
 func NewPushCommand(env *clirun.Env) *cli.Command {
 	o := &pushOptions{}
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "source", Aliases: []string{"s"}, Usage: "image to push: an OCI layout `DIR`, an OCI or docker tarball, or a registry reference (prefixes oci:, oci-archive:, docker-archive:, docker:// force the kind)", EnvVars: []string{"TAGRELAY_SOURCE"}, Destination: &o.source, TakesFile: true},
+		&cli.StringFlag{Name: "source", Aliases: []string{"s"}, Usage: "image to push, `SRC`: an OCI layout directory, an OCI or docker tarball, or a registry reference (prefixes oci:, oci-archive:, docker-archive:, docker:// force the kind)", EnvVars: []string{"TAGRELAY_SOURCE"}, Destination: &o.source, TakesFile: true},
 		&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Usage: "destination `REPOSITORY` (harbor.example/team/app)", EnvVars: []string{"TAGRELAY_DEST"}, Destination: &o.dest},
 		&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "`TAG` to push (repeatable; default: CI_COMMIT_SHORT_SHA, else GITHUB_SHA[:8], else HEAD[:8])", EnvVars: []string{"TAGRELAY_TAG"}, Destination: &o.tags},
 		&cli.StringFlag{Name: "check", Usage: "only look `REF` up: print its digest, exit 4 when it does not exist", EnvVars: []string{"TAGRELAY_CHECK"}, Destination: &o.check},
 		&cli.BoolFlag{Name: "force", Usage: "move tags that point at another digest (tags are immutable by default)", EnvVars: []string{"TAGRELAY_FORCE"}, Destination: &o.force},
 		&cli.BoolFlag{Name: "allow-noop", Usage: "exit 0 (with a warning) instead of 3 when every tag already points at the digest", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop},
 		&cli.BoolFlag{Name: "dry-run", Usage: "check the source and every tag, print the plan, write nothing", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun},
-		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, Usage: "blobs transferred in parallel", EnvVars: []string{"TAGRELAY_JOBS"}, Destination: &o.jobs},
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, Usage: "at most `N` blobs transferred at once", EnvVars: []string{"TAGRELAY_JOBS"}, Destination: &o.jobs},
 		&cli.DurationFlag{Name: "timeout", Usage: "give up after this `DURATION` (0: never)", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout},
 		&cli.GenericFlag{Name: "require-scan", Usage: "after pushing, wait for Harbor's vulnerability scan and fail (exit 4) on a finding at or above `SEVERITY` (low, medium, high, critical; --require-scan alone means critical)", EnvVars: []string{"TAGRELAY_REQUIRE_SCAN"}, Value: &o.requireScan, Category: "Harbor"},
 		&cli.StringFlag{Name: "harbor-url", Usage: "Harbor API base `URL` (default: https://REGISTRY of --dest)", EnvVars: []string{"TAGRELAY_HARBOR_URL"}, Destination: &o.harborURL, Category: "Harbor"},
