@@ -28,8 +28,8 @@ func harborAPI(t *testing.T) *httptest.Server {
 			"scan_overview": map[string]any{
 				"application/vnd.security.vulnerability.report; version=1.1": map[string]any{
 					"report_id": "0c9d4b6e", "scan_status": "Success", "severity": "High", "duration": 9,
-					"summary":  map[string]any{"total": 7, "fixable": 4, "summary": map[string]int{"High": 2, "Medium": 5}},
-					"scanner":  map[string]string{"name": "Trivy", "vendor": "Aqua Security", "version": "v0.50.1"},
+					"summary":          map[string]any{"total": 7, "fixable": 4, "summary": map[string]int{"High": 2, "Medium": 5}},
+					"scanner":          map[string]string{"name": "Trivy", "vendor": "Aqua Security", "version": "v0.50.1"},
 					"complete_percent": 100,
 				},
 			},
