@@ -137,7 +137,7 @@ func tlsTransport(caFiles []string, insecure bool) (*http.Transport, error) {
 		for _, f := range caFiles {
 			pem, err := os.ReadFile(f)
 			if err != nil {
-				return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("reading CA file: %w", err)), "check --ca-file (or CA_BUNDLE / SSL_CERT_FILE)")
+				return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("reading CA file: %w", err)), "check --ca-file (or CA_BUNDLE)")
 			}
 			if !pool.AppendCertsFromPEM(pem) {
 				return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("CA file %s holds no PEM certificate", f)), "pass the registry's CA certificate in PEM form")

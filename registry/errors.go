@@ -89,7 +89,7 @@ func classify(err error) (kind error, hint string) {
 	// answer to the plain-http retry.
 	switch {
 	case errors.As(err, &unknownCA), errors.As(err, &certErr):
-		return ErrUntrusted, "pass the registry's CA certificate with --ca-file (or CA_BUNDLE / SSL_CERT_FILE); --insecure skips verification"
+		return ErrUntrusted, "pass the registry's CA certificate with --ca-file (or CA_BUNDLE); --insecure skips verification"
 	case errors.As(err, &hostErr):
 		return ErrUntrusted, "the certificate does not name this host; use the registry's real host name"
 	case errors.As(err, &terr):

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 )
@@ -145,23 +146,18 @@ func (c *Client) Plan(ctx context.Context, src *Source, dest string, tags []stri
 	if sameRegistry(src, repo) {
 		srcTr = tr
 	}
-	if err := src.resolve(ctx, c, srcTr); err != nil {
-		return nil, err
-	}
-	p := &Plan{Source: src, Dest: repo.String(), Digest: src.Digest(), MediaType: src.MediaType(),
-		Platforms: src.Platforms(), repo: repo, Mode: ModeUpload}
-	puller, err := remote.NewPuller(c.remoteOptions(tr)...)
+	tags = uniq(tags)
+	heads, err := c.lookUp(ctx, src, srcTr, tr, repo, tags)
 	if err != nil {
 		return nil, err
 	}
+	p := &Plan{Source: src, Dest: repo.String(), Digest: src.Digest(), MediaType: src.MediaType(),
+		Platforms: src.Platforms(), repo: repo}
 	var clashes []string
-	for _, t := range uniq(tags) {
+	for i, t := range tags {
 		tp := TagPlan{Tag: t, Action: ActionCreate}
-		d, err := puller.Head(ctx, repo.Tag(t))
-		switch {
-		case isNotFound(err):
-		case err != nil:
-			return nil, wrap("checking tag", repo.Tag(t).String(), err)
+		switch d := heads[i]; {
+		case d == nil:
 		case d.Digest.String() == p.Digest:
 			tp.Action, tp.Previous = ActionUnchanged, d.Digest.String()
 		default:
@@ -180,6 +176,29 @@ func (c *Client) Plan(ctx context.Context, src *Source, dest string, tags []stri
 			"build and push a new commit, or pass --allow-noop to accept")
 	}
 	return p, nil
+}
+
+// lookUp fetches a remote source's manifest and HEADs every tag of repo at once (nil: absent),
+// so a plan costs one round trip after the handshake.
+func (c *Client) lookUp(ctx context.Context, src *Source, srcTr, tr http.RoundTripper, repo name.Repository, tags []string) ([]*v1.Descriptor, error) {
+	puller, err := remote.NewPuller(c.remoteOptions(tr)...)
+	if err != nil {
+		return nil, err
+	}
+	heads := make([]*v1.Descriptor, len(tags))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return src.resolve(gctx, c, srcTr) })
+	for i, t := range tags {
+		g.Go(func() error {
+			d, err := puller.Head(gctx, repo.Tag(t))
+			if err != nil && !isNotFound(err) {
+				return wrap("checking tag", repo.Tag(t).String(), err)
+			}
+			heads[i] = d
+			return nil
+		})
+	}
+	return heads, g.Wait()
 }
 
 func (p *Plan) mode() Mode {

@@ -26,7 +26,7 @@ func registryFlags(o *registryOptions) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "registry-user", Usage: "registry `USER` (a Harbor robot such as robot$project+ci works as is; default: CI_REGISTRY_USER for $CI_REGISTRY, else docker config.json)", EnvVars: []string{"TAGRELAY_REGISTRY_USER"}, Destination: &o.user, Category: cat},
 		&cli.StringFlag{Name: "registry-password-file", Usage: "read the registry password from `FILE` (default: TAGRELAY_REGISTRY_PASSWORD, or CI_REGISTRY_PASSWORD for $CI_REGISTRY)", EnvVars: []string{"TAGRELAY_REGISTRY_PASSWORD_FILE"}, Destination: &o.passwordFile, TakesFile: true, Category: cat},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra certificate authorities to trust (default: CA_BUNDLE, SSL_CERT_FILE)", EnvVars: []string{"TAGRELAY_CA_FILE"}, Destination: &o.caFile, TakesFile: true, Category: cat},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra certificate authorities to trust, on top of the system's (default: CA_BUNDLE; SSL_CERT_FILE and SSL_CERT_DIR replace the system's, as in every Go program)", EnvVars: []string{"TAGRELAY_CA_FILE"}, Destination: &o.caFile, TakesFile: true, Category: cat},
 		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS verification and allow plain HTTP (logged as a warning on every use)", EnvVars: []string{"TAGRELAY_INSECURE"}, Destination: &o.insecure, Category: cat},
 	}
 }
@@ -89,14 +89,16 @@ func (o *registryOptions) credentials(env *clirun.Env) (user, password string, e
 	return user, password, nil
 }
 
-// caFiles returns --ca-file, or the files named by CA_BUNDLE and SSL_CERT_FILE. GitLab's
-// CA_BUNDLE may hold the PEM itself instead of a path: it is then written to a temporary file.
+// caFiles returns --ca-file, or the file named by GitLab's CA_BUNDLE, which may also hold the
+// PEM itself (a variable instead of a file variable): it is then written to a temporary file.
+// SSL_CERT_FILE and SSL_CERT_DIR need nothing here: Go's crypto/x509 reads them for the system
+// roots, lazily; adding them again would load every root at start for nothing.
 func (o *registryOptions) caFiles(env *clirun.Env) ([]string, error) {
 	if o.caFile != "" {
 		return []string{o.caFile}, nil
 	}
 	var files []string
-	for _, k := range []string{"CA_BUNDLE", "SSL_CERT_FILE"} {
+	for _, k := range []string{"CA_BUNDLE"} {
 		v := strings.TrimSpace(env.Getenv(k))
 		switch {
 		case v == "":
