@@ -187,7 +187,9 @@ func (c *Client) lookUp(ctx context.Context, src *Source, srcTr, tr http.RoundTr
 	}
 	heads := make([]*v1.Descriptor, len(tags))
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return src.resolve(gctx, c, srcTr) })
+	// Not gctx: the descriptor keeps the context for the blobs and children it reads later,
+	// and gctx ends with Wait.
+	g.Go(func() error { return src.resolve(ctx, c, srcTr) })
 	for i, t := range tags {
 		g.Go(func() error {
 			d, err := puller.Head(gctx, repo.Tag(t))
