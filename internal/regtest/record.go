@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -37,18 +38,31 @@ func (r Request) ManifestPut() bool {
 	return r.Method == http.MethodPut && strings.Contains(r.Path, "/manifests/")
 }
 
-// Requests returns the requests answered so far, in order.
+// Requests returns the requests answered so far, in order. It first waits for the handlers
+// still running: a client may have read a whole response before its handler returned.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settle()
 	return append([]Request(nil), s.requests...)
 }
 
-// Reset forgets the recorded requests.
+// Reset forgets the recorded requests, once the handlers still running have returned.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settle()
 	s.requests = nil
+}
+
+// settle waits, with s.mu held, until no handler is running.
+func (s *Server) settle() {
+	if s.idle == nil {
+		s.idle = sync.NewCond(&s.mu)
+	}
+	for s.inflight > 0 {
+		s.idle.Wait()
+	}
 }
 
 // Count returns how many recorded requests match.
@@ -73,6 +87,9 @@ func (s *Server) BytesIn() int64 {
 
 func (s *Server) recorded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.inflight++
+		s.mu.Unlock()
 		user, _, _ := r.BasicAuth()
 		body := &countingReader{r: r.Body}
 		r.Body = body
@@ -83,6 +100,10 @@ func (s *Server) recorded(next http.Handler) http.Handler {
 			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status, User: user,
 			BytesIn: body.n.Load(), BytesOut: rec.n, Time: time.Now(),
 		})
+		s.inflight--
+		if s.inflight == 0 && s.idle != nil {
+			s.idle.Broadcast()
+		}
 		s.mu.Unlock()
 	})
 }

@@ -69,6 +69,8 @@ type Server struct {
 	cleanup  []func()
 
 	mu       sync.Mutex
+	idle     *sync.Cond // broadcast when inflight drops to 0
+	inflight int
 	requests []Request
 }
 
