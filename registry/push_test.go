@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,10 +38,16 @@ func newClient(t *testing.T, srv *regtest.Server) *registry.Client {
 	return c
 }
 
-// writeLayout writes an OCI layout holding idx (one entry) and returns its directory.
+// writeLayout writes an OCI layout holding m (an image or an index) and returns its directory.
 func writeLayout(t *testing.T, m any) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layout")
+	writeLayoutTo(t, dir, m)
+	return dir
+}
+
+func writeLayoutTo(t testing.TB, dir string, m any) {
+	t.Helper()
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +60,6 @@ func writeLayout(t *testing.T, m any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dir
 }
 
 func openSource(t *testing.T, c *registry.Client, src string) *registry.Source {
@@ -122,4 +128,13 @@ func digest(t *testing.T, m interface{ Digest() (v1.Hash, error) }) string {
 		t.Fatal(err)
 	}
 	return d.String()
+}
+
+// exampleDir returns a new temporary directory for examples, which have no t.TempDir.
+func exampleDir() string {
+	dir, err := os.MkdirTemp("", "registry-example-")
+	if err != nil {
+		panic(err)
+	}
+	return dir
 }
