@@ -19,6 +19,7 @@ import (
 // registries are the two local registries of a run: a source and a destination.
 type registries struct {
 	kind     string
+	start    func() (*regtest.Server, error)
 	src, dst *regtest.Server
 }
 
@@ -47,7 +48,19 @@ func newRegistries(kind string) (*registries, error) {
 		src.Close()
 		return nil, err
 	}
-	return &registries{kind: kind, src: src, dst: dst}, nil
+	return &registries{kind: kind, start: start, src: src, dst: dst}, nil
+}
+
+// renewDst replaces the destination by an empty registry, so that no tool finds blobs left by
+// an earlier run (skopeo remembers where it saw blobs and would mount them from there).
+func (r *registries) renewDst() error {
+	r.dst.Close()
+	dst, err := r.start()
+	if err != nil {
+		return err
+	}
+	r.dst = dst
+	return nil
 }
 
 func (r *registries) close() {
@@ -63,6 +76,7 @@ func (r *registries) reset() {
 // scenario is one comparison: prepare once, then each tool's command for run i.
 type scenario struct {
 	name    string
+	fresh   bool // every run gets an empty destination registry
 	prepare func(ctx context.Context, env *registries, cfg config, dir string) error
 	cmds    func(env *registries, t tools, dir string, i int) []toolCmd
 }
@@ -92,7 +106,8 @@ func scenarios(cfg config) []scenario {
 			},
 		},
 		{
-			name: "copy",
+			name:  "copy",
+			fresh: true,
 			prepare: func(ctx context.Context, env *registries, cfg config, _ string) error {
 				idx, err := bigIndex(cfg)
 				if err != nil {
@@ -112,7 +127,8 @@ func scenarios(cfg config) []scenario {
 			},
 		},
 		{
-			name: "push",
+			name:  "push",
+			fresh: true,
 			prepare: func(ctx context.Context, env *registries, cfg config, dir string) error {
 				idx, err := bigIndex(cfg)
 				if err != nil {
@@ -164,7 +180,13 @@ func (sc scenario) measure(ctx context.Context, env *registries, t tools, cfg co
 	samples := map[string][]sample{}
 	var order []string
 	for i := 0; i < cfg.runs; i++ {
-		for _, c := range sc.cmds(env, t, dir, i) {
+		for k := range sc.cmds(env, t, dir, i) {
+			if sc.fresh {
+				if err := env.renewDst(); err != nil {
+					return nil, err
+				}
+			}
+			c := sc.cmds(env, t, dir, i)[k]
 			if c.argv[0] == "" {
 				continue
 			}

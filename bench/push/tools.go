@@ -23,7 +23,8 @@ func findTools(ctx context.Context, work string) (tools, []string) {
 	var t tools
 	var notes []string
 	t.tagrelay = filepath.Join(work, "tagrelay-push")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", t.tagrelay, "./cmd/tagrelay-push").CombinedOutput(); err != nil {
+	// Built as `make build` ships it; crane gets the same flags.
+	if out, err := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", t.tagrelay, "./cmd/tagrelay-push").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building tagrelay-push: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -43,11 +44,11 @@ func crane(ctx context.Context) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(home, ".cache", "tagrelay", "tools")
-	bin := filepath.Join(dir, "crane-"+craneVersion)
+	bin := filepath.Join(dir, "crane-"+craneVersion+"-stripped")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
-	cmd := exec.CommandContext(ctx, "go", "install", "github.com/google/go-containerregistry/cmd/crane@"+craneVersion)
+	cmd := exec.CommandContext(ctx, "go", "install", "-trimpath", "-ldflags", "-s -w", "github.com/google/go-containerregistry/cmd/crane@"+craneVersion)
 	cmd.Env = append(os.Environ(), "GOBIN="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install crane@%s: %v: %s", craneVersion, err, lastLine(out))
