@@ -48,11 +48,16 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	st, _ := req.Context().Value(statsKey{}).(*Stats)
-	if st != nil && req.Body != nil {
+	if st != nil && req.Body != nil && req.ContentLength < 0 {
+		// Only bodies of unknown length are wrapped: wrapping a file would keep net/http from
+		// sending it with sendfile(2).
 		req = req.Clone(req.Context())
 		req.Body = &countingBody{ReadCloser: req.Body, n: &st.BytesSent}
 	}
 	resp, err := o.inner.RoundTrip(req)
+	if st != nil && err == nil && req.ContentLength > 0 {
+		atomic.AddInt64(&st.BytesSent, req.ContentLength)
+	}
 	if o.log.Enabled(req.Context(), slog.LevelDebug) {
 		status := 0
 		if resp != nil {
