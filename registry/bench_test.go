@@ -18,8 +18,7 @@ func BenchmarkPushLayout(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	dir := b.TempDir()
-	writeLayoutTo(b, dir, idx)
+	dir := regtest.Layout(b, idx)
 	src, err := c.OpenSource(context.Background(), dir)
 	if err != nil {
 		b.Fatal(err)

@@ -160,7 +160,7 @@ func TestRetries(t *testing.T) {
 				})
 			}))
 			c := newClient(t, srv)
-			src := openSource(t, c, writeLayout(t, regtest.Image(t, 64, 1)))
+			src := openSource(t, c, regtest.Layout(t, regtest.Image(t, 64, 1)))
 			_, err := c.Push(context.Background(), src, srv.Host+"/team/app", []string{"v1"})
 			if tc.ok && err != nil {
 				t.Errorf("Push() = %v, want success after retry", err)

@@ -3,14 +3,11 @@ package registry_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/tagrelay/tagrelay/internal/regtest"
@@ -36,30 +33,6 @@ func newClient(t *testing.T, srv *regtest.Server) *registry.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// writeLayout writes an OCI layout holding m (an image or an index) and returns its directory.
-func writeLayout(t *testing.T, m any) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "layout")
-	writeLayoutTo(t, dir, m)
-	return dir
-}
-
-func writeLayoutTo(t testing.TB, dir string, m any) {
-	t.Helper()
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if idx, ok := m.(v1.ImageIndex); ok {
-		err = p.AppendIndex(idx)
-	} else {
-		err = p.AppendImage(m.(v1.Image))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func openSource(t *testing.T, c *registry.Client, src string) *registry.Source {
@@ -102,7 +75,7 @@ func TestPushLayoutIndexRoundTrip(t *testing.T) {
 		idx := regtest.Index(t, 1024, 2, "linux/amd64", "linux/arm64", "linux/arm/v7")
 		want, _ := idx.Digest()
 		c := newClient(t, srv)
-		src := openSource(t, c, writeLayout(t, idx))
+		src := openSource(t, c, regtest.Layout(t, idx))
 		res, err := c.Push(context.Background(), src, srv.Host+"/team/app", []string{"1a2b3c4d", "v1.0.0"})
 		if err != nil {
 			t.Fatalf("Push() = %v", err)

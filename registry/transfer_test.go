@@ -56,7 +56,7 @@ func TestTransfers(t *testing.T) {
 				img := regtest.Image(t, 2048, 2)
 				want := srv.Write(t, "team/build:1a2b3c4d", img)
 				c := newClient(t, srv)
-				src := openSource(t, c, tc.source(srv, writeLayout(t, img)))
+				src := openSource(t, c, tc.source(srv, regtest.Layout(t, img)))
 				res, err := c.Push(context.Background(), src, srv.Host+"/"+tc.dest, []string{"v2"})
 				if err != nil {
 					t.Fatalf("Push() = %v", err)
@@ -99,7 +99,7 @@ func TestJobsBoundUploads(t *testing.T) {
 			t.Fatal(err)
 		}
 		idx := regtest.Index(t, 64<<10, 4, "linux/amd64", "linux/arm64")
-		src := openSource(t, c, writeLayout(t, idx))
+		src := openSource(t, c, regtest.Layout(t, idx))
 		if _, err := c.Push(context.Background(), src, srv.Host+"/team/app", []string{"v1"}); err != nil {
 			t.Fatalf("Push(jobs=%d) = %v", jobs, err)
 		}

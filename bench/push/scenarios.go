@@ -9,8 +9,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/tagrelay/tagrelay/internal/regtest"
@@ -134,11 +132,7 @@ func scenarios(cfg config) []scenario {
 				if err != nil {
 					return err
 				}
-				p, err := layout.Write(dir, empty.Index)
-				if err != nil {
-					return err
-				}
-				return p.AppendIndex(idx)
+				return regtest.WriteLayout(dir, idx)
 			},
 			cmds: func(env *registries, t tools, dir string, i int) []toolCmd {
 				dst := func(tool string) string { return fmt.Sprintf("%s/push/%s-%d", env.dst.Host, tool, i) }

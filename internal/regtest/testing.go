@@ -2,6 +2,8 @@ package regtest
 
 import (
 	"crypto/tls"
+	"fmt"
+	"path/filepath"
 	"net/http"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -166,4 +169,31 @@ func NewIndex(size int64, layers int, platforms ...string) (v1.ImageIndex, error
 	}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	return mutate.AppendManifests(idx, adds...), nil
+}
+
+// Layout writes an OCI image layout holding m (a v1.Image or v1.ImageIndex, one entry in
+// index.json) into a new directory and returns it.
+func Layout(t testing.TB, m remote.Taggable) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "oci")
+	if err := WriteLayout(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// WriteLayout writes an OCI image layout holding m into dir, for programs (the benchmark).
+func WriteLayout(dir string, m remote.Taggable) error {
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	if idx, ok := m.(v1.ImageIndex); ok {
+		return p.AppendIndex(idx)
+	}
+	img, ok := m.(v1.Image)
+	if !ok {
+		return fmt.Errorf("writing layout: %T is neither an image nor an index", m)
+	}
+	return p.AppendImage(img)
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/tagrelay/tagrelay/internal/regtest"
@@ -57,25 +55,6 @@ func tlsArgs(srv *regtest.Server) []string {
 	return []string{"--ca-file", srv.CA.CertFile}
 }
 
-// layoutDir writes an OCI layout holding m (an image or an index) and returns its directory.
-func layoutDir(t *testing.T, m any) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "oci")
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if idx, ok := m.(v1.ImageIndex); ok {
-		err = p.AppendIndex(idx)
-	} else {
-		err = p.AppendImage(m.(v1.Image))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 func digestOf(t *testing.T, m interface{ Digest() (v1.Hash, error) }) string {
 	t.Helper()
 	d, err := m.Digest()
@@ -96,7 +75,7 @@ func TestPushOutputs(t *testing.T) {
 	want := digestOf(t, idx)
 	dir := t.TempDir()
 	dotenv, ghOut := filepath.Join(dir, "push.env"), filepath.Join(dir, "gh-output")
-	r := run(t, ciVars("GITHUB_OUTPUT", ghOut), args(srv, "--source", layoutDir(t, idx), "--dest", srv.Host+"/team/app", "--tag", "v1.0.0", "--tag", "latest-release", "--dotenv", dotenv)...)
+	r := run(t, ciVars("GITHUB_OUTPUT", ghOut), args(srv, "--source", regtest.Layout(t, idx), "--dest", srv.Host+"/team/app", "--tag", "v1.0.0", "--tag", "latest-release", "--dotenv", dotenv)...)
 	if r.code != 0 {
 		t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -120,7 +99,7 @@ func TestPushJSONAndDefaultTag(t *testing.T) {
 	t.Parallel()
 	srv := newRegistry(t, true)
 	img := regtest.Image(t, 256, 2)
-	r := run(t, ciVars(), args(srv, "--source", layoutDir(t, img), "--dest", srv.Host+"/team/app", "--output", "json")...)
+	r := run(t, ciVars(), args(srv, "--source", regtest.Layout(t, img), "--dest", srv.Host+"/team/app", "--output", "json")...)
 	if r.code != 0 {
 		t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -176,7 +155,7 @@ func TestPushTransfers(t *testing.T) {
 			if tc.seedApp {
 				srv.Write(t, "team/app:1a2b3c4d", img)
 			}
-			r := run(t, ciVars(), args(srv, "--source", tc.source(srv, layoutDir(t, img)), "--dest", srv.Host+"/team/app", "--tag", "v2")...)
+			r := run(t, ciVars(), args(srv, "--source", tc.source(srv, regtest.Layout(t, img)), "--dest", srv.Host+"/team/app", "--tag", "v2")...)
 			if r.code != 0 {
 				t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
 			}
@@ -233,7 +212,7 @@ func TestPushRobotAccount(t *testing.T) {
 	for _, tls := range []bool{false, true} {
 		srv := newRegistry(t, tls)
 		img := regtest.Image(t, 128, 1)
-		src := layoutDir(t, img)
+		src := regtest.Layout(t, img)
 		pwFile := writeFile(t, t.TempDir(), "pw", robotPass+"\n")
 		for i, tc := range []struct {
 			name string
@@ -310,7 +289,7 @@ func TestPushArchives(t *testing.T) {
 		t.Fatal(err)
 	}
 	ociTar := filepath.Join(dir, "buildah.tar")
-	tarDir(t, layoutDir(t, idx), ociTar)
+	tarDir(t, regtest.Layout(t, idx), ociTar)
 	for _, tc := range []struct {
 		name, source, want string
 	}{
@@ -318,7 +297,7 @@ func TestPushArchives(t *testing.T) {
 		{"docker tarball", dockerTar, ""},
 		{"OCI archive keeps the index digest", ociTar, digestOf(t, idx)},
 		{"oci-archive: prefix", "oci-archive:" + ociTar, digestOf(t, idx)},
-		{"OCI layout", layoutDir(t, idx), digestOf(t, idx)},
+		{"OCI layout", regtest.Layout(t, idx), digestOf(t, idx)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -378,12 +357,12 @@ func TestPushBadInput(t *testing.T) {
 	img := regtest.Image(t, 256, 1)
 	current := srv.Write(t, "team/app:v1", regtest.Image(t, 256, 1))
 	srv.Write(t, "team/app:1a2b3c4d", img)
-	good := layoutDir(t, img)
+	good := regtest.Layout(t, img)
 	dir := t.TempDir()
 	garbage := writeFile(t, dir, "garbage.tar", "this is not a tar archive at all, just text that is long enough to fill a header block")
 	truncated := filepath.Join(dir, "truncated.tar")
 	full := filepath.Join(dir, "full.tar")
-	tarDir(t, layoutDir(t, regtest.Image(t, 4096, 1)), full)
+	tarDir(t, regtest.Layout(t, regtest.Image(t, 4096, 1)), full)
 	b, err := os.ReadFile(full)
 	if err != nil {
 		t.Fatal(err)
@@ -462,7 +441,7 @@ func TestPushForceAndAllowNoop(t *testing.T) {
 	srv := newRegistry(t, false)
 	img := regtest.Image(t, 256, 1)
 	old := srv.Write(t, "team/app:v1", regtest.Image(t, 256, 1))
-	src := layoutDir(t, img)
+	src := regtest.Layout(t, img)
 	r := run(t, ciVars(), "push", "--source", src, "--dest", srv.Host+"/team/app", "--tag", "v1", "--force")
 	if r.code != 0 || !strings.Contains(r.stderr, "moving tag") || !strings.Contains(r.stderr, old) {
 		t.Fatalf("push --force = %d, stderr:\n%s", r.code, r.stderr)
