@@ -3,8 +3,8 @@ package regtest
 import (
 	"crypto/tls"
 	"fmt"
-	"path/filepath"
 	"net/http"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
