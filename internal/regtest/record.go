@@ -94,17 +94,21 @@ func (s *Server) recorded(next http.Handler) http.Handler {
 		body := &countingReader{r: r.Body}
 		r.Body = body
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		// Deferred: a proxied registry's handler panics with http.ErrAbortHandler when the
+		// client goes away mid-response, and the request must still be counted out.
+		defer func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.requests = append(s.requests, Request{
+				Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status, User: user,
+				BytesIn: body.n.Load(), BytesOut: rec.n, Time: time.Now(),
+			})
+			s.inflight--
+			if s.inflight == 0 && s.idle != nil {
+				s.idle.Broadcast()
+			}
+		}()
 		next.ServeHTTP(rec, r)
-		s.mu.Lock()
-		s.requests = append(s.requests, Request{
-			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status, User: user,
-			BytesIn: body.n.Load(), BytesOut: rec.n, Time: time.Now(),
-		})
-		s.inflight--
-		if s.inflight == 0 && s.idle != nil {
-			s.idle.Broadcast()
-		}
-		s.mu.Unlock()
 	})
 }
 

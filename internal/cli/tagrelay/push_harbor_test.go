@@ -56,7 +56,7 @@ func TestPushRequireScan(t *testing.T) {
 		t.Run(tc.flag, func(t *testing.T) {
 			t.Parallel()
 			tag := strings.NewReplacer("=", "-", "--", "").Replace(tc.flag)
-			r := run(t, ciVars(), "push", "--source", layoutDir(t, regtest.Image(t, 128, 1)), "--dest", reg.Host+"/team/app", "--tag", tag,
+			r := run(t, ciVars(), "push", "--source", regtest.Layout(t, regtest.Image(t, 128, 1)), "--dest", reg.Host+"/team/app", "--tag", tag,
 				tc.flag, "--harbor-url", harbor.URL, "--scan-interval", "1ms", "--output", "json")
 			if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
 				t.Errorf("push %s = %d, stderr %q; want %d containing %q", tc.flag, r.code, r.stderr, tc.code, tc.msg)
@@ -80,7 +80,7 @@ func TestPushCredentialHelper(t *testing.T) {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cfg := t.TempDir()
 	writeFile(t, cfg, "config.json", fmt.Sprintf(`{"credHelpers":{%q:"tagrelaytest"}}`, reg.Host))
-	r := run(t, map[string]string{"DOCKER_CONFIG": cfg}, "push", "--source", layoutDir(t, regtest.Image(t, 64, 1)), "--dest", reg.Host+"/team/app",
+	r := run(t, map[string]string{"DOCKER_CONFIG": cfg}, "push", "--source", regtest.Layout(t, regtest.Image(t, 64, 1)), "--dest", reg.Host+"/team/app",
 		"--tag", "v1", "--ca-file", reg.CA.CertFile)
 	if r.code != 0 {
 		t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
@@ -94,7 +94,7 @@ func TestPushDryRun(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t, false)
 	reg.Write(t, "team/app:v1", regtest.Image(t, 64, 1))
-	r := run(t, ciVars(), "push", "--source", layoutDir(t, regtest.Image(t, 64, 1)), "--dest", reg.Host+"/team/app", "--tag", "v1", "--tag", "v2",
+	r := run(t, ciVars(), "push", "--source", regtest.Layout(t, regtest.Image(t, 64, 1)), "--dest", reg.Host+"/team/app", "--tag", "v1", "--tag", "v2",
 		"--force", "--dry-run", "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("push --dry-run = %d, stderr:\n%s", r.code, r.stderr)
