@@ -2,6 +2,8 @@ package tagrelay
 
 import (
 	"archive/tar"
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/regtest"
 )
 
@@ -456,5 +459,25 @@ func TestPushForceAndAllowNoop(t *testing.T) {
 	}
 	if n := srv.Count(regtest.Request.ManifestPut); n != 0 {
 		t.Errorf("--allow-noop wrote %d manifests, want 0", n)
+	}
+}
+
+// TestPushProgressOnTTY: a terminal gets a progress line on stderr; CI (no terminal) does not.
+func TestPushProgressOnTTY(t *testing.T) {
+	t.Parallel()
+	srv := newRegistry(t, false)
+	for _, tty := range []bool{true, false} {
+		var stdout, stderr bytes.Buffer
+		env := clirun.NewEnv(strings.NewReader(""), &stdout, &stderr, ciVars())
+		env.TTY = tty
+		tag := fmt.Sprintf("tty-%v", tty)
+		code := clirun.Run(context.Background(), env, NewApp(env), []string{"tagrelay", "push", "--source", regtest.Layout(t, regtest.Image(t, 64<<10, 2)),
+			"--dest", srv.Host + "/team/app", "--tag", tag})
+		if code != 0 {
+			t.Fatalf("push (tty=%v) = %d, stderr:\n%s", tty, code, stderr.String())
+		}
+		if got := strings.Contains(stderr.String(), "\rpushed "); got != tty {
+			t.Errorf("push (tty=%v): progress line shown = %v, stderr:\n%q", tty, got, stderr.String())
+		}
 	}
 }
