@@ -74,6 +74,7 @@ func (r *registries) reset() {
 // scenario is one comparison: prepare once, then each tool's command for run i.
 type scenario struct {
 	name    string
+	scale   int  // runs = -runs × scale: the retag takes 50 ms, and start-up noise needs more samples
 	fresh   bool // every run gets an empty destination registry
 	prepare func(ctx context.Context, env *registries, cfg config, dir string) error
 	cmds    func(env *registries, t tools, dir string, i int) []toolCmd
@@ -87,7 +88,8 @@ type toolCmd struct {
 func scenarios(cfg config) []scenario {
 	return []scenario{
 		{
-			name: "retag",
+			name:  "retag",
+			scale: 4,
 			prepare: func(ctx context.Context, env *registries, cfg config, _ string) error {
 				idx, err := regtest.NewIndex(1<<20, 2, "linux/amd64", "linux/arm64", "linux/arm/v7")
 				if err != nil {
@@ -173,7 +175,7 @@ func (sc scenario) measure(ctx context.Context, env *registries, t tools, cfg co
 	}
 	samples := map[string][]sample{}
 	var order []string
-	for i := 0; i < cfg.runs; i++ {
+	for i := 0; i < cfg.runs*max(sc.scale, 1); i++ {
 		for k := range sc.cmds(env, t, dir, i) {
 			if sc.fresh {
 				if err := env.renewDst(); err != nil {

@@ -35,7 +35,7 @@ func summarize(scenario, tool string, s []sample) row {
 // printTable prints one line per tool, with tagrelay's median over the peer's.
 func printTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\ttool\tmedian\tmin–max\trequests\tbytes sent\ttagrelay / tool\t")
+	fmt.Fprintln(tw, "scenario\ttool\truns\tmedian\tmin–max\trequests\tbytes sent\ttagrelay / tool (median, min)\t")
 	ours := map[string]row{}
 	for _, r := range rows {
 		if r.tool == "tagrelay" {
@@ -45,9 +45,10 @@ func printTable(w io.Writer, rows []row) {
 	for _, r := range rows {
 		ratio := "—"
 		if o, ok := ours[r.scenario]; ok && r.tool != "tagrelay" {
-			ratio = fmt.Sprintf("%.2f× time, %.2f× requests", o.median.Seconds()/r.median.Seconds(), float64(o.requests)/float64(r.requests))
+			ratio = fmt.Sprintf("%.2f×, %.2f× time; %.2f× requests", o.median.Seconds()/r.median.Seconds(), o.min.Seconds()/r.min.Seconds(),
+				float64(o.requests)/float64(r.requests))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s–%s\t%d\t%s\t%s\t\n", r.scenario, r.tool, round(r.median), round(r.min), round(r.max), r.requests, mb(r.bytes), ratio)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s–%s\t%d\t%s\t%s\t\n", r.scenario, r.tool, r.runs, round(r.median), round(r.min), round(r.max), r.requests, mb(r.bytes), ratio)
 	}
 	tw.Flush()
 }
