@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 
@@ -249,7 +250,13 @@ func (c *Client) Apply(ctx context.Context, p *Plan, opts ...PushOption) (*Resul
 	if err != nil {
 		return nil, wrap("pushing to", p.Dest, err)
 	}
-	var extra []remote.Option
+	// ggcr applies its jobs twice for an index (children, then each child's blobs): give it
+	// √Jobs so that at most Jobs blobs are opened at once, source GETs included; the transport
+	// still caps bodies in flight at Jobs.
+	extra := []remote.Option{remote.WithJobs(c.opts.Jobs)}
+	if p.Source.mediaType.IsIndex() {
+		extra[0] = remote.WithJobs(int(math.Ceil(math.Sqrt(float64(c.opts.Jobs)))))
+	}
 	if o.progress != nil {
 		extra = append(extra, remote.WithProgress(o.progress))
 		defer close(o.progress)
