@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/urfave/cli/v2"
 
@@ -90,7 +91,9 @@ func runPush(c *cli.Context, env *clirun.Env, o *pushOptions) error {
 	if err != nil {
 		return err
 	}
-	client, err := o.reg.client(env, log, o.jobs, registryHost(dest), registryHost(o.source))
+	// Explicit credentials are for the destination's registry (a retag or promotion inside it
+	// included); a source in another registry authenticates with config.json.
+	client, err := o.reg.client(env, log, o.jobs, registryOf(dest))
 	if err != nil {
 		return err
 	}
@@ -227,7 +230,7 @@ func (o *pushOptions) destAndTags(env *clirun.Env) (string, []string, error) {
 }
 
 func runCheck(ctx context.Context, env *clirun.Env, log *slog.Logger, o *pushOptions) error {
-	client, err := o.reg.client(env, log, o.jobs, registryHost(o.check))
+	client, err := o.reg.client(env, log, o.jobs, registryOf(o.check))
 	if err != nil {
 		return err
 	}
@@ -244,14 +247,14 @@ func pushOutputs(image, tag, digest string) []clirun.KV {
 	return []clirun.KV{{Key: "IMAGE", Value: image}, {Key: "IMAGE_TAG", Value: tag}, {Key: "IMAGE_DIGEST", Value: digest}}
 }
 
-// registryHost returns the host part of a reference when it has one ("" for local paths).
-func registryHost(ref string) string {
-	ref = strings.TrimPrefix(ref, "docker://")
-	host, _, ok := strings.Cut(ref, "/")
-	if !ok || !strings.ContainsAny(host, ".:") && host != "localhost" {
+// registryOf returns the registry host of an image reference or repository (index.docker.io
+// for Docker Hub names), "" when it does not parse (the error comes later, with context).
+func registryOf(ref string) string {
+	r, err := name.ParseReference(ref)
+	if err != nil {
 		return ""
 	}
-	return host
+	return r.Context().RegistryStr()
 }
 
 func withSourceHint(err error) error {

@@ -481,3 +481,35 @@ func TestPushProgressOnTTY(t *testing.T) {
 		}
 	}
 }
+
+// TestPushCredentialsStayWithTheirRegistry: --registry-user goes to the destination only, and
+// GitLab's CI_REGISTRY_* only to $CI_REGISTRY, never to another registry of the copy.
+func TestPushCredentialsStayWithTheirRegistry(t *testing.T) {
+	t.Parallel()
+	from := regtest.New(t) // anonymous: records any credentials it is sent
+	to := newRegistry(t, false)
+	from.Write(t, "team/app:1a2b3c4d", regtest.Image(t, 256, 1))
+	pw := writeFile(t, t.TempDir(), "pw", robotPass)
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+		code int
+	}{
+		{"--registry-user", nil, []string{"--registry-user", robotUser, "--registry-password-file", pw}, 0},
+		{"CI_REGISTRY_USER for CI_REGISTRY", ciVars("CI_REGISTRY", to.Host), nil, 0},
+		// The GitLab job token is not for this destination: not sent there, so refused.
+		{"CI_REGISTRY_USER for another CI_REGISTRY", ciVars("CI_REGISTRY", "gitlab-registry.example"), nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tag := strings.ReplaceAll(strings.ReplaceAll(tc.name, " ", "-"), "_", "-")[:14]
+			r := run(t, tc.vars, append([]string{"push", "--source", from.Host + "/team/app:1a2b3c4d", "--dest", to.Host + "/team/app", "--tag", tag}, tc.args...)...)
+			if r.code != tc.code {
+				t.Errorf("push = %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			}
+			if n := from.Count(func(r regtest.Request) bool { return r.User != "" }); n != 0 {
+				t.Errorf("%d requests to the source registry carried credentials meant for the destination", n)
+			}
+		})
+	}
+}
