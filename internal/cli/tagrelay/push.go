@@ -109,7 +109,24 @@ func runPush(c *cli.Context, env *clirun.Env, o *pushOptions) error {
 	if err := o.scan(ctx, log, client, res); err != nil {
 		return err
 	}
-	return env.Emit(&o.common, res, res.Digest, pushOutputs(res.Dest, res.Tags[0].Tag, res.Digest))
+	text := res.Digest
+	if res.DryRun {
+		text = describePlan(res.Plan)
+	}
+	return env.Emit(&o.common, res, text, pushOutputs(res.Dest, res.Tags[0].Tag, res.Digest))
+}
+
+// describePlan is the text of --dry-run: one line per tag.
+func describePlan(p *registry.Plan) string {
+	var b strings.Builder
+	for _, t := range p.Tags {
+		fmt.Fprintf(&b, "%s:%s %s %s (%s)", p.Dest, t.Tag, t.Action, p.Digest, p.Mode)
+		if t.Previous != "" && t.Action != registry.ActionUnchanged {
+			fmt.Fprintf(&b, ", was %s", t.Previous)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // push plans, then (unless --dry-run) applies, turning a refused no-op into success with

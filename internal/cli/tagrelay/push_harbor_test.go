@@ -110,3 +110,16 @@ func TestPushDryRun(t *testing.T) {
 		t.Errorf("--dry-run sent %d writing requests", n)
 	}
 }
+
+func TestPushDryRunText(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t, false)
+	old := reg.Write(t, "team/app:v1", regtest.Image(t, 64, 1))
+	img := regtest.Image(t, 64, 1)
+	r := run(t, ciVars(), "push", "--source", regtest.Layout(t, img), "--dest", reg.Host+"/team/app", "--tag", "v1", "--tag", "v2", "--force", "--dry-run")
+	d := digestOf(t, img)
+	want := fmt.Sprintf("%[1]s/team/app:v1 overwrite %[2]s (upload), was %[3]s\n%[1]s/team/app:v2 create %[2]s (upload)\n", reg.Host, d, old)
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("push --dry-run = %d, stdout:\n%s\nwant:\n%s", r.code, r.stdout, want)
+	}
+}
