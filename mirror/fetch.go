@@ -1,0 +1,131 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+)
+
+// fetch brings the wanted refs and their objects into the cache (only what it lacks: the cache's
+// refs are the negotiation's haves) and returns the wanted refs as the cache now has them, which
+// is the source's state at fetch time. With All or Tags the namespaces are fetched whole and
+// pruned, so a branch created or deleted meanwhile is seen.
+func (s *syncer) fetch(ctx context.Context, wanted map[string]plumbing.Hash) (map[string]plumbing.Hash, error) {
+	var specs []string
+	if s.o.All {
+		specs = append(specs, "+refs/heads/*:refs/heads/*")
+	}
+	if s.o.Tags {
+		specs = append(specs, "+refs/tags/*:refs/tags/*")
+	}
+	var exact []string
+	for _, ref := range sortedKeys(wanted) {
+		if !s.covered(ref) {
+			specs = append(specs, "+"+ref+":"+ref)
+			exact = append(exact, ref)
+		}
+	}
+	args := []string{"fetch", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--stdin"}
+	if s.o.All || s.o.Tags {
+		args = append(args, "--prune")
+	}
+	if s.o.Progress != nil {
+		args = append(args, "--progress")
+	} else {
+		args = append(args, "--quiet")
+	}
+	s.o.Logger.Info("fetching into cache", "repo", s.src.URL, "path", s.cache.dir)
+	_, err := s.git.run(ctx, s.cache.dir, s.src.Credentials, strings.NewReader(strings.Join(specs, "\n")+"\n"), append(args, s.src.URL)...)
+	if err != nil {
+		return nil, classifyTransfer("fetching from source", s.src.URL, err)
+	}
+	repo, err := gogit.PlainOpen(s.cache.dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening cache: %w", err)
+	}
+	out := map[string]plumbing.Hash{}
+	iter, err := repo.Storer.IterReferences()
+	if err != nil {
+		return nil, fmt.Errorf("reading cache refs: %w", err)
+	}
+	defer iter.Close()
+	err = iter.ForEach(func(r *plumbing.Reference) error {
+		name := r.Name().String()
+		if r.Type() == plumbing.HashReference && s.covered(name) {
+			out[name] = r.Hash()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading cache refs: %w", err)
+	}
+	for _, ref := range exact {
+		r, err := repo.Storer.Reference(plumbing.ReferenceName(ref))
+		if err != nil {
+			return nil, fmt.Errorf("reading cache ref %s: %w", ref, err)
+		}
+		out[ref] = r.Hash()
+	}
+	return out, nil
+}
+
+// covered reports whether a ref is in a namespace fetched whole.
+func (s *syncer) covered(ref string) bool {
+	return (s.o.All && strings.HasPrefix(ref, headsPrefix)) || (s.o.Tags && strings.HasPrefix(ref, tagsPrefix))
+}
+
+// ancestry returns the fast-forward check over the cache's object graph. Every ancestor of a
+// fetched commit is in the cache, so a destination commit the cache lacks is not an ancestor.
+func (c *cache) ancestry() (fastForward, error) {
+	repo, err := gogit.PlainOpen(c.dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening cache: %w", err)
+	}
+	return func(old, new plumbing.Hash) (bool, string, error) {
+		oc, err := object.GetCommit(repo.Storer, old)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return false, "the destination has commits the source does not", nil
+		}
+		if err != nil {
+			return false, "the destination ref is not a commit", nil
+		}
+		nc, err := object.GetCommit(repo.Storer, new)
+		if err != nil {
+			return false, "", fmt.Errorf("reading source commit %s: %w", new, err)
+		}
+		if ok, err := oc.IsAncestor(nc); err != nil || ok {
+			return ok, "", err
+		}
+		if behind, _ := nc.IsAncestor(oc); behind {
+			return false, "the source is behind the destination: the update would move it back", nil
+		}
+		return false, "the histories diverged", nil
+	}, nil
+}
+
+// classifyTransfer turns a failed git fetch or push into an error the user can act on. git has
+// no machine-readable errors, so this reads the (LC_ALL=C) messages of git's http transport.
+func classifyTransfer(doing, url string, err error) error {
+	var ge *GitError
+	if !errors.As(err, &ge) {
+		return fmt.Errorf("%s %s: %w", doing, url, err)
+	}
+	msg := ge.Stderr
+	switch {
+	case strings.Contains(msg, "Authentication failed"), strings.Contains(msg, "could not read Username"),
+		strings.Contains(msg, "The requested URL returned error: 401"), strings.Contains(msg, "The requested URL returned error: 403"):
+		return fmt.Errorf("%s %s: %w: %s", doing, url, ErrAuth, msg)
+	case strings.Contains(msg, "not found"), strings.Contains(msg, "returned error: 404"):
+		return fmt.Errorf("%s %s: %w: %s", doing, url, ErrRepoNotFound, msg)
+	case strings.Contains(msg, "couldn't find remote ref"):
+		return errdefs.WithHint(fmt.Errorf("%s %s: %w: %s", doing, url, ErrRefNotFound, msg), "the ref was deleted in the source while mirroring; run again")
+	}
+	return errdefs.Unavailable(fmt.Errorf("%s %s: %w", doing, url, err))
+}
