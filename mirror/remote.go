@@ -76,8 +76,11 @@ func list(ctx context.Context, side string, r Remote, service string, o *Options
 func remoteError(side, url string, err error) error {
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		return errdefs.WithHint(fmt.Errorf("%s %s: %w (%v)", side, url, ErrAuth, err),
-			"check the "+side+" user and token (a destination token needs write access)")
+		hint := "check the source user and token (read access is enough)"
+		if side == "destination" {
+			hint = "check the destination user and token (it needs write access: GitLab role Developer or more, scope write_repository)"
+		}
+		return errdefs.WithHint(fmt.Errorf("%s %s: %w (%s)", side, url, ErrAuth, strings.TrimSpace(err.Error())), hint)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return errdefs.WithHint(fmt.Errorf("%s %s: %w", side, url, ErrRepoNotFound),
 			"check the "+side+" URL, and that the token can see the repository")
