@@ -15,16 +15,17 @@ import (
 	"github.com/tagrelay/tagrelay/internal/gitauth"
 )
 
-// cacheConfig is set once in every new cache. Auto-gc runs in the foreground so it never
-// outlives the lock; files above bigFileThreshold are stored deflated without delta search,
-// which keeps pack-objects' memory flat on large binaries.
-var cacheConfig = [][2]string{
-	{"core.bigFileThreshold", "64m"},
-	{"core.logAllRefUpdates", "false"},
-	{"gc.autoDetach", "false"},
-	{"fetch.writeCommitGraph", "true"},
-	{"protocol.version", "2"},
-}
+// cacheConfig is appended to every new cache's config file (one git process less per setting).
+// Auto-gc runs in the foreground so it never outlives the lock; files above bigFileThreshold are
+// stored deflated without delta search, which keeps pack-objects' memory flat on large binaries.
+const cacheConfig = `[core]
+	bigFileThreshold = 64m
+	logAllRefUpdates = false
+[gc]
+	autoDetach = false
+[protocol]
+	version = 2
+`
 
 // CachePath returns the bare repository that caches sourceURL under root: root/<hash>, where the
 // hash is of the URL without credentials, scheme case, trailing slash and .git suffix.
@@ -86,10 +87,15 @@ func (c *cache) create(ctx context.Context, g *git) error {
 	if _, err := g.run(ctx, tmp, gitauth.Credentials{}, nil, "init", "--bare", "--quiet", "."); err != nil {
 		return fmt.Errorf("creating cache: %w", err)
 	}
-	for _, kv := range cacheConfig {
-		if _, err := g.run(ctx, tmp, gitauth.Credentials{}, nil, "config", kv[0], kv[1]); err != nil {
-			return fmt.Errorf("configuring cache: %w", err)
+	f, err := os.OpenFile(filepath.Join(tmp, "config"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(cacheConfig)
+		if cerr := f.Close(); err == nil {
+			err = cerr
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("configuring cache: %w", err)
 	}
 	os.RemoveAll(c.dir) // a leftover without HEAD
 	if err := os.Rename(tmp, c.dir); err != nil {

@@ -23,6 +23,7 @@ func NewApp(env *clirun.Env) *cli.App {
 		Commands: []*cli.Command{
 			NewBumpCommand(env),
 			NewMirrorCommand(env),
+			NewTriggerCommand(env),
 		},
 		Writer:               env.Stdout,
 		ErrWriter:            env.Stderr,
