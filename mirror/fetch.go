@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	gogit "github.com/go-git/go-git/v5"
@@ -26,7 +28,7 @@ func (s *syncer) fetch(ctx context.Context, wanted map[string]plumbing.Hash) (ma
 		specs = append(specs, "+refs/tags/*:refs/tags/*")
 	}
 	var exact []string
-	for _, ref := range sortedKeys(wanted) {
+	for _, ref := range slices.Sorted(maps.Keys(wanted)) {
 		if !s.covered(ref) {
 			specs = append(specs, "+"+ref+":"+ref)
 			exact = append(exact, ref)

@@ -83,12 +83,8 @@ func (p *pair) git(t *testing.T, s *gittest.Server, repo string, args ...string)
 // mirrored returns the branches and tags of a repository.
 func mirrored(t *testing.T, s *gittest.Server, repo string) map[string]string {
 	t.Helper()
-	refs, err := s.Refs(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for name, h := range refs {
+	for name, h := range allRefs(t, s, repo) {
 		if strings.HasPrefix(name, "refs/heads/") || strings.HasPrefix(name, "refs/tags/") {
 			out[name] = h
 		}

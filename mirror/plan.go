@@ -2,6 +2,8 @@ package mirror
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -72,7 +74,7 @@ type planInput struct {
 
 func makePlan(in planInput) (*plan, error) {
 	p := &plan{}
-	for _, ref := range sortedKeys(in.src) {
+	for _, ref := range slices.Sorted(maps.Keys(in.src)) {
 		c, err := in.change(ref, in.src[ref])
 		if err != nil {
 			return nil, err
@@ -82,7 +84,7 @@ func makePlan(in planInput) (*plan, error) {
 	inScope := func(ref string) bool {
 		return (in.all && strings.HasPrefix(ref, headsPrefix)) || (in.tags && strings.HasPrefix(ref, tagsPrefix))
 	}
-	for _, ref := range sortedKeys(in.dst) {
+	for _, ref := range slices.Sorted(maps.Keys(in.dst)) {
 		old := in.dst[ref]
 		rec, known := in.known[ref]
 		if _, ok := in.src[ref]; ok || !in.prune || !inScope(ref) || !known {
@@ -95,7 +97,7 @@ func makePlan(in planInput) (*plan, error) {
 		p.changes = append(p.changes, Change{Ref: ref, Action: ActionKept, Old: old.String(),
 			Reason: "deleted in the source, but changed on the destination since it was mirrored (" + short(rec) + ")"})
 	}
-	for _, ref := range sortedKeys(in.known) {
+	for _, ref := range slices.Sorted(maps.Keys(in.known)) {
 		_, inSrc := in.src[ref]
 		_, inDst := in.dst[ref]
 		if !inSrc && !inDst && inScope(ref) {
@@ -183,13 +185,4 @@ func short(h string) string {
 		return h[:8]
 	}
 	return h
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -10,16 +10,15 @@ package fakegithub
 
 import (
 	"embed"
-	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tagrelay/tagrelay/internal/fakegitlab/apitest"
 )
 
 //go:embed testdata/*.json
@@ -54,14 +53,8 @@ type Config struct {
 	Jobs []Job
 }
 
-// Request is one request the fake answered.
-type Request struct {
-	Method string
-	Path   string // below /api/v3
-	Query  url.Values
-	Header http.Header
-	Body   string
-}
+// Request is one request the fake answered; its Path is below /api/v3.
+type Request = apitest.Request
 
 // Server is a running fake GitHub.
 type Server struct {
@@ -69,8 +62,8 @@ type Server struct {
 	URL string
 
 	cfg      Config
+	log      *apitest.Log
 	mu       sync.Mutex
-	requests []Request
 	runs     []*run
 	pulls    []map[string]any
 	events   []map[string]any
@@ -109,7 +102,7 @@ func New(t testing.TB, cfg Config) *Server {
 	if cfg.Jobs == nil {
 		cfg.Jobs = []Job{{Name: "build", Conclusion: cfg.Conclusion}}
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, log: apitest.NewLog(BasePath + "/api/v3")}
 	for _, wf := range cfg.Workflows {
 		old := s.newRun(wf, "main", time.Now().Add(-time.Hour))
 		old.body["status"], old.body["conclusion"] = "completed", "success"
@@ -127,18 +120,14 @@ func New(t testing.TB, cfg Config) *Server {
 	mux.HandleFunc("PATCH "+repo+"/pulls/{number}", s.authed(s.editPull))
 	mux.HandleFunc("POST "+repo+"/issues/{number}/labels", s.authed(s.addLabels))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
-	srv := httptest.NewServer(s.record(mux))
+	srv := httptest.NewServer(s.log.Wrap(mux))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL + BasePath
 	return s
 }
 
 // Requests returns the requests answered so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
+func (s *Server) Requests() []Request { return s.log.Requests() }
 
 // Events returns the repository_dispatch events received: event_type and client_payload.
 func (s *Server) Events() []map[string]any {
@@ -156,18 +145,6 @@ func (s *Server) Pulls() []map[string]any {
 		out[i] = maps.Clone(p)
 	}
 	return out
-}
-
-func (s *Server) record(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: strings.TrimPrefix(r.URL.EscapedPath(), BasePath+"/api/v3"),
-			Query: r.URL.Query(), Header: r.Header.Clone(), Body: string(body)})
-		s.mu.Unlock()
-		next.ServeHTTP(w, r)
-	})
 }
 
 // authed checks the bearer token and the repository like GitHub: a bad token is 401 "Bad
@@ -188,13 +165,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func reply(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	if v != nil {
-		json.NewEncoder(w).Encode(v)
-	}
-}
+func reply(w http.ResponseWriter, code int, v any) { apitest.Reply(w, code, v) }
 
 func notFound(w http.ResponseWriter) {
 	reply(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"})
@@ -204,14 +175,4 @@ func unprocessable(w http.ResponseWriter, msg string) {
 	reply(w, http.StatusUnprocessableEntity, map[string]any{"message": msg, "documentation_url": "https://docs.github.com/rest", "status": "422"})
 }
 
-func fixture(name string) map[string]any {
-	b, err := testdata.ReadFile("testdata/" + name)
-	if err != nil {
-		panic(err) // embedded: cannot happen
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		panic(err)
-	}
-	return m
-}
+func fixture(name string) map[string]any { return apitest.Fixture(testdata, name) }

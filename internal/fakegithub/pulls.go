@@ -62,35 +62,41 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 
 // editPull is PATCH …/pulls/:number.
 func (s *Server) editPull(w http.ResponseWriter, r *http.Request) {
-	var in map[string]any
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		unprocessable(w, "Problems parsing JSON")
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.pull(r.PathValue("number"))
-	if p == nil {
-		notFound(w)
-		return
-	}
-	for _, k := range []string{"title", "body"} {
-		if v, ok := in[k]; ok {
-			p[k] = v
+	s.updatePull(w, r, func(p map[string]any, body []byte) (any, bool) {
+		var in map[string]any
+		if json.Unmarshal(body, &in) != nil {
+			return nil, false
 		}
-	}
-	reply(w, http.StatusOK, p)
+		for _, k := range []string{"title", "body"} {
+			if v, ok := in[k]; ok {
+				p[k] = v
+			}
+		}
+		return p, true
+	})
 }
 
 // addLabels is POST …/issues/:number/labels (pull requests are issues), with {"labels": [...]}
 // or a bare array, both documented.
 func (s *Server) addLabels(w http.ResponseWriter, r *http.Request) {
-	var in struct{ Labels []string }
+	s.updatePull(w, r, func(p map[string]any, body []byte) (any, bool) {
+		var in struct{ Labels []string }
+		if json.Unmarshal(body, &in.Labels) != nil && json.Unmarshal(body, &in) != nil {
+			return nil, false
+		}
+		labels := p["labels"].([]any)
+		for _, l := range in.Labels {
+			labels = append(labels, map[string]any{"name": l, "color": "ededed", "default": false})
+		}
+		p["labels"] = labels
+		return labels, true
+	})
+}
+
+// updatePull applies change to the pull request of the path under the lock and replies with
+// what it returns: 404 for an unknown pull request, 422 when the body does not parse.
+func (s *Server) updatePull(w http.ResponseWriter, r *http.Request, change func(p map[string]any, body []byte) (any, bool)) {
 	body, _ := io.ReadAll(r.Body)
-	if json.Unmarshal(body, &in.Labels) != nil && json.Unmarshal(body, &in) != nil {
-		unprocessable(w, "Problems parsing JSON")
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pull(r.PathValue("number"))
@@ -98,12 +104,12 @@ func (s *Server) addLabels(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	labels := p["labels"].([]any)
-	for _, l := range in.Labels {
-		labels = append(labels, map[string]any{"name": l, "color": "ededed", "default": false})
+	out, ok := change(p, body)
+	if !ok {
+		unprocessable(w, "Problems parsing JSON")
+		return
 	}
-	p["labels"] = labels
-	reply(w, http.StatusOK, labels)
+	reply(w, http.StatusOK, out)
 }
 
 func (s *Server) pull(number string) map[string]any {

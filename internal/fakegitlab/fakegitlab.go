@@ -11,14 +11,14 @@ package fakegitlab
 import (
 	"embed"
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tagrelay/tagrelay/internal/fakegitlab/apitest"
 )
 
 //go:embed testdata/*.json
@@ -54,14 +54,9 @@ type Config struct {
 	Jobs []Job
 }
 
-// Request is one request the fake answered.
-type Request struct {
-	Method string
-	Path   string // below /api/v4, escaped as sent: /projects/group%2Fapp/trigger/pipeline
-	Query  url.Values
-	Header http.Header
-	Body   string
-}
+// Request is one request the fake answered; its Path is below /api/v4, escaped as sent:
+// /projects/group%2Fapp/trigger/pipeline.
+type Request = apitest.Request
 
 // Server is a running fake GitLab.
 type Server struct {
@@ -69,8 +64,8 @@ type Server struct {
 	URL string
 
 	cfg       Config
+	log       *apitest.Log
 	mu        sync.Mutex
-	requests  []Request
 	pipelines map[int64]*pipeline
 	mrs       []map[string]any
 	nextID    int64
@@ -99,7 +94,7 @@ func New(t testing.TB, cfg Config) *Server {
 	if cfg.Jobs == nil {
 		cfg.Jobs = []Job{{Name: "build", Stage: "build", Status: "success"}, {Name: "test", Stage: "test", Status: "success"}}
 	}
-	s := &Server{cfg: cfg, pipelines: map[int64]*pipeline{}, nextID: 1000}
+	s := &Server{cfg: cfg, log: apitest.NewLog(BasePath + "/api/v4"), pipelines: map[int64]*pipeline{}, nextID: 1000}
 	mux := http.NewServeMux()
 	api := BasePath + "/api/v4/projects/{project}"
 	mux.HandleFunc("POST "+api+"/trigger/pipeline", s.trigger)
@@ -112,18 +107,14 @@ func New(t testing.TB, cfg Config) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
 	})
-	srv := httptest.NewServer(s.record(mux))
+	srv := httptest.NewServer(s.log.Wrap(mux))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL + BasePath
 	return s
 }
 
 // Requests returns the requests answered so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
+func (s *Server) Requests() []Request { return s.log.Requests() }
 
 // MergeRequests returns the merge requests of the project as the API shows them.
 func (s *Server) MergeRequests() []map[string]any {
@@ -134,20 +125,6 @@ func (s *Server) MergeRequests() []map[string]any {
 		out[i] = maps.Clone(mr)
 	}
 	return out
-}
-
-func (s *Server) record(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		s.mu.Lock()
-		s.requests = append(s.requests, Request{
-			Method: r.Method, Path: strings.TrimPrefix(r.URL.EscapedPath(), BasePath+"/api/v4"),
-			Query: r.URL.Query(), Header: r.Header.Clone(), Body: string(body),
-		})
-		s.mu.Unlock()
-		next.ServeHTTP(w, r)
-	})
 }
 
 // project reports whether the path value names the project, by ID or by (escaped) path.
@@ -175,23 +152,9 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (s *Server) reply(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
+func (s *Server) reply(w http.ResponseWriter, code int, v any) { apitest.Reply(w, code, v) }
 
-func fixture(name string) map[string]any {
-	b, err := testdata.ReadFile("testdata/" + name)
-	if err != nil {
-		panic(err) // embedded: cannot happen
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		panic(err)
-	}
-	return m
-}
+func fixture(name string) map[string]any { return apitest.Fixture(testdata, name) }
 
 func jsonNumber(n int64) string {
 	b, _ := json.Marshal(n)

@@ -59,21 +59,7 @@ func TestGitHubDispatchAndWait(t *testing.T) {
 			if diff := cmp.Diff(tc.wantStatus, seen); diff != "" {
 				t.Errorf("statuses seen (-want +got):\n%s", diff)
 			}
-			var f *forge.RunFailure
-			switch {
-			case tc.wantJobs == nil && err != nil:
-				t.Fatalf("WaitRun() = %v", err)
-			case tc.wantJobs != nil && !errors.As(err, &f):
-				t.Fatalf("WaitRun() = %v, want a *RunFailure", err)
-			case tc.wantJobs != nil:
-				var jobs []string
-				for _, j := range f.Jobs {
-					jobs = append(jobs, j.Name+" ["+j.Status+"] "+j.URL)
-				}
-				if diff := cmp.Diff(tc.wantJobs, jobs); diff != "" {
-					t.Errorf("failed jobs (-want +got):\n%s", diff)
-				}
-			}
+			checkOutcome(t, "WaitRun", err, tc.wantJobs)
 			if got.Status != "completed" {
 				t.Errorf("WaitRun() = %+v", got)
 			}

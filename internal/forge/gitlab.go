@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -72,7 +74,7 @@ func (g *GitLab) CreatePipeline(ctx context.Context, project, ref string, vars m
 	opt := &gitlab.CreatePipelineOptions{Ref: &ref}
 	if len(vars) > 0 {
 		list := make([]*gitlab.PipelineVariableOptions, 0, len(vars))
-		for _, k := range sortedKeys(vars) {
+		for _, k := range slices.Sorted(maps.Keys(vars)) {
 			list = append(list, &gitlab.PipelineVariableOptions{Key: gitlab.Ptr(k), Value: gitlab.Ptr(vars[k]),
 				VariableType: gitlab.Ptr(gitlab.EnvVariableType)})
 		}

@@ -68,24 +68,7 @@ func TestGitLabTriggerAndWait(t *testing.T) {
 			if diff := cmp.Diff(tc.wantStatus, seen); diff != "" {
 				t.Errorf("statuses seen (-want +got):\n%s", diff)
 			}
-			var f *forge.RunFailure
-			switch {
-			case tc.wantJobs == nil && err != nil:
-				t.Fatalf("WaitPipeline() = %v, want success", err)
-			case tc.wantJobs != nil && !errors.As(err, &f):
-				t.Fatalf("WaitPipeline() = %v, want a *RunFailure", err)
-			case tc.wantJobs != nil:
-				var jobs []string
-				for _, j := range f.Jobs {
-					jobs = append(jobs, j.Name+" ["+j.Status+"] "+j.URL)
-				}
-				if diff := cmp.Diff(tc.wantJobs, jobs); diff != "" {
-					t.Errorf("failed jobs (-want +got):\n%s", diff)
-				}
-				if exitcode.Code(err) != exitcode.Failure {
-					t.Errorf("exit code of %v = %d, want 1", err, exitcode.Code(err))
-				}
-			}
+			checkOutcome(t, "WaitPipeline", err, tc.wantJobs)
 			if got.URL != "https://gitlab.example.com/group/app/-/pipelines/1001" || got.Status != tc.wantStatus[len(tc.wantStatus)-1] {
 				t.Errorf("WaitPipeline() run = %+v", got)
 			}

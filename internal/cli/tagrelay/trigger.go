@@ -139,13 +139,24 @@ func readToken(env *clirun.Env, value, file string) (string, error) {
 	return env.Secret(strings.TrimSpace(value), file)
 }
 
-// failedHint is the hint of a run that did not succeed.
-func failedHint(err error) error {
+// follow waits for the run started in res, printing its progress, and emits the result. The
+// exit code is the run's: a *forge.RunFailure or a timeout (saying the last status); a failure
+// to follow the run says that it was started all the same.
+func follow(env *clirun.Env, common *clirun.Common, res runResult, kind, prefix string, w waitFlags,
+	wait func(...forge.WaitOption) (*forge.Run, error)) error {
+	started := res.Run
+	show, done := progress(env, kind)
+	run, err := wait(forge.WithPollInterval(w.interval), forge.WithProgress(show))
+	done()
 	var f *forge.RunFailure
-	if errors.As(err, &f) {
-		return errdefs.WithHint(err, "open the failed jobs' logs at the URLs above")
+	switch {
+	case errors.As(err, &f):
+		err = errdefs.WithHint(err, "open the failed jobs' logs at the URLs above")
+	case err != nil && !errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s %d started (%s), but following it failed: %w", kind, started.ID, started.URL, err)
 	}
-	return err
+	res.Run = run
+	return emitRun(env, common, res, err, prefix)
 }
 
 type triggerGitLabOptions struct {
@@ -235,14 +246,9 @@ func runTriggerGitLab(c *cli.Context, env *clirun.Env, o *triggerGitLabOptions) 
 	}
 	ctx, cancel := o.wait.context(c.Context)
 	defer cancel()
-	show, done := progress(env, "pipeline")
-	res.Run, err = gl.WaitPipeline(ctx, o.project, run.ID, forge.WithPollInterval(o.wait.interval), forge.WithProgress(show))
-	done()
-	var f *forge.RunFailure
-	if err != nil && !errors.As(err, &f) && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("pipeline %d started (%s), but following it failed: %w", run.ID, run.URL, err)
-	}
-	return failedHint(emitRun(env, &o.common, res, err, "PIPELINE"))
+	return follow(env, &o.common, res, "pipeline", "PIPELINE", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
+		return gl.WaitPipeline(ctx, o.project, run.ID, opts...)
+	})
 }
 
 type triggerGitHubOptions struct {
@@ -334,14 +340,9 @@ func runTriggerGitHub(c *cli.Context, env *clirun.Env, o *triggerGitHubOptions) 
 	if !o.wait.wait {
 		return emitRun(env, &o.common, res, nil, "RUN")
 	}
-	show, done := progress(env, "run")
-	res.Run, err = gh.WaitRun(ctx, o.repo, run.ID, forge.WithPollInterval(o.wait.interval), forge.WithProgress(show))
-	done()
-	var f *forge.RunFailure
-	if err != nil && !errors.As(err, &f) && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("run %d started (%s), but following it failed: %w", run.ID, run.URL, err)
-	}
-	return failedHint(emitRun(env, &o.common, res, err, "RUN"))
+	return follow(env, &o.common, res, "run", "RUN", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
+		return gh.WaitRun(ctx, o.repo, run.ID, opts...)
+	})
 }
 
 func (o *triggerGitHubOptions) validate() error {
