@@ -15,11 +15,11 @@ import (
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 )
 
-// fetch brings the wanted refs and their objects into the cache (only what it lacks: the cache's
-// refs are the negotiation's haves) and returns the wanted refs as the cache now has them, which
-// is the source's state at fetch time. With All or Tags the namespaces are fetched whole and
-// pruned, so a branch created or deleted meanwhile is seen.
-func (s *syncer) fetch(ctx context.Context, wanted map[string]plumbing.Hash) (map[string]plumbing.Hash, error) {
+// fetch brings refs into the cache with their objects (only what it lacks: the cache's refs are
+// the negotiation's haves) and returns them as the cache now has them, which is the source's
+// state at fetch time: every branch (All) and tag (Tags), the namespaces fetched whole and
+// pruned so that a ref created or deleted meanwhile is seen, plus the exact refs.
+func (s *syncer) fetch(ctx context.Context, exact []string) (map[string]plumbing.Hash, error) {
 	var specs []string
 	if s.o.All {
 		specs = append(specs, "+refs/heads/*:refs/heads/*")
@@ -27,12 +27,8 @@ func (s *syncer) fetch(ctx context.Context, wanted map[string]plumbing.Hash) (ma
 	if s.o.Tags {
 		specs = append(specs, "+refs/tags/*:refs/tags/*")
 	}
-	var exact []string
-	for _, ref := range slices.Sorted(maps.Keys(wanted)) {
-		if !s.covered(ref) {
-			specs = append(specs, "+"+ref+":"+ref)
-			exact = append(exact, ref)
-		}
+	for _, ref := range exact {
+		specs = append(specs, "+"+ref+":"+ref)
 	}
 	args := []string{"fetch", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--stdin"}
 	if s.o.All || s.o.Tags {
@@ -76,6 +72,51 @@ func (s *syncer) fetch(ctx context.Context, wanted map[string]plumbing.Hash) (ma
 		out[ref] = r.Hash()
 	}
 	return out, nil
+}
+
+// guess returns the exact refs to fetch before the source is listed, and false when only the
+// listing can tell (the default branch, patterns). A short name is guessed to be a branch; if it
+// is a tag, the early fetch fails and the listed refs are fetched instead.
+func (s *syncer) guess() ([]string, bool) {
+	if len(s.o.Refs) == 0 {
+		return nil, s.o.All || s.o.Tags
+	}
+	var out []string
+	for _, raw := range s.o.Refs {
+		p, err := parseRefPattern(raw)
+		if err != nil || p.glob {
+			return nil, false
+		}
+		ref := p.full
+		if ref == "" {
+			ref = headsPrefix + p.short
+		}
+		if !s.covered(ref) {
+			out = append(out, ref)
+		}
+	}
+	return out, true
+}
+
+// exact returns the wanted refs that a namespace fetch does not cover.
+func (s *syncer) exact(wanted map[string]plumbing.Hash) []string {
+	var out []string
+	for _, ref := range slices.Sorted(maps.Keys(wanted)) {
+		if !s.covered(ref) {
+			out = append(out, ref)
+		}
+	}
+	return out
+}
+
+// complete reports whether an early fetch brought every wanted ref.
+func (s *syncer) complete(fetched, wanted map[string]plumbing.Hash) bool {
+	for ref := range wanted {
+		if _, ok := fetched[ref]; !ok && !s.covered(ref) {
+			return false
+		}
+	}
+	return true
 }
 
 // covered reports whether a ref is in a namespace fetched whole.

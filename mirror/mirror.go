@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
@@ -82,12 +84,27 @@ type syncer struct {
 }
 
 // once lists both sides, plans, fetches what the plan needs, plans again with ancestry, pushes
-// and records the state.
+// and records the state. When the refs to fetch are known without the listing (all branches, all
+// tags, named branches), the fetch starts at once, alongside the listings: it is the long pole.
 func (s *syncer) once(ctx context.Context) (*Result, error) {
+	exact, early := s.guess()
+	var fetched map[string]plumbing.Hash
+	var fetchErr error
+	fetchCtx, cancelFetch := context.WithCancel(ctx)
+	defer cancelFetch()
+	done := make(chan struct{})
+	if early {
+		go func() { defer close(done); fetched, fetchErr = s.fetch(fetchCtx, exact) }()
+	} else {
+		close(done)
+	}
 	srcL, dstL, err := s.list(ctx)
 	if err != nil {
+		cancelFetch()
+		<-done
 		return nil, err
 	}
+	<-done
 	wanted, err := selectRefs(srcL.refs, srcL.head, s.o.Refs, s.o.All, s.o.Tags)
 	if err != nil {
 		return nil, errdefs.WithHint(fmt.Errorf("source %s: %w", s.src.URL, err), "check --ref (a branch or tag name of the source)")
@@ -99,16 +116,24 @@ func (s *syncer) once(ctx context.Context) (*Result, error) {
 	st.Source = s.src.URL
 	in := planInput{src: wanted, dst: dstL.refs, known: st.known(s.dst.URL),
 		all: s.o.All, tags: s.o.Tags, prune: s.o.Prune, force: s.o.Force}
+	res := &Result{Source: s.src.URL, Dest: s.dst.URL, DryRun: s.o.DryRun}
+	switch {
+	case early && fetchErr == nil && s.complete(fetched, wanted):
+		in.src, res.Fetched = fetched, true
+	case early:
+		s.o.Logger.Debug("early fetch did not bring every ref; fetching the listed ones", "error", fetchErr)
+	}
 	p, err := makePlan(in)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Source: s.src.URL, Dest: s.dst.URL, DryRun: s.o.DryRun}
 	if p.needsObjects() {
-		if in.src, err = s.fetch(ctx, wanted); err != nil {
-			return nil, err
+		if !res.Fetched {
+			if in.src, err = s.fetch(ctx, s.exact(wanted)); err != nil {
+				return nil, err
+			}
+			res.Fetched = true
 		}
-		res.Fetched = true
 		if in.ff, err = s.cache.ancestry(); err != nil {
 			return nil, err
 		}

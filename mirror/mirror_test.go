@@ -53,7 +53,7 @@ func TestFirstSyncThenIncrementalThenNoop(t *testing.T) {
 		t.Errorf("destination main = %s, want %s", got, newMain)
 	}
 
-	// Nothing new: refused as a no-op, with no fetch and no push at all.
+	// Nothing new: refused as a no-op, with no pack fetched and no push at all.
 	p.src.ResetRequests()
 	p.dst.ResetRequests()
 	res, err := p.sync(t, mirror.Options{All: true, Tags: true})
@@ -63,8 +63,11 @@ func TestFirstSyncThenIncrementalThenNoop(t *testing.T) {
 	if n := pushes(p.dst); n != 0 {
 		t.Errorf("no-change sync made %d pushes, want none", n)
 	}
-	if res.Fetched || res.Pushed || res.Unchanged != 4 {
-		t.Errorf("no-change Sync() = %+v, want 4 unchanged, nothing fetched or pushed", res)
+	if got := uploadBytes(p); got > 1_000 {
+		t.Errorf("no-change fetch sent %d bytes, want no pack", got)
+	}
+	if res.Pushed || res.Unchanged != 4 {
+		t.Errorf("no-change Sync() = %+v, want 4 unchanged, nothing pushed", res)
 	}
 }
 
@@ -85,6 +88,11 @@ func TestSingleRefAndDefaultBranch(t *testing.T) {
 	want := map[string]string{"refs/heads/main": main, "refs/heads/feature/x": feat, "refs/tags/v2": main}
 	if diff := cmp.Diff(want, mirrored(t, p.dst, dstRepo)); diff != "" {
 		t.Errorf("--ref feature/* --ref v2 (-want +got):\n%s", diff)
+	}
+	// A short name guessed to be a branch (fetched early) that is a tag: fetched after listing.
+	p.git(t, p.src, srcRepo, "tag", "v3", feat)
+	if res := p.mustSync(t, mirror.Options{Refs: []string{"v3"}}); res.Created != 1 || mirrored(t, p.dst, dstRepo)["refs/tags/v3"] != feat {
+		t.Errorf("--ref v3 (a tag) = %+v", res)
 	}
 }
 
