@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	gogit "github.com/go-git/go-git/v5"
+
 	"github.com/tagrelay/tagrelay/internal/gitauth"
 )
 
@@ -49,6 +51,7 @@ func cacheKey(raw string) string {
 type cache struct {
 	dir    string
 	unlock func()
+	repo   *gogit.Repository // opened after the last fetch, see open
 }
 
 // openCache locks the cache of source (waiting while another run holds it) and creates it when

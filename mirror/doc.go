@@ -6,9 +6,10 @@
 //		mirror.Remote{URL: "https://gitlab.internal/team/app.git", Credentials: creds},
 //		mirror.Options{All: true, Tags: true, Prune: true, CacheDir: dir})
 //
-// One Sync lists both remotes (go-git, one ref advertisement each), fetches what the source has
-// that a persistent bare cache lacks (the git CLI), plans every ref (create, fast-forward update,
-// delete, or refuse), pushes the plan with the git CLI and returns what changed.
+// One Sync lists the destination (go-git, one ref advertisement) while it fetches what the source
+// has that a persistent bare cache lacks (the git CLI; when the refs cannot be known up front, the
+// source is listed with go-git first), plans every ref (create, fast-forward update, delete, or
+// refuse), pushes the plan with the git CLI and returns what changed.
 //
 // Why two git implementations: go-git plans (listing, ancestry over the cache's object graph,
 // state), the git CLI transfers. Measured on a 158 MB / 17k-commit repository over smart HTTP,

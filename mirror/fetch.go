@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -40,13 +41,16 @@ func (s *syncer) fetch(ctx context.Context, exact []string) (map[string]plumbing
 		args = append(args, "--quiet")
 	}
 	s.o.Logger.Info("fetching into cache", "repo", s.src.URL, "path", s.cache.dir)
+	start := time.Now()
+	defer func() { s.o.Logger.Debug("fetched", "took", time.Since(start)) }()
+	s.cache.repo = nil // new packs: reopen
 	_, err := s.git.run(ctx, s.cache.dir, s.src.Credentials, strings.NewReader(strings.Join(specs, "\n")+"\n"), append(args, s.src.URL)...)
 	if err != nil {
 		return nil, classifyTransfer("fetching from source", s.src.URL, err)
 	}
-	repo, err := gogit.PlainOpen(s.cache.dir)
+	repo, err := s.cache.open()
 	if err != nil {
-		return nil, fmt.Errorf("opening cache: %w", err)
+		return nil, err
 	}
 	out := map[string]plumbing.Hash{}
 	iter, err := repo.Storer.IterReferences()
@@ -109,14 +113,17 @@ func (s *syncer) exact(wanted map[string]plumbing.Hash) []string {
 	return out
 }
 
-// complete reports whether an early fetch brought every wanted ref.
-func (s *syncer) complete(fetched, wanted map[string]plumbing.Hash) bool {
-	for ref := range wanted {
-		if _, ok := fetched[ref]; !ok && !s.covered(ref) {
-			return false
+// open opens the cache with go-git once per fetch: go-git lists the packs when it opens a
+// repository, so it must be opened after git has written new ones.
+func (c *cache) open() (*gogit.Repository, error) {
+	if c.repo == nil {
+		repo, err := gogit.PlainOpen(c.dir)
+		if err != nil {
+			return nil, fmt.Errorf("opening cache: %w", err)
 		}
+		c.repo = repo
 	}
-	return true
+	return c.repo, nil
 }
 
 // covered reports whether a ref is in a namespace fetched whole.
@@ -127,9 +134,9 @@ func (s *syncer) covered(ref string) bool {
 // ancestry returns the fast-forward check over the cache's object graph. Every ancestor of a
 // fetched commit is in the cache, so a destination commit the cache lacks is not an ancestor.
 func (c *cache) ancestry() (fastForward, error) {
-	repo, err := gogit.PlainOpen(c.dir)
+	repo, err := c.open()
 	if err != nil {
-		return nil, fmt.Errorf("opening cache: %w", err)
+		return nil, err
 	}
 	return func(old, new plumbing.Hash) (bool, string, error) {
 		oc, err := object.GetCommit(repo.Storer, old)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -83,46 +84,21 @@ type syncer struct {
 	o        *Options
 }
 
-// once lists both sides, plans, fetches what the plan needs, plans again with ancestry, pushes
-// and records the state. When the refs to fetch are known without the listing (all branches, all
-// tags, named branches), the fetch starts at once, alongside the listings: it is the long pole.
+// once observes both sides, plans, fetches what the plan needs, plans again with ancestry,
+// pushes and records the state.
 func (s *syncer) once(ctx context.Context) (*Result, error) {
-	exact, early := s.guess()
-	var fetched map[string]plumbing.Hash
-	var fetchErr error
-	fetchCtx, cancelFetch := context.WithCancel(ctx)
-	defer cancelFetch()
-	done := make(chan struct{})
-	if early {
-		go func() { defer close(done); fetched, fetchErr = s.fetch(fetchCtx, exact) }()
-	} else {
-		close(done)
-	}
-	srcL, dstL, err := s.list(ctx)
+	wanted, dst, fetched, err := s.observe(ctx)
 	if err != nil {
-		cancelFetch()
-		<-done
 		return nil, err
-	}
-	<-done
-	wanted, err := selectRefs(srcL.refs, srcL.head, s.o.Refs, s.o.All, s.o.Tags)
-	if err != nil {
-		return nil, errdefs.WithHint(fmt.Errorf("source %s: %w", s.src.URL, err), "check --ref (a branch or tag name of the source)")
 	}
 	st, err := readState(s.cache.dir)
 	if err != nil {
 		return nil, err
 	}
 	st.Source = s.src.URL
-	in := planInput{src: wanted, dst: dstL.refs, known: st.known(s.dst.URL),
+	in := planInput{src: wanted, dst: dst, known: st.known(s.dst.URL),
 		all: s.o.All, tags: s.o.Tags, prune: s.o.Prune, force: s.o.Force}
-	res := &Result{Source: s.src.URL, Dest: s.dst.URL, DryRun: s.o.DryRun}
-	switch {
-	case early && fetchErr == nil && s.complete(fetched, wanted):
-		in.src, res.Fetched = fetched, true
-	case early:
-		s.o.Logger.Debug("early fetch did not bring every ref; fetching the listed ones", "error", fetchErr)
-	}
+	res := &Result{Source: s.src.URL, Dest: s.dst.URL, DryRun: s.o.DryRun, Fetched: fetched}
 	p, err := makePlan(in)
 	if err != nil {
 		return nil, err
@@ -159,16 +135,68 @@ func (s *syncer) once(ctx context.Context) (*Result, error) {
 		return res, nil
 	}
 	s.o.Logger.Info("pushing", "repo", s.dst.URL, "refs", len(pending))
+	start := time.Now()
 	if err := s.push(ctx, pending); err != nil {
 		return res, err
 	}
+	s.o.Logger.Debug("pushed", "took", time.Since(start))
 	res.Pushed = true
 	st.record(s.dst.URL, p)
 	return res, st.write(s.cache.dir)
 }
 
+// observe returns the source refs in scope, the destination's branches and tags, and whether the
+// source refs were read from the cache after a fetch (so their objects are there).
+//
+// When the refs to fetch are known without listing the source (every branch, every tag, named
+// branches), the fetch is the source's listing and runs alongside the destination's: the fetch is
+// the long pole, and a no-change fetch costs what a listing does. If that fetch fails or misses a
+// requested ref (a short name that is a tag), the source is listed with go-git instead, which also
+// gives precise errors.
+func (s *syncer) observe(ctx context.Context) (wanted, dst map[string]plumbing.Hash, fetched bool, err error) {
+	if exact, ok := s.guess(); ok {
+		refs, dstL, fetchErr, dstErr := s.fetchAlongside(ctx, exact)
+		if dstErr != nil {
+			return nil, nil, false, dstErr
+		}
+		if fetchErr == nil {
+			if wanted, err := selectRefs(refs, "", s.o.Refs, s.o.All, s.o.Tags); err == nil {
+				return wanted, dstL.refs, true, nil
+			}
+		}
+		s.o.Logger.Debug("the early fetch did not bring every requested ref; listing the source", "error", fetchErr)
+	}
+	srcL, dstL, err := s.list(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	wanted, err = selectRefs(srcL.refs, srcL.head, s.o.Refs, s.o.All, s.o.Tags)
+	if err != nil {
+		return nil, nil, false, errdefs.WithHint(fmt.Errorf("source %s: %w", s.src.URL, err), "check --ref (a branch or tag name of the source)")
+	}
+	return wanted, dstL.refs, false, nil
+}
+
+// fetchAlongside fetches while the destination is listed; a failed listing cancels the fetch.
+func (s *syncer) fetchAlongside(ctx context.Context, exact []string) (refs map[string]plumbing.Hash, dstL *listing, fetchErr, dstErr error) {
+	fetchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		refs, fetchErr = s.fetch(fetchCtx, exact)
+	}()
+	dstL, dstErr = list(ctx, "destination", s.dst, transport.ReceivePackServiceName, s.o)
+	if dstErr != nil {
+		cancel()
+	}
+	<-done
+	return refs, dstL, fetchErr, dstErr
+}
+
 // list reads both advertisements concurrently.
 func (s *syncer) list(ctx context.Context) (srcL, dstL *listing, err error) {
+	start := time.Now()
 	var wg sync.WaitGroup
 	var srcErr, dstErr error
 	wg.Add(2)
@@ -187,7 +215,7 @@ func (s *syncer) list(ctx context.Context) (srcL, dstL *listing, err error) {
 	if dstErr != nil {
 		return nil, nil, dstErr
 	}
-	s.o.Logger.Debug("listed refs", "source", len(srcL.refs), "destination", len(dstL.refs))
+	s.o.Logger.Debug("listed refs", "source", len(srcL.refs), "destination", len(dstL.refs), "took", time.Since(start))
 	return srcL, dstL, nil
 }
 

@@ -25,7 +25,7 @@ type listing struct {
 
 // list reads a remote's ref advertisement with go-git: upload-pack for the source (what can be
 // fetched), receive-pack for the destination (what a push will be compared against, and a check
-// that the credentials may push before anything is fetched).
+// that the credentials may push; a failure cancels a fetch running alongside).
 func list(ctx context.Context, side string, r Remote, service string, o *Options) (*listing, error) {
 	ep, err := transport.NewEndpoint(r.URL)
 	if err != nil {

@@ -87,68 +87,88 @@ func run(runs, commits, blob int, cacheRoot string) error {
 		results[sc] = map[string][]sample{}
 	}
 	for i := 0; i < runs; i++ {
-		for k := range tools {
-			tool := tools[(i+k)%len(tools)] // rotate the order between runs
-			b := &bench{tool: tool, bin: bin, work: filepath.Join(work, fmt.Sprintf("%s-%d", tool, i)), src: src, dst: dst}
-			samples, err := b.sequence(origin, fmt.Sprintf("%s-%d", tool, i))
-			if err != nil {
+		// Every tool gets its own source copy and destination; the tools take turns at each
+		// step (in an order rotated between runs), so each comparison is made seconds apart.
+		benches := map[string]*bench{}
+		for _, tool := range tools {
+			name := fmt.Sprintf("%s-%d", tool, i)
+			b := &bench{tool: tool, bin: bin, name: name, work: filepath.Join(work, name), src: src, dst: dst}
+			if err := b.setup(origin); err != nil {
 				return fmt.Errorf("%s run %d: %w", tool, i+1, err)
 			}
-			for j, sc := range scenarios {
-				results[sc][tool] = append(results[sc][tool], samples[j])
+			benches[tool] = b
+		}
+		for step, sc := range scenarios {
+			for k := range tools {
+				tool := tools[(i+k)%len(tools)]
+				s, err := benches[tool].step(step)
+				if err != nil {
+					return fmt.Errorf("%s run %d, %s: %w", tool, i+1, sc, err)
+				}
+				results[sc][tool] = append(results[sc][tool], s)
 			}
-			fmt.Fprintf(os.Stderr, "run %d %-8s first %6.2fs  no-change %6.2fs  +1 %6.2fs\n", i+1, tool,
-				samples[0].wall.Seconds(), samples[1].wall.Seconds(), samples[2].wall.Seconds())
+		}
+		for _, tool := range tools {
+			if err := benches[tool].check(); err != nil {
+				return fmt.Errorf("%s run %d: %w", tool, i+1, err)
+			}
+			r := func(sc string) float64 { l := results[sc][tool]; return l[len(l)-1].wall.Seconds() }
+			fmt.Fprintf(os.Stderr, "run %d %-8s first %6.2fs  no-change %6.2fs  +1 %6.2fs\n", i+1, tool, r(scenarios[0]), r(scenarios[1]), r(scenarios[2]))
 		}
 	}
 	printTable(results)
 	return nil
 }
 
-// bench runs one tool's three syncs against a fresh source copy and destination.
+// bench runs one tool's three syncs against its own source copy and destination.
 type bench struct {
-	tool, bin, work string
-	src, dst        *gittest.Server
+	tool, bin, name, work string
+	src, dst              *gittest.Server
 }
 
-func (b *bench) sequence(origin, name string) ([]sample, error) {
-	srcDir := filepath.Join(b.src.Root, name+".git")
+func (b *bench) setup(origin string) error {
 	// A hardlinked copy: the +1 commit must not touch the cached original.
-	if err := gitRun("", "clone", "--bare", "--local", "--quiet", origin, srcDir); err != nil {
-		return nil, err
+	if err := gitRun("", "clone", "--bare", "--local", "--quiet", origin, filepath.Join(b.src.Root, b.name+".git")); err != nil {
+		return err
 	}
-	if err := b.dst.CreateRepo(name); err != nil {
-		return nil, err
+	if err := b.dst.CreateRepo(b.name); err != nil {
+		return err
 	}
-	if err := os.MkdirAll(b.work, 0o755); err != nil {
-		return nil, err
-	}
-	srcURL, dstURL := b.src.RepoURL(name), b.dst.RepoURL(name)
-	var out []sample
-	for step := range scenarios {
-		if step == 2 {
-			if _, err := b.src.Commit(name, "main", "one more", map[string]string{"NEWS": "one more commit\n"}); err != nil {
-				return nil, err
-			}
+	return os.MkdirAll(b.work, 0o755)
+}
+
+// step runs scenario step (0 first sync, 1 no change, 2 one new commit) and counts the pushes
+// the destination received.
+func (b *bench) step(step int) (sample, error) {
+	if step == 2 {
+		if _, err := b.src.Commit(b.name, "main", "one more", map[string]string{"NEWS": "one more commit\n"}); err != nil {
+			return sample{}, err
 		}
-		b.dst.ResetRequests()
-		s, err := b.timed(b.command(step, srcURL, dstURL))
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range b.dst.Requests() {
-			if r.Service == "git-receive-pack" && r.Method == "POST" {
-				s.pushes++
-			}
-		}
-		out = append(out, s)
 	}
-	srcRefs, _ := b.src.Refs(name)
-	dstRefs, _ := b.dst.Refs(name)
+	before := b.pushes()
+	s, err := b.timed(b.command(step, b.src.RepoURL(b.name), b.dst.RepoURL(b.name)))
+	s.pushes = b.pushes() - before
+	return s, err
+}
+
+func (b *bench) pushes() int {
+	n := 0
+	for _, r := range b.dst.Requests() {
+		if r.Service == "git-receive-pack" && r.Method == "POST" && r.Repo == b.name+".git" {
+			n++
+		}
+	}
+	return n
+}
+
+// check verifies the destination ends equal to the source.
+func (b *bench) check() error {
+	srcRefs, _ := b.src.Refs(b.name)
+	dstRefs, _ := b.dst.Refs(b.name)
 	if fmt.Sprint(srcRefs) != fmt.Sprint(dstRefs) {
-		return nil, fmt.Errorf("destination differs from the source after the syncs")
+		return fmt.Errorf("destination differs from the source after the syncs")
 	}
-	return out, nil
+	return nil
 }
 
 func (b *bench) command(step int, srcURL, dstURL string) []string {
@@ -212,15 +232,27 @@ func printTable(results map[string]map[string][]sample) {
 	fmt.Println("| scenario | tool | wall (median) | min–max | peak RSS | pushes | vs shell | vs kept |")
 	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, sc := range scenarios {
-		shell := median(results[sc]["shell"])
-		kept := median(results[sc]["kept"])
 		for _, tool := range tools {
 			s := results[sc][tool]
-			m := median(s)
-			lo, hi := s[0].wall, s[len(s)-1].wall
+			m := median(append([]sample(nil), s...))
+			lo, hi := m.wall, m.wall
+			for _, x := range s {
+				lo, hi = min(lo, x.wall), max(hi, x.wall)
+			}
 			fmt.Printf("| %s | %s | %.2f s | %.2f–%.2f s | %.0f MB | %d | %.2f× | %.2f× |\n", sc, tool,
 				m.wall.Seconds(), lo.Seconds(), hi.Seconds(), float64(m.rssKB)/1024, m.pushes,
-				m.wall.Seconds()/shell.wall.Seconds(), m.wall.Seconds()/kept.wall.Seconds())
+				ratio(s, results[sc]["shell"]), ratio(s, results[sc]["kept"]))
 		}
 	}
+	fmt.Println("\nRatios are the median of the per-run ratios (the tools take turns at each step of a run).")
+}
+
+// ratio is the median over runs of a[i]/b[i].
+func ratio(a, b []sample) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = a[i].wall.Seconds() / b[i].wall.Seconds()
+	}
+	sort.Float64s(r)
+	return r[len(r)/2]
 }
