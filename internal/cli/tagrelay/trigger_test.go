@@ -1,12 +1,15 @@
 package tagrelay
 
 import (
+	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/fakegithub"
 	"github.com/tagrelay/tagrelay/internal/fakegitlab"
 )
@@ -137,5 +140,21 @@ func TestTriggerGitHub(t *testing.T) {
 			}
 			assertNoSecrets(t, r, cliGitHubToken, "ghp_wrong_token_123")
 		})
+	}
+}
+
+func TestTriggerProgressOnATerminal(t *testing.T) {
+	t.Parallel()
+	fake := fakegitlab.New(t, fakegitlab.Config{APIToken: cliAPIToken, Statuses: []string{"running", "success"}})
+	var stdout, stderr strings.Builder
+	env := clirun.NewEnv(strings.NewReader(""), &stdout, &stderr, nil)
+	env.TTY = true
+	code := clirun.Run(context.Background(), env, NewApp(env), []string{"tagrelay", "trigger", "gitlab", "--gitlab-url", fake.URL,
+		"--project", "group/app", "--ref", "main", "--token", cliAPIToken, "--wait", "--poll-interval", "1ms", "--log-level", "warn"})
+	want := "\r\033[Kpipeline 1001: running after 0s  https://gitlab.example.com/group/app/-/pipelines/1001" +
+		"\r\033[Kpipeline 1001: success after 0s  https://gitlab.example.com/group/app/-/pipelines/1001\n"
+	got := regexp.MustCompile(`after [0-9]+s`).ReplaceAllString(stderr.String(), "after 0s")
+	if code != 0 || got != want {
+		t.Errorf("exit %d, stderr %q, want %q", code, got, want)
 	}
 }
