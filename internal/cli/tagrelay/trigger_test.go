@@ -30,10 +30,10 @@ func TestTriggerGitLab(t *testing.T) {
 		code     int
 		stdout   string // substring
 		stderr   string // substring of the last line
-		progress string // substring of stderr
+		progress []string // lines of stderr, each up to the elapsed time
 	}{
 		{name: "success", args: []string{"--wait"}, stdout: "pipeline 1001 success: https://gitlab.example.com/group/app/-/pipelines/1001",
-			progress: "s\npipeline 1001: pending after"},
+			progress: []string{"pipeline 1001: created after ", "pipeline 1001: pending after ", "pipeline 1001: running after ", "pipeline 1001: success after "}},
 		{name: "no wait", stdout: "pipeline 1001 created: https://gitlab.example.com/group/app/-/pipelines/1001"},
 		{name: "failed pipeline", cfg: fakegitlab.Config{Statuses: []string{"running", "failed"}, Jobs: failing}, args: []string{"--wait"}, code: 1,
 			stdout: "pipeline 1001 failed: https://gitlab.example.com/group/app/-/pipelines/1001\n  failed deploy: https://gitlab.example.com/group/app/-/jobs/100101",
@@ -64,8 +64,13 @@ func TestTriggerGitLab(t *testing.T) {
 			args = append(args, tc.args...)
 			r := run(t, nil, args...)
 			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(lines[len(lines)-1], tc.stderr) || !strings.Contains(r.stderr, tc.progress) {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant stdout ⊇ %q, last stderr line ⊇ %q, stderr ⊇ %q", r.code, tc.code, r.stdout, r.stderr, tc.stdout, tc.stderr, tc.progress)
+			if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(lines[len(lines)-1], tc.stderr) {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant stdout ⊇ %q, last stderr line ⊇ %q", r.code, tc.code, r.stdout, r.stderr, tc.stdout, tc.stderr)
+			}
+			for _, p := range tc.progress {
+				if !strings.Contains("\n"+r.stderr, "\n"+p) {
+					t.Errorf("stderr has no line %q…:\n%s", p, r.stderr)
+				}
 			}
 			assertNoSecrets(t, r, cliTriggerToken, cliAPIToken, "glptt-wrong-token-1", "glpat-wrong-token-2")
 		})
