@@ -28,8 +28,8 @@ func TestTriggerGitLab(t *testing.T) {
 		cfg      fakegitlab.Config
 		args     []string
 		code     int
-		stdout   string // substring
-		stderr   string // substring of the last line
+		stdout   string   // substring
+		stderr   string   // substring of the last line
 		progress []string // lines of stderr, each up to the elapsed time
 	}{
 		{name: "success", args: []string{"--wait"}, stdout: "pipeline 1001 success: https://gitlab.example.com/group/app/-/pipelines/1001",
