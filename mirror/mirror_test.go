@@ -420,3 +420,14 @@ func uploadBytes(p *pair) int64 {
 	}
 	return n
 }
+
+func TestEmptySource(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	if _, err := p.sync(t, mirror.Options{All: true, Tags: true}); !errors.Is(err, mirror.ErrUnchanged) {
+		t.Errorf("Sync(--all --tags) of an empty source = %v, want ErrUnchanged", err)
+	}
+	if _, err := p.sync(t, mirror.Options{}); !errors.Is(err, mirror.ErrRefNotFound) || !strings.Contains(err.Error(), "it has no branches") {
+		t.Errorf("Sync() of an empty source = %v, want ErrRefNotFound", err)
+	}
+}
