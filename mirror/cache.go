@@ -17,17 +17,15 @@ import (
 	"github.com/tagrelay/tagrelay/internal/gitauth"
 )
 
-// cacheConfig is appended to every new cache's config file (one git process less per setting).
+// cacheConfig is set in every new cache (appended to the config file, or given to git clone).
 // Auto-gc runs in the foreground so it never outlives the lock; files above bigFileThreshold are
 // stored deflated without delta search, which keeps pack-objects' memory flat on large binaries.
-const cacheConfig = `[core]
-	bigFileThreshold = 64m
-	logAllRefUpdates = false
-[gc]
-	autoDetach = false
-[protocol]
-	version = 2
-`
+var cacheConfig = [][2]string{
+	{"core.bigFileThreshold", "64m"},
+	{"core.logAllRefUpdates", "false"},
+	{"gc.autoDetach", "false"},
+	{"protocol.version", "2"},
+}
 
 // CachePath returns the bare repository that caches sourceURL under root: root/<hash>, where the
 // hash is of the URL without credentials, scheme case, trailing slash and .git suffix.
@@ -52,6 +50,8 @@ type cache struct {
 	dir    string
 	unlock func()
 	repo   *gogit.Repository // opened after the last fetch, see open
+	// fresh is a cache created by this run and not fetched into yet: the first fetch clones.
+	fresh bool
 }
 
 // openCache locks the cache of source (waiting while another run holds it) and creates it when
@@ -76,6 +76,7 @@ func openCache(ctx context.Context, g *git, root, source string, log *slog.Logge
 		return nil, err
 	}
 	log.Debug("created cache", "path", dir)
+	c.fresh = true
 	return c, nil
 }
 
@@ -90,9 +91,14 @@ func (c *cache) create(ctx context.Context, g *git) error {
 	if _, err := g.run(ctx, tmp, gitauth.Credentials{}, nil, "init", "--bare", "--quiet", "."); err != nil {
 		return fmt.Errorf("creating cache: %w", err)
 	}
+	var text strings.Builder
+	for _, kv := range cacheConfig {
+		section, key, _ := strings.Cut(kv[0], ".")
+		fmt.Fprintf(&text, "[%s]\n\t%s = %s\n", section, key, kv[1])
+	}
 	f, err := os.OpenFile(filepath.Join(tmp, "config"), os.O_APPEND|os.O_WRONLY, 0)
 	if err == nil {
-		_, err = f.WriteString(cacheConfig)
+		_, err = f.WriteString(text.String())
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -21,13 +21,17 @@ func TestFirstSyncThenIncrementalThenNoop(t *testing.T) {
 	p.src.MustCommit(t, srcRepo, "dev", "dev work", map[string]string{"dev.txt": "dev\n"})
 	p.git(t, p.src, srcRepo, "tag", "v1.0.0", "main")
 	p.git(t, p.src, srcRepo, "tag", "-a", "v1.0.1", "-m", "release 1.0.1", "main")
+	// A tag on a commit no branch reaches.
+	orphan := p.src.MustCommit(t, srcRepo, "tmp", "only tagged", map[string]string{"x": "1\n"})
+	p.git(t, p.src, srcRepo, "tag", "detached", orphan)
+	p.git(t, p.src, srcRepo, "update-ref", "-d", "refs/heads/tmp")
 
 	res := p.mustSync(t, mirror.Options{All: true, Tags: true})
 	if diff := cmp.Diff(mirrored(t, p.src, srcRepo), mirrored(t, p.dst, dstRepo)); diff != "" {
 		t.Fatalf("destination after first sync (-source +destination):\n%s", diff)
 	}
-	if res.Created != 4 || res.Updated != 0 || !res.Pushed || !res.Fetched {
-		t.Errorf("first Sync() = %+v, want 4 created, pushed, fetched", res)
+	if res.Created != 5 || res.Updated != 0 || !res.Pushed || !res.Fetched {
+		t.Errorf("first Sync() = %+v, want 5 created, pushed, fetched", res)
 	}
 	first := p.dst.ReceivedBytes(dstRepo)
 	if first < 300_000 {
@@ -46,8 +50,8 @@ func TestFirstSyncThenIncrementalThenNoop(t *testing.T) {
 		t.Errorf("incremental fetch sent %d bytes, want only the new objects (< 4 kB)", got)
 	}
 	wantMain := mirror.Change{Ref: "refs/heads/main", Action: mirror.ActionUpdate, Old: oldMain, New: newMain}
-	if diff := cmp.Diff(wantMain, findChange(res, "refs/heads/main")); diff != "" || res.Updated != 1 || res.Unchanged != 3 {
-		t.Errorf("incremental Sync() = %+v, want 1 updated, 3 unchanged; main (-want +got):\n%s", res, diff)
+	if diff := cmp.Diff(wantMain, findChange(res, "refs/heads/main")); diff != "" || res.Updated != 1 || res.Unchanged != 4 {
+		t.Errorf("incremental Sync() = %+v, want 1 updated, 4 unchanged; main (-want +got):\n%s", res, diff)
 	}
 	if got := mirrored(t, p.dst, dstRepo)["refs/heads/main"]; got != newMain {
 		t.Errorf("destination main = %s, want %s", got, newMain)
@@ -66,8 +70,8 @@ func TestFirstSyncThenIncrementalThenNoop(t *testing.T) {
 	if got := uploadBytes(p); got > 1_000 {
 		t.Errorf("no-change fetch sent %d bytes, want no pack", got)
 	}
-	if res.Pushed || res.Unchanged != 4 {
-		t.Errorf("no-change Sync() = %+v, want 4 unchanged, nothing pushed", res)
+	if res.Pushed || res.Unchanged != 5 {
+		t.Errorf("no-change Sync() = %+v, want 5 unchanged, nothing pushed", res)
 	}
 }
 
