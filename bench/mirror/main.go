@@ -79,8 +79,8 @@ func run(runs, commits, blob int, cacheRoot string) error {
 		return err
 	}
 	defer dst.Close()
-	fmt.Printf("source: %d commits, %d branches+tags, pack %.0f MB; git %s; %d runs\n\n",
-		commits, commits/1000+commits/250, float64(packSize(origin))/1e6, gitVersion(), runs)
+	fmt.Printf("source: %d commits, %d branches and tags, pack %.0f MB; git %s; %d runs\n\n",
+		commits, 1+commits/1000+commits/250, float64(packSize(origin))/1e6, gitVersion(), runs)
 
 	results := map[string]map[string][]sample{}
 	for _, sc := range scenarios {
