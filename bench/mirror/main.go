@@ -30,6 +30,7 @@ import (
 
 type sample struct {
 	wall   time.Duration
+	cpu    time.Duration // user + system of the whole process tree
 	rssKB  int64
 	pushes int
 }
@@ -205,6 +206,7 @@ func (b *bench) timed(argv []string) (sample, error) {
 	s := sample{wall: wall}
 	if ru != nil {
 		s.rssKB = ru.Maxrss
+		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	return s, nil
 }
@@ -231,8 +233,8 @@ func median(s []sample) sample {
 }
 
 func printTable(results map[string]map[string][]sample) {
-	fmt.Println("| scenario | tool | wall (median) | min–max | peak RSS | pushes | vs shell | vs kept |")
-	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("| scenario | tool | wall (median) | min–max | CPU | peak RSS | pushes | vs shell | vs kept |")
+	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, sc := range scenarios {
 		for _, tool := range tools {
 			s := results[sc][tool]
@@ -241,12 +243,13 @@ func printTable(results map[string]map[string][]sample) {
 			for _, x := range s {
 				lo, hi = min(lo, x.wall), max(hi, x.wall)
 			}
-			fmt.Printf("| %s | %s | %.2f s | %.2f–%.2f s | %.0f MB | %d | %.2f× | %.2f× |\n", sc, tool,
-				m.wall.Seconds(), lo.Seconds(), hi.Seconds(), float64(m.rssKB)/1024, m.pushes,
+			fmt.Printf("| %s | %s | %.2f s | %.2f–%.2f s | %.2f s | %.0f MB | %d | %.2f× | %.2f× |\n", sc, tool,
+				m.wall.Seconds(), lo.Seconds(), hi.Seconds(), m.cpu.Seconds(), float64(m.rssKB)/1024, m.pushes,
 				ratio(s, results[sc]["shell"]), ratio(s, results[sc]["kept"]))
 		}
 	}
 	fmt.Println("\nRatios are the median of the per-run ratios (the tools take turns at each step of a run).")
+	fmt.Println("CPU is user+system time of the tool's process tree (the git servers' is not counted).")
 }
 
 // ratio is the median over runs of a[i]/b[i].
