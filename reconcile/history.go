@@ -1,0 +1,43 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/tagrelay/tagrelay/reconcile/api"
+)
+
+// historyName is the ConfigMap holding an app's sync history, newest first.
+func historyName(app string) string { return "tagrelay-history-" + app }
+
+// record prepends res to the app's history, keeping the last HistoryLimit entries. Object
+// diffs are not kept: they may be large.
+func (r *Reconciler) record(ctx context.Context, res *Result) error {
+	entry := *res
+	entry.Objects = nil
+	for _, o := range res.Objects {
+		if o.Action != api.ActionUnchanged {
+			entry.Objects = append(entry.Objects, api.ObjectChange{Object: o.Object, Action: o.Action})
+		}
+	}
+	return r.updateData(ctx, res.App, historyName(res.App), historyKey, func(old []byte) (any, error) {
+		var entries []Result
+		if len(old) > 0 {
+			if err := json.Unmarshal(old, &entries); err != nil {
+				entries = nil // a corrupt history is replaced, not fatal to a deploy
+			}
+		}
+		entries = append([]Result{entry}, entries...)
+		if len(entries) > r.opts.HistoryLimit {
+			entries = entries[:r.opts.HistoryLimit]
+		}
+		return entries, nil
+	})
+}
+
+// History returns the app's recorded syncs, newest first.
+func (r *Reconciler) History(ctx context.Context, app string) ([]Result, error) {
+	var entries []Result
+	_, err := r.readData(ctx, historyName(app), historyKey, &entries)
+	return entries, err
+}
