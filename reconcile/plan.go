@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -158,12 +159,20 @@ func (r *Reconciler) resourceClient(res *resource) dynamic.ResourceInterface {
 func objectError(res *resource, err error) error {
 	err = fmt.Errorf("%s (%s): %w", res, res.source, err)
 	switch {
-	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsNotFound(err):
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsNotFound(err), isSchemaError(err):
 		return errdefs.Invalid(err)
 	case apierrors.IsForbidden(err):
 		return errdefs.WithHint(errdefs.Precondition(err), "grant the reconciler's service account access to this kind")
 	}
 	return errdefs.Unavailable(err)
+}
+
+// isSchemaError recognises an object that does not fit its schema (an unknown field) in a
+// server-side apply: the API server returns the structured-merge error as a bare 500, so the
+// message is the only way to tell it from a server fault (apimachinery
+// pkg/util/managedfields/internal/structuredmerge.go).
+func isSchemaError(err error) bool {
+	return apierrors.IsInternalError(err) && strings.Contains(err.Error(), "failed to create typed patch object")
 }
 
 func apiError(doing string, err error) error {
