@@ -1,0 +1,177 @@
+package reconcile_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+
+	"github.com/tagrelay/tagrelay/reconcile"
+	"github.com/tagrelay/tagrelay/reconcile/api"
+)
+
+const apiToken = "api-token-0123456789"
+
+func (f *fixture) server(interval time.Duration, apps ...reconcile.App) (*reconcile.Server, *httptest.Server) {
+	f.t.Helper()
+	s, err := reconcile.NewServer(context.Background(), f.r, &reconcile.Config{Apps: apps},
+		reconcile.ServerOptions{Token: apiToken, Interval: interval})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	f.t.Cleanup(hs.Close)
+	return s, hs
+}
+
+func post(t *testing.T, url, token string, req api.SyncRequest) (int, api.SyncResult) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	r, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res api.SyncResult
+	_ = json.NewDecoder(resp.Body).Decode(&res)
+	return resp.StatusCode, res
+}
+
+func TestAPI(t *testing.T) {
+	f := newFixture(t)
+	app := f.app("web", "")
+	f.commit(map[string]string{"d.yaml": deploymentYAML("web", "example.com/web:v1")})
+	_, hs := f.server(-1, app)
+	url := hs.URL + api.SyncPath("web")
+
+	for _, token := range []string{"", "wrong", apiToken + "x"} {
+		if code, _ := post(t, url, token, api.SyncRequest{}); code != http.StatusUnauthorized {
+			t.Errorf("POST with token %q = %d, want 401", token, code)
+		}
+	}
+	if hist, _ := f.r.History(context.Background(), "web"); len(hist) != 0 || len(f.objectNames()) != 0 {
+		t.Fatalf("unauthorized requests synced: history %d entries, objects %v", len(hist), f.objectNames())
+	}
+	if code, _ := post(t, hs.URL+api.SyncPath("nope"), apiToken, api.SyncRequest{}); code != http.StatusNotFound {
+		t.Errorf("POST for an unknown app = %d, want 404", code)
+	}
+
+	code, res := post(t, url, apiToken, api.SyncRequest{ExpectImage: "example.com/web:v1", Wait: true})
+	if code != http.StatusOK || res.Status != api.StatusSucceeded || f.readyImages()["example.com/web:v1"] != 2 {
+		t.Fatalf("first sync = %d %s %q, ready %v", code, res.Status, res.Message, f.readyImages())
+	}
+	code, res = post(t, url, apiToken, api.SyncRequest{Wait: true})
+	if code != http.StatusConflict || res.ExitCode != 3 || !strings.Contains(res.Message, "web=example.com/web:v1") {
+		t.Errorf("same-tag sync = %d, exit %d, %q; want 409, exit 3, naming the image", code, res.ExitCode, res.Message)
+	}
+	f.commit(map[string]string{"d.yaml": deploymentYAML("web", "example.com/web:v2")})
+	code, res = post(t, url, apiToken, api.SyncRequest{})
+	if code != http.StatusAccepted || res.Status != api.StatusApplied {
+		t.Errorf("sync without wait = %d %s, want 202 Applied", code, res.Status)
+	}
+
+	// Concurrent triggers of one app run one after the other.
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, res := post(t, url, apiToken, api.SyncRequest{AllowNoop: true, Wait: true}); code != http.StatusOK {
+				t.Errorf("concurrent sync = %d %q", code, res.Message)
+			}
+		}()
+	}
+	wg.Wait()
+	hist, err := f.r.History(context.Background(), "web")
+	if err != nil || len(hist) != 6 {
+		t.Fatalf("History() = %d entries, %v; want 6", len(hist), err)
+	}
+	for i := 0; i+1 < len(hist); i++ { // newest first
+		newer, older := hist[i], hist[i+1]
+		if end := older.Started.Add(time.Duration(older.Duration)); newer.Started.Before(end) {
+			t.Errorf("sync started at %s overlaps the one that ran until %s", newer.Started, end)
+		}
+	}
+}
+
+// TestPoll: the first poll deploys, later polls of an unchanged revision only list refs, and a
+// new commit is deployed by the next poll.
+func TestPoll(t *testing.T) {
+	f := newFixture(t)
+	app := f.app("web", "")
+	first := f.commit(map[string]string{"c.yaml": configMapYAML("c")})
+	s, hs := f.server(100*time.Millisecond, app)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Poll(ctx)
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	lastSync := func() *api.SyncResult {
+		r, _ := http.NewRequest(http.MethodGet, hs.URL+api.AppPath("web"), nil)
+		r.Header.Set("Authorization", "Bearer "+apiToken)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st api.AppStatus
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st.LastSync
+	}
+	waitFor("the first poll's sync", func() bool { l := lastSync(); return l != nil && l.Revision == first })
+	if l := lastSync(); l.Trigger != reconcile.TriggerPoll || l.Status != api.StatusSucceeded {
+		t.Errorf("poll sync = %s %s %q", l.Trigger, l.Status, l.Message)
+	}
+	waitFor("three unchanged polls", func() bool { return polls(t, s, "unchanged") >= 3 })
+	if hist, _ := f.r.History(ctx, "web"); len(hist) != 1 {
+		t.Errorf("unchanged polls synced: %d history entries, want 1", len(hist))
+	}
+	second := f.commit(map[string]string{"c.yaml": configMapYAML("c") + "  k2: v2\n"})
+	waitFor("the new commit's sync", func() bool { l := lastSync(); return l != nil && l.Revision == second })
+}
+
+// polls returns the value of the poll counter of app web with the given result.
+func polls(t *testing.T, s *reconcile.Server, result string) float64 {
+	t.Helper()
+	families, err := s.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := 0.0
+	for _, mf := range families {
+		if mf.GetName() != "tagrelay_reconciler_polls_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["app"] == "web" && labels["result"] == result {
+				v = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return v
+}
