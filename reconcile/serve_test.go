@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tagrelay/tagrelay/reconcile"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
