@@ -90,12 +90,7 @@ func noopGuard(images []api.ImageChange, expect string, allowNoop, restart bool)
 		}
 		return nil
 	}
-	for _, c := range images {
-		if c.Changed() {
-			return nil
-		}
-	}
-	if allowNoop || restart {
+	if api.AnyChanged(images) || allowNoop || restart {
 		return nil
 	}
 	var unchanged []string

@@ -139,3 +139,13 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return err
 }
+
+// AnyChanged reports whether any of images changed.
+func AnyChanged(images []ImageChange) bool {
+	for _, c := range images {
+		if c.Changed() {
+			return true
+		}
+	}
+	return false
+}
