@@ -38,7 +38,6 @@ func (res *SyncResult) Describe(diffs bool) string {
 	return b.String()
 }
 
-
 func short(s string) string {
 	if len(s) > 8 {
 		return s[:8]

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
@@ -73,6 +74,8 @@ func (o *clusterOptions) setup(env *clirun.Env) (*reconcile.Config, *reconcile.R
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// client-go logs through klog (leader election, throttling); send it where ours goes.
+	klog.SetSlogLogger(log)
 	cfg, err := reconcile.LoadConfig(o.config)
 	if err != nil {
 		return nil, nil, nil, err

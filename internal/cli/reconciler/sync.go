@@ -36,9 +36,10 @@ func newSyncCommand(env *clirun.Env) *cli.Command {
 		Name:      "sync",
 		Usage:     "deploy an app now: fetch, render, diff, apply, prune, wait for health, record",
 		ArgsUsage: "APP",
-		UsageText: "tagrelay-reconciler sync --config apps.yaml web\n" +
-			"tagrelay-reconciler sync web --expect-image harbor.example/team/web:1a2b3c4d\n" +
-			"tagrelay-reconciler sync web --restart",
+		UsageText: "tagrelay-reconciler sync [flags] APP\n" +
+			"tagrelay-reconciler sync --config apps.yaml web\n" +
+			"tagrelay-reconciler sync --expect-image harbor.example/team/web:1a2b3c4d web\n" +
+			"tagrelay-reconciler sync --restart web",
 		Description: "A sync that changes no container image is refused (exit 3, nothing applied) unless --allow-noop or --restart.\n" +
 			"Objects outside the app's namespace, or cluster-scoped kinds it may not write, refuse the sync (exit 4, nothing applied).",
 		Flags: append(flags, clusterFlags(&o.cluster)...),
