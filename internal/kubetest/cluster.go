@@ -197,7 +197,9 @@ func (c *Cluster) startControllers(bin string) error {
 	kc := c.Kubeconfig
 	auth := []string{"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
 		"--leader-elect=false", "--secure-port=0", "--bind-address=127.0.0.1"}
+	// A client rate limit of 20 QPS (the default) makes a 100-Deployment rollout crawl.
 	if _, err := c.start(bin, "kube-controller-manager", append(auth, "--controllers=*",
+		"--kube-api-qps=200", "--kube-api-burst=400",
 		"--service-account-private-key-file="+filepath.Join(c.Dir, "sa.key"),
 		"--root-ca-file="+filepath.Join(c.Dir, "certs", "apiserver.crt"))...); err != nil {
 		return err
@@ -205,7 +207,10 @@ func (c *Cluster) startControllers(bin string) error {
 	if _, err := c.start(bin, "kube-scheduler", auth...); err != nil {
 		return err
 	}
+	// Without a node lease, the node lifecycle controller declares the node lost after ~50 s
+	// and marks every pod NotReady for good (kwok's pod stages only act on Pending pods).
 	_, err := c.start(bin, "kwok", "--kubeconfig="+kc, "-c", filepath.Join(c.Dir, "stages.yaml"),
+		"--node-lease-duration-seconds=40",
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--node-ip=127.0.0.1", "--cidr=10.244.0.0/16")
 	return err

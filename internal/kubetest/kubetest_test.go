@@ -77,3 +77,25 @@ func TestRollout(t *testing.T) {
 		t.Fatalf("pod with a :broken image: waiting reason %q (%v), want CrashLoopBackOff", reason, err)
 	}
 }
+
+// TestNodeLease: kwok renews the node's lease, else the node lifecycle controller declares the
+// node lost after ~50 s and marks every pod NotReady, and any test running past that fails.
+func TestNodeLease(t *testing.T) {
+	c := Shared(t)
+	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
+	var first *metav1.MicroTime
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		l, err := cs.CoordinationV1().Leases("kube-node-lease").Get(ctx, NodeName, metav1.GetOptions{})
+		if err != nil || l.Spec.RenewTime == nil {
+			return false, nil
+		}
+		if first == nil {
+			first = l.Spec.RenewTime
+			return false, nil
+		}
+		return !l.Spec.RenewTime.Equal(first), nil
+	})
+	if err != nil {
+		t.Fatalf("the lease of node %s is not renewed: %v", NodeName, err)
+	}
+}
