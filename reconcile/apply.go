@@ -44,7 +44,8 @@ func (r *Reconciler) applyAll(ctx context.Context, rs []*resource) error {
 	var errs []error
 	for _, res := range rs {
 		g.Go(func() error {
-			_, err := r.applyOne(gctx, res, FieldManager, res.obj, false)
+			applied, err := r.applyOne(gctx, res, FieldManager, res.obj, false)
+			res.applied = applied
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)

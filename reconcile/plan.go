@@ -93,8 +93,13 @@ func (r *Reconciler) list(ctx context.Context, rs []*resource) (map[*resource]*u
 
 // dryRun applies every resource server-side with dryRun=All and strict field validation, so
 // invalid objects fail before anything is written, and sets res.merged and res.action.
-// Resources whose CRD is not applied yet are planned as created.
-func (r *Reconciler) dryRun(ctx context.Context, rs []*resource) error {
+// Resources whose CRD is not applied yet are planned as created; resources that provably did not
+// change since the last apply (unchangedSinceApply) skip the request.
+func (r *Reconciler) dryRun(ctx context.Context, rs []*resource, previous []ref) error {
+	last := map[string]ref{}
+	for _, p := range previous {
+		last[p.key()] = p
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.Jobs)
 	var mu sync.Mutex
@@ -102,6 +107,10 @@ func (r *Reconciler) dryRun(ctx context.Context, rs []*resource) error {
 	for _, res := range rs {
 		if res.pending {
 			res.action = api.ActionCreated
+			continue
+		}
+		if unchangedSinceApply(res, last[res.ref().key()]) {
+			res.merged, res.action = res.live, api.ActionUnchanged
 			continue
 		}
 		g.Go(func() error {

@@ -33,9 +33,10 @@ type resource struct {
 	// render that is not applied yet.
 	namespaced, pending bool
 
-	live   *unstructured.Unstructured // nil when the object does not exist
-	merged *unstructured.Unstructured // the server-side apply dry run
-	action api.Action
+	live    *unstructured.Unstructured // nil when the object does not exist
+	merged  *unstructured.Unstructured // the server-side apply dry run
+	applied *unstructured.Unstructured // the answer of the apply
+	action  api.Action
 }
 
 // ref identifies an object across syncs (the inventory entry).
@@ -45,6 +46,9 @@ type ref struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace,omitempty"`
 	Name      string `json:"name"`
+	// Config and Fields fingerprint the last apply (see unchangedSinceApply); empty when unknown.
+	Config string `json:"config,omitempty"`
+	Fields string `json:"fields,omitempty"`
 }
 
 func refOf(u *unstructured.Unstructured) ref {

@@ -138,7 +138,7 @@ func (r *Reconciler) plan(ctx context.Context, app App, rs []*resource, opts Syn
 		return nil, err
 	}
 	res.Images = imageChanges(rs)
-	if err := r.dryRun(ctx, rs); err != nil {
+	if err := r.dryRun(ctx, rs, previous); err != nil {
 		return nil, err
 	}
 	res.Objects = objectChanges(rs, opts.DryRun)
@@ -170,6 +170,9 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, previo
 	}
 	pruned, kept, err := r.prune(ctx, app, previous, rs)
 	res.Objects = append(res.Objects, pruned...)
+	for i, x := range rs {
+		current[i] = x.fingerprint()
+	}
 	if ierr := r.writeInventory(ctx, app.Name, unionRefs(kept, current)); ierr != nil && err == nil {
 		err = ierr
 	}

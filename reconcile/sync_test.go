@@ -191,3 +191,36 @@ func TestBrokenImage(t *testing.T) {
 		t.Errorf("history entry of the failed sync = %+v", h)
 	}
 }
+
+// TestDriftRepaired: a no-change sync skips the dry run of objects whose configuration and
+// owned fields did not change since the last apply, but a field someone else changed (kubectl
+// edit, set image) is noticed and restored.
+func TestDriftRepaired(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	app := f.app("web", "")
+	f.commit(map[string]string{"d.yaml": deploymentYAML("web", "example.com/web:v1"), "c.yaml": configMapYAML("c")})
+	f.mustSync(app, reconcile.SyncOptions{})
+	res := f.mustSync(app, reconcile.SyncOptions{AllowNoop: true})
+	if got := res.Summary()[api.ActionUnchanged]; got != 2 {
+		t.Errorf("no-change sync: %d unchanged, want 2 (%v)", got, res.Objects)
+	}
+	if _, err := f.cs.CoreV1().ConfigMaps(f.ns).Patch(ctx, "c", "application/merge-patch+json", []byte(`{"data":{"k":"edited"}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	img := `{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"example.com/web:hotfix"}]}}}}`
+	if _, err := f.cs.AppsV1().Deployments(f.ns).Patch(ctx, "web", "application/strategic-merge-patch+json", []byte(img), metav1.PatchOptions{FieldManager: "kubectl-set"}); err != nil {
+		t.Fatal(err)
+	}
+	res = f.mustSync(app, reconcile.SyncOptions{})
+	if got := res.Summary()[api.ActionConfigured]; got != 2 {
+		t.Errorf("sync after drift: %d configured, want 2 (%v)", got, res.Objects)
+	}
+	cm, err := f.cs.CoreV1().ConfigMaps(f.ns).Get(ctx, "c", metav1.GetOptions{})
+	if err != nil || cm.Data["k"] != "v" {
+		t.Errorf("ConfigMap drift not repaired: %v, %v", cm.Data, err)
+	}
+	if got := f.deployment("web").Spec.Template.Spec.Containers[0].Image; got != "example.com/web:v1" {
+		t.Errorf("image drift not repaired: %s", got)
+	}
+}
