@@ -143,7 +143,7 @@ KC
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --cert-dir="$run/certs" \
     --service-account-issuer=https://k8s.local --service-account-key-file="$run/sa.key" \
     --service-account-signing-key-file="$run/sa.key" --token-auth-file="$run/tokens.csv" \
-    --authorization-mode=Node,RBAC --service-cluster-ip-range=10.0.0.0/24 --disable-admission-plugins=ServiceAccount
+    --authorization-mode=Node,RBAC --service-cluster-ip-range=10.96.0.0/16 --disable-admission-plugins=ServiceAccount
   until "$k" --kubeconfig "$kc" get --raw /readyz >/dev/null 2>&1; do sleep 0.2; done
   bg kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$kc" \
     --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" --leader-elect=false --secure-port=0 \

@@ -192,19 +192,22 @@ func apiError(doing string, err error) error {
 	return errdefs.Unavailable(err)
 }
 
-// joinApplyErrors keeps the first error's class and lists every object that failed.
+// joinApplyErrors keeps the first error's class and lists the objects that failed (the first
+// maxListed of them: one line must stay readable).
 func joinApplyErrors(doing string, errs []error) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("%s: %d object(s) failed: ", doing, len(errs))
+	const maxListed = 5
+	msgs := make([]string, 0, maxListed+1)
 	for i, e := range errs {
-		if i > 0 {
-			msg += "; "
+		if i == maxListed {
+			msgs = append(msgs, fmt.Sprintf("and %d more", len(errs)-maxListed))
+			break
 		}
-		msg += e.Error()
+		msgs = append(msgs, e.Error())
 	}
-	return &classedError{msg: msg, cause: errs[0]}
+	return &classedError{msg: fmt.Sprintf("%s: %d object(s) failed: %s", doing, len(errs), strings.Join(msgs, "; ")), cause: errs[0]}
 }
 
 type classedError struct {

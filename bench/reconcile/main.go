@@ -210,6 +210,11 @@ func (b *bench) run(ctx context.Context, i int) error {
 		}
 		b.results[s.name+"|kubectl"] = append(b.results[s.name+"|kubectl"], sample{time.Since(start), k})
 	}
+	for _, ns := range []string{ours, theirs} { // free the pods and service IPs for the next run
+		if err := b.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+			return err
+		}
+	}
 	log.Printf("run %d done", i)
 	return nil
 }

@@ -174,7 +174,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, bin string) error {
 		"--cert-dir="+filepath.Join(c.Dir, "certs"),
 		"--service-account-issuer=https://kubetest.local", "--service-account-key-file="+key,
 		"--service-account-signing-key-file="+key, "--token-auth-file="+filepath.Join(c.Dir, "tokens.csv"),
-		"--authorization-mode=Node,RBAC", "--service-cluster-ip-range=10.0.0.0/24",
+		"--authorization-mode=Node,RBAC", "--service-cluster-ip-range=10.96.0.0/16",
 		// Pods get no service account token volume: kwok runs no containers.
 		"--disable-admission-plugins=ServiceAccount")
 	if err != nil {
