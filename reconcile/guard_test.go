@@ -170,3 +170,46 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("dry run status = %s", res.Status)
 	}
 }
+
+// TestCRDAndJob: a CRD and a resource of its kind in one render (the CRD is applied first and
+// served before the resource), and a Job waited for until it completes.
+func TestCRDAndJob(t *testing.T) {
+	f := newFixture(t)
+	group := strings.ReplaceAll(f.ns, "-", "") + ".example.com"
+	crd := `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.` + group + `}
+spec:
+  group: ` + group + `
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`
+	job := `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: example.com/migrate:v1}]
+`
+	f.commit(map[string]string{"crd.yaml": crd, "widget.yaml": "apiVersion: " + group + "/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 3}\n", "job.yaml": job})
+	app := f.app("x", "")
+	app.AllowClusterKinds = []string{"CustomResourceDefinition.apiextensions.k8s.io"}
+	t.Cleanup(func() {
+		_ = f.cs.Discovery().RESTClient().Delete().AbsPath("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets." + group).Do(context.Background()).Error()
+	})
+	res := f.mustSync(app, reconcile.SyncOptions{})
+	if got := res.Summary()[api.ActionCreated]; got != 3 {
+		t.Errorf("created %d objects, want 3: %v", got, res.Objects)
+	}
+	j, err := f.cs.BatchV1().Jobs(f.ns).Get(context.Background(), "migrate", metav1.GetOptions{})
+	if err != nil || j.Status.Succeeded != 1 {
+		t.Errorf("Job after sync: succeeded %d, %v; the sync should have waited for completion", j.Status.Succeeded, err)
+	}
+}

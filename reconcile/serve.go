@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
@@ -51,7 +52,7 @@ type appState struct {
 	mu         sync.Mutex
 	syncing    bool
 	last       *Result
-	lastCommit string // the commit the last completed sync deployed or tried to
+	lastCommit string // the last commit a sync handled (see run)
 	nextPoll   time.Time
 }
 
@@ -92,9 +93,9 @@ func (s *Server) authorized(header string) bool {
 	return subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
 }
 
-// Trigger runs a sync of app now, after the running one of the same app if any. done receives
-// the final result; applied (when not nil) receives the result after apply, before the wait.
-// It returns false when ctx ends while waiting for the app's lock.
+// trigger runs a sync of the app now, after the running one of the same app if any. The returned
+// channel receives the final result; applied (when not nil) receives the result after apply,
+// before the wait. It returns false when ctx ends while waiting for the app's lock.
 func (s *Server) trigger(ctx context.Context, st *appState, opts SyncOptions, applied chan<- Result) (<-chan *Result, bool) {
 	select {
 	case st.lock <- struct{}{}:
@@ -120,7 +121,9 @@ func (s *Server) run(st *appState, opts SyncOptions) *Result {
 	res, err := s.r.Sync(s.base, st.app, opts)
 	st.mu.Lock()
 	st.syncing, st.last = false, res
-	if res.Revision != "" {
+	// A commit is handled once it synced, was refused, or failed its rollout; an operational
+	// failure (git or cluster unreachable) is retried by the next poll.
+	if res.Revision != "" && (res.ExitCode != exitcode.Failure || errors.Is(err, ErrRollout)) {
 		st.lastCommit = res.Revision
 	}
 	st.mu.Unlock()

@@ -16,8 +16,8 @@ import (
 // maxBody bounds a sync request's body.
 const maxBody = 64 << 10
 
-// Handler returns the HTTP API (package api), /metrics, /healthz (alive) and /readyz (ready
-// when leading, so a Service routes triggers to the leader only).
+// Handler returns the HTTP API (package api), a status page at /, /metrics, /healthz (alive) and
+// /readyz (ready when leading, so a Service routes triggers to the leader only).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/apps/{name}/sync", s.authed(s.handleSync))
@@ -25,6 +25,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/apps", s.authed(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.statuses())
 	}))
+	mux.HandleFunc("GET /", s.handlePage)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

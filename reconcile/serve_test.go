@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,6 +78,17 @@ func TestAPI(t *testing.T) {
 	code, res = post(t, url, apiToken, api.SyncRequest{})
 	if code != http.StatusAccepted || res.Status != api.StatusApplied {
 		t.Errorf("sync without wait = %d %s, want 202 Applied", code, res.Status)
+	}
+
+	// The status page needs no token and shows no messages.
+	resp, err := http.Get(hs.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "<td>web") || strings.Contains(string(page), "no-op refused") {
+		t.Errorf("status page:\n%s", page)
 	}
 
 	// Concurrent triggers of one app run one after the other.

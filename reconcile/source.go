@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -42,9 +43,10 @@ type Revision struct {
 }
 
 // fetcher keeps one bare repository per remote URL under dir, so each fetch transfers only
-// new objects. A nil fetcher with dir "" uses memory (nothing cached).
+// new objects. With dir "" it uses memory (nothing cached).
 type fetcher struct {
-	dir string
+	dir   string
+	locks sync.Map // cache directory → *sync.Mutex: apps sharing a repository fetch in turn
 }
 
 var hexRevision = regexp.MustCompile(`^[0-9a-f]{40}$`)
@@ -77,6 +79,9 @@ func (f *fetcher) Resolve(ctx context.Context, app App) (Revision, error) {
 // Fetch makes rev available locally (fetching only when the commit is not in the cache yet) and
 // returns the files of that commit.
 func (f *fetcher) Fetch(ctx context.Context, app App, rev Revision) (*Source, error) {
+	mu, _ := f.locks.LoadOrStore(f.cachePath(app), &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	repo, err := f.open(app)
 	if err != nil {
 		return nil, err
@@ -105,7 +110,7 @@ func (f *fetcher) Fetch(ctx context.Context, app App, rev Revision) (*Source, er
 }
 
 func (f *fetcher) open(app App) (*git.Repository, error) {
-	if f == nil || f.dir == "" {
+	if f.dir == "" {
 		repo, err := git.Init(memory.NewStorage(), nil)
 		if err != nil {
 			return nil, err
@@ -113,8 +118,7 @@ func (f *fetcher) open(app App) (*git.Repository, error) {
 		_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{app.Repo}})
 		return repo, err
 	}
-	sum := sha256.Sum256([]byte(app.Repo))
-	dir := filepath.Join(f.dir, hex.EncodeToString(sum[:8])+".git")
+	dir := f.cachePath(app)
 	repo, err := git.PlainOpen(dir)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		if err := os.MkdirAll(f.dir, 0o700); err != nil {
@@ -129,6 +133,12 @@ func (f *fetcher) open(app App) (*git.Repository, error) {
 		return nil, fmt.Errorf("opening the git cache %s: %w", dir, err)
 	}
 	return repo, nil
+}
+
+// cachePath is the bare repository of the app's remote.
+func (f *fetcher) cachePath(app App) string {
+	sum := sha256.Sum256([]byte(app.Repo))
+	return filepath.Join(f.dir, hex.EncodeToString(sum[:8])+".git")
 }
 
 // commitOf peels an annotated tag to its commit.

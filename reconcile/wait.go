@@ -74,10 +74,15 @@ func (r *Reconciler) wait(ctx context.Context, rs []*resource, timeout time.Dura
 	}
 }
 
-// health computes the kstatus of a live object; a missing one is still in progress.
+// health computes the status of a live object: kstatus's rules per kind (the ones Flux and kpt
+// use: rollout of Deployments, StatefulSets, DaemonSets incl. ProgressDeadlineExceeded, PVC
+// bound, ...), except for Jobs (health_job.go). A missing object is still in progress.
 func health(u *unstructured.Unstructured) *status.Result {
 	if u == nil {
 		return &status.Result{Status: status.InProgressStatus, Message: "not created yet"}
+	}
+	if gvk := u.GroupVersionKind(); gvk.Group == "batch" && gvk.Kind == "Job" {
+		return jobHealth(u)
 	}
 	st, err := status.Compute(u)
 	if err != nil {
@@ -116,6 +121,8 @@ func (r *Reconciler) explain(ctx context.Context, res *resource, live *unstructu
 		}
 	}
 	e := &RolloutError{Object: res.String(), Reason: reason}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	e.Pods, e.Events = r.diagnose(ctx, res, live)
 	return errdefs.WithHint(errdefs.Unavailable(e),
 		"fix the image or configuration and push a new commit (the previous ReplicaSet keeps serving), or raise --timeout")

@@ -122,6 +122,17 @@ func TestSyncDiffHistory(t *testing.T) {
 		t.Errorf("history (header + 2 entries, newest first):\n%s", out)
 	}
 
+	// Rollback returns to the commit of the previous successful sync.
+	f.mustRun(0, "sync", "web")
+	out, _ = f.mustRun(0, "rollback", "web")
+	if !strings.Contains(out, "web: example.com/web:v2 -> example.com/web:v1") {
+		t.Errorf("rollback output:\n%s", out)
+	}
+	_, stderr = f.mustRun(3, "rollback", "--to", "1", "web")
+	if !strings.Contains(stderr, "no-op refused") {
+		t.Errorf("rollback to the running commit: %s", stderr)
+	}
+
 	// Invalid inputs: exit 2, one line naming the problem.
 	bad := f.write("bad.yaml", "apps:\n- name: Web_1\n  repo: ''\n  namespace: x\n")
 	code, _, stderr := f.run(context.Background(), "sync", "--config", bad, "web")

@@ -23,18 +23,11 @@ func newHistoryCommand(env *clirun.Env) *cli.Command {
 		Flags: append(clusterFlags(o),
 			&cli.IntFlag{Name: "limit", Usage: "show at most `N` entries (0: all)", Destination: &limit}),
 		Action: func(c *cli.Context) error {
-			name, err := appArg(c)
+			app, r, _, err := o.setupApp(c, env)
 			if err != nil {
 				return err
 			}
-			cfg, r, _, err := o.setup(env)
-			if err != nil {
-				return err
-			}
-			if _, err := cfg.App(name); err != nil {
-				return err
-			}
-			hist, err := r.History(c.Context, name)
+			hist, err := r.History(c.Context, app.Name)
 			if err != nil {
 				return err
 			}
@@ -93,15 +86,11 @@ func newRollbackCommand(env *clirun.Env) *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Usage: "bound the wait for health", Destination: &o.timeout},
 		}, clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error {
-			name, err := appArg(c)
+			app, r, log, err := o.cluster.setupApp(c, env)
 			if err != nil {
 				return err
 			}
-			_, r, _, err := o.cluster.setup(env)
-			if err != nil {
-				return err
-			}
-			hist, err := r.History(c.Context, name)
+			hist, err := r.History(c.Context, app.Name)
 			if err != nil {
 				return err
 			}
@@ -109,8 +98,8 @@ func newRollbackCommand(env *clirun.Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runSync(c, env, o.cluster, reconcile.SyncOptions{Trigger: reconcile.TriggerCLI, Guard: true,
-				AllowNoop: o.allowNoop, Timeout: o.timeout, Revision: rev})
+			return syncApp(c.Context, env, o.cluster, r, app, log, reconcile.SyncOptions{Trigger: reconcile.TriggerCLI,
+				Guard: true, AllowNoop: o.allowNoop, Timeout: o.timeout, Revision: rev})
 		},
 	}
 }

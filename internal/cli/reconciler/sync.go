@@ -1,6 +1,8 @@
 package reconciler
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -64,32 +66,36 @@ func newDiffCommand(env *clirun.Env) *cli.Command {
 	}
 }
 
-func appArg(c *cli.Context) (string, error) {
+// setupApp is what every per-app command does first: take the APP argument, load the config,
+// connect to the cluster.
+func (o *clusterOptions) setupApp(c *cli.Context, env *clirun.Env) (reconcile.App, *reconcile.Reconciler, *slog.Logger, error) {
 	if c.NArg() != 1 {
-		return "", clirun.Usagef("pass the app's name: "+c.Command.HelpName+" APP", "expected one APP argument, got %d", c.NArg())
-	}
-	return c.Args().First(), nil
-}
-
-func runSync(c *cli.Context, env *clirun.Env, o clusterOptions, opts reconcile.SyncOptions) error {
-	name, err := appArg(c)
-	if err != nil {
-		return err
+		return reconcile.App{}, nil, nil, clirun.Usagef("pass the app's name: "+c.Command.HelpName+" [flags] APP",
+			"expected one APP argument, got %d", c.NArg())
 	}
 	cfg, r, log, err := o.setup(env)
 	if err != nil {
-		return err
+		return reconcile.App{}, nil, nil, err
 	}
-	app, err := cfg.App(name)
+	app, err := cfg.App(c.Args().First())
+	return app, r, log, err
+}
+
+func runSync(c *cli.Context, env *clirun.Env, o clusterOptions, opts reconcile.SyncOptions) error {
+	app, r, log, err := o.setupApp(c, env)
 	if err != nil {
 		return err
 	}
-	res, err := r.Sync(c.Context, app, opts)
+	return syncApp(c.Context, env, o, r, app, log, opts)
+}
+
+func syncApp(ctx context.Context, env *clirun.Env, o clusterOptions, r *reconcile.Reconciler, app reconcile.App, log *slog.Logger, opts reconcile.SyncOptions) error {
+	res, err := r.Sync(ctx, app, opts)
 	if err != nil {
 		return err
 	}
 	if opts.AllowNoop && !api.AnyChanged(res.Images) {
-		log.Warn("no-op accepted (--allow-noop): no container image changed", "app", name)
+		log.Warn("no-op accepted (--allow-noop): no container image changed", "app", app.Name)
 	}
 	return env.Emit(&o.common, res, res.Describe(opts.DryRun), []clirun.KV{
 		{Key: "TAGRELAY_SYNC_STATUS", Value: string(res.Status)},

@@ -31,7 +31,7 @@ func TestTriggerReconcilerInputErrors(t *testing.T) {
 		{"no app", []string{"--url", "http://127.0.0.1:1", "--token-file", token}, 2, "no app given"},
 		{"no token", []string{"--url", "http://127.0.0.1:1", "--app", "web"}, 2, "no reconciler API token"},
 		{"missing token file", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token + ".nope"}, 2, "reading secret file"},
-		{"bad expect flag", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token, "--wait=maybe"}, 2, "invalid"},
+		{"bad flag value", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token, "--wait=maybe"}, 2, "invalid"},
 		{"unreachable", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token}, 1, "triggering the reconciler"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
