@@ -53,6 +53,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer b.git.Close()
+	defer os.RemoveAll(b.home)
 	for i := 1; i <= *runs; i++ {
 		if err := b.run(ctx, i); err != nil {
 			c.Stop()
