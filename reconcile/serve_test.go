@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -185,4 +186,54 @@ func polls(t *testing.T, s *reconcile.Server, result string) float64 {
 		}
 	}
 	return v
+}
+
+// TestLeaderElection: of two replicas, one leads (ready, syncing); the other takes over when
+// the leader stops.
+func TestLeaderElection(t *testing.T) {
+	f := newFixture(t)
+	app := f.app("web", "")
+	s1, hs1 := f.server(-1, app)
+	s2, hs2 := f.server(-1, app)
+	ready := func(hs *httptest.Server) bool {
+		resp, err := http.Get(hs.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(45 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	ctx1, stop1 := context.WithCancel(context.Background())
+	done1 := make(chan error, 1)
+	go func() { done1 <- s1.LeaderElection(ctx1, "lease", "one", func(ctx context.Context) { <-ctx.Done() }) }()
+	waitFor("replica one to lead", func() bool { return ready(hs1) })
+	ctx2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	done2 := make(chan error, 1)
+	go func() { done2 <- s2.LeaderElection(ctx2, "lease", "two", func(ctx context.Context) { <-ctx.Done() }) }()
+	time.Sleep(3 * time.Second) // more than one retry period of replica two
+	if ready(hs2) {
+		t.Fatal("both replicas lead")
+	}
+	if code, _ := post(t, hs2.URL+api.SyncPath("web"), apiToken, api.SyncRequest{}); code != http.StatusServiceUnavailable {
+		t.Errorf("sync on the follower = %d, want 503", code)
+	}
+	stop1()
+	if err := <-done1; !errors.Is(err, context.Canceled) {
+		t.Errorf("LeaderElection() after cancel = %v", err)
+	}
+	waitFor("replica two to take over", func() bool { return ready(hs2) })
+	if ready(hs1) {
+		t.Error("replica one is still ready after stopping")
+	}
+	stop2()
+	<-done2
 }
