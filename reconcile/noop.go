@@ -85,7 +85,8 @@ func imageChanges(rs []*resource) []api.ImageChange {
 // new; otherwise any changed image passes. restart and allowNoop let an unchanged deploy through.
 func noopGuard(images []api.ImageChange, expect string, allowNoop, restart bool) error {
 	if expect != "" {
-		if err := checkExpected(images, expect); err != nil && !allowNoop {
+		running, err := checkExpected(images, expect)
+		if err != nil && !allowNoop && !(running && restart) {
 			return err
 		}
 		return nil
@@ -105,10 +106,12 @@ func noopGuard(images []api.ImageChange, expect string, allowNoop, restart bool)
 		"bump an image tag in the repository, or re-run with --restart to roll the workloads, or --allow-noop to apply anyway; nothing was applied")
 }
 
-func checkExpected(images []api.ImageChange, expect string) error {
+// checkExpected returns nil when the render deploys expect as a change; running reports that it
+// deploys it but it runs already (which a restart makes a real deploy).
+func checkExpected(images []api.ImageChange, expect string) (running bool, err error) {
 	want, err := name.NewTag(expect, name.StrictValidation)
 	if err != nil {
-		return errdefs.WithHint(errdefs.Invalid(fmt.Errorf("expected image %q: %w", expect, err)), "use NAME:TAG")
+		return false, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("expected image %q: %w", expect, err)), "use NAME:TAG")
 	}
 	var seen []string
 	for _, c := range images {
@@ -121,16 +124,16 @@ func checkExpected(images []api.ImageChange, expect string) error {
 			continue
 		}
 		if c.Before == c.After {
-			return errdefs.WithHint(errdefs.Noop(fmt.Errorf("%w %s is already running in %s (container %s)", ErrExpectedImage, expect, c.Object, c.Container)),
+			return true, errdefs.WithHint(errdefs.Noop(fmt.Errorf("%w %s is already running in %s (container %s)", ErrExpectedImage, expect, c.Object, c.Container)),
 				"nothing would change; re-run with --restart to roll the workloads, or --allow-noop to apply anyway; nothing was applied")
 		}
-		return nil
+		return false, nil
 	}
 	if len(seen) > 0 {
-		return errdefs.WithHint(errdefs.Noop(fmt.Errorf("%w %s is not deployed: the rendered state has %s", ErrExpectedImage, expect, strings.Join(seen, ", "))),
+		return false, errdefs.WithHint(errdefs.Noop(fmt.Errorf("%w %s is not deployed: the rendered state has %s", ErrExpectedImage, expect, strings.Join(seen, ", "))),
 			"the bump has not reached the app's revision yet (mirror lag, unmerged MR?); nothing was applied")
 	}
-	return errdefs.WithHint(errdefs.Noop(fmt.Errorf("%w %s is not deployed: no workload of the app uses %s", ErrExpectedImage, expect, want.Context().Name())),
+	return false, errdefs.WithHint(errdefs.Noop(fmt.Errorf("%w %s is not deployed: no workload of the app uses %s", ErrExpectedImage, expect, want.Context().Name())),
 		"check the image name and the app; nothing was applied")
 }
 

@@ -71,7 +71,7 @@ func detectType(src *Source, dir string) Type {
 func renderPlain(_ context.Context, app App, src *Source, _ func() capabilities) ([]*resource, error) {
 	var names []string
 	for name := range src.Files {
-		if !under(name, app.Path) {
+		if !under(name, app.Path) || hidden(strings.TrimPrefix(name, app.Path)) {
 			continue
 		}
 		switch path.Ext(name) {
@@ -145,6 +145,16 @@ func validateObject(u *unstructured.Unstructured) error {
 		return fmt.Errorf("%s has no metadata.name", u.GetKind())
 	}
 	return nil
+}
+
+// hidden reports whether a path has a dot-file or dot-directory component (.github/, .gitlab-ci.yml).
+func hidden(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if strings.HasPrefix(seg, ".") {
+			return true
+		}
+	}
+	return false
 }
 
 func under(name, dir string) bool {

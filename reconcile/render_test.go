@@ -39,6 +39,7 @@ func TestRender(t *testing.T) {
 				"m/b.yaml":      cm("b1") + "---\n# comment only\n---\n" + cm("b2"),
 				"m/a/list.json": `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"l1"}}]}`,
 				"m/README.md":   "not yaml",
+				"m/.ci/job.yml": "stages: [build]\n",
 				"other/x.yaml":  cm("outside"),
 			},
 			want: []string{"ConfigMap/l1@", "ConfigMap/b1@", "ConfigMap/b2@"}},
