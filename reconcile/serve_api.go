@@ -78,7 +78,9 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.SyncRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields() // a misspelt "expectedImage" must not silently disable the check
+	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: "decoding the sync request: " + err.Error(),
 			Hint: `send {"expectImage": "NAME:TAG", "allowNoop": false, "restart": false, "wait": true}`})
 		return

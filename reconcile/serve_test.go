@@ -66,6 +66,13 @@ func TestAPI(t *testing.T) {
 	if code, _ := post(t, hs.URL+api.SyncPath("nope"), apiToken, api.SyncRequest{}); code != http.StatusNotFound {
 		t.Errorf("POST for an unknown app = %d, want 404", code)
 	}
+	typo, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"expectedImage":"example.com/web:v1"}`))
+	typo.Header.Set("Authorization", "Bearer "+apiToken)
+	if resp, err := http.DefaultClient.Do(typo); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST with an unknown field = %v %v, want 400", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	code, res := post(t, url, apiToken, api.SyncRequest{ExpectImage: "example.com/web:v1", Wait: true})
 	if code != http.StatusOK || res.Status != api.StatusSucceeded || f.readyImages()["example.com/web:v1"] != 2 {

@@ -21,7 +21,7 @@ func newHistoryCommand(env *clirun.Env) *cli.Command {
 		Usage:     "list an app's recorded syncs, newest first: revision, images before -> after, result, duration",
 		ArgsUsage: "APP",
 		Flags: append(clusterFlags(o),
-			&cli.IntFlag{Name: "limit", Usage: "show at most `N` entries (0: all)", Destination: &limit}),
+			&cli.IntFlag{Name: "limit", Usage: "show at most `N` entries (0: all)", EnvVars: []string{"TAGRELAY_LIMIT"}, Destination: &limit}),
 		Action: func(c *cli.Context) error {
 			app, r, _, err := o.setupApp(c, env)
 			if err != nil {
@@ -81,9 +81,9 @@ func newRollbackCommand(env *clirun.Env) *cli.Command {
 		Description: "Polls deploy only new commits, so the rollback stays until the next commit or trigger.\n" +
 			"The no-op guard applies: rolling back to what runs already exits 3.",
 		Flags: append([]cli.Flag{
-			&cli.IntFlag{Name: "to", Usage: "history entry `N` to return to (as listed by history)", Destination: &to},
-			&cli.BoolFlag{Name: "allow-noop", Usage: "apply even when no image changes", Destination: &o.allowNoop},
-			&cli.DurationFlag{Name: "timeout", Usage: "bound the wait for health", Destination: &o.timeout},
+			&cli.IntFlag{Name: "to", Usage: "history entry `N` to return to (as listed by history)", EnvVars: []string{"TAGRELAY_ROLLBACK_TO"}, Destination: &to},
+			&cli.BoolFlag{Name: "allow-noop", Usage: "apply even when no image changes", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop},
+			&cli.DurationFlag{Name: "timeout", Usage: "bound the wait for health", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout},
 		}, clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error {
 			app, r, log, err := o.cluster.setupApp(c, env)
