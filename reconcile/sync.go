@@ -51,10 +51,10 @@ type SyncOptions struct {
 // records the outcome in the app's history (except for dry runs). The error carries an errdefs
 // class; the Result is filled as far as the sync got, with its exit code.
 func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Result, error) {
-	res := &Result{App: app.Name, Ref: app.Revision, Trigger: opts.Trigger, Started: time.Now().UTC()}
 	if opts.Revision != "" {
 		app.Revision = opts.Revision
 	}
+	res := &Result{App: app.Name, Ref: app.Revision, Trigger: opts.Trigger, Started: time.Now().UTC()}
 	err := r.sync(ctx, app, opts, res)
 	finish(res, err, opts.DryRun)
 	if !opts.DryRun && ctx.Err() == nil {

@@ -10,8 +10,11 @@ import (
 // and, for dry runs, the diffs.
 func (res *SyncResult) Describe(diffs bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s at %s (%s) in %s\n", res.App, res.Status, short(res.Revision), res.Ref,
-		time.Duration(res.Duration).Round(time.Millisecond))
+	at := short(res.Revision)
+	if res.Ref != "" && res.Ref != res.Revision {
+		at += " (" + res.Ref + ")"
+	}
+	fmt.Fprintf(&b, "%s: %s at %s in %s\n", res.App, res.Status, at, time.Duration(res.Duration).Round(time.Millisecond))
 	for _, c := range res.Images {
 		if c.Changed() {
 			before := c.Before

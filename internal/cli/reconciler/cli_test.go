@@ -95,6 +95,7 @@ func (f *fixture) run(ctx context.Context, args ...string) (code int, stdout, st
 func (f *fixture) mustRun(want int, args ...string) (stdout, stderr string) {
 	f.t.Helper()
 	code, stdout, stderr := f.run(context.Background(), args...)
+	f.t.Logf("%v: exit %d\n%s%s", args, code, stdout, stderr)
 	if code != want {
 		f.t.Fatalf("%v = exit %d, want %d\nstdout: %s\nstderr: %s", args, code, want, stdout, stderr)
 	}
