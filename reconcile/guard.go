@@ -29,9 +29,17 @@ var (
 func (r *Reconciler) resolve(rs []*resource) error {
 	crds := renderedCRDs(rs)
 	var unknown []string
+	reset := false
 	for _, res := range rs {
 		gvk := res.obj.GroupVersionKind()
 		m, err := r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if meta.IsNoMatchError(err) && crds[gvk.GroupKind()] == "" && !reset {
+			// The discovery cache lives as long as the server: a CRD installed since then
+			// is unknown to it until it is refreshed, once per sync.
+			r.mapper.Reset()
+			reset = true
+			m, err = r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		}
 		switch {
 		case err == nil:
 			res.gvr, res.namespaced = m.Resource, m.Scope.Name() == meta.RESTScopeNameNamespace
