@@ -5,13 +5,18 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/exitcode"
+	"github.com/tagrelay/tagrelay/internal/kubetest"
 	"github.com/tagrelay/tagrelay/reconcile"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
@@ -211,5 +216,42 @@ spec:
 	j, err := f.cs.BatchV1().Jobs(f.ns).Get(context.Background(), "migrate", metav1.GetOptions{})
 	if err != nil || j.Status.Succeeded != 1 {
 		t.Errorf("Job after sync: succeeded %d, %v; the sync should have waited for completion", j.Status.Succeeded, err)
+	}
+}
+
+// TestCRDInstalledLater: a reconciler that discovered the API before a CRD was installed still
+// applies resources of the new kind.
+func TestCRDInstalledLater(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.commit(map[string]string{"a/c.yaml": configMapYAML("c")})
+	f.mustSync(f.app("a", "a"), reconcile.SyncOptions{AllowNoop: true}) // discovery is cached now
+
+	group := strings.ReplaceAll(f.ns, "-", "") + ".example.com"
+	crd := &unstructured.Unstructured{}
+	crd.SetUnstructuredContent(map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "gadgets." + group},
+		"spec": map[string]any{"group": group, "scope": "Namespaced",
+			"names": map[string]any{"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}},
+	})
+	crds := dynamic.NewForConfigOrDie(kubetest.Shared(t).RESTConfig()).Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	if _, err := crds.Create(ctx, crd, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = crds.Delete(context.Background(), crd.GetName(), metav1.DeleteOptions{}) })
+
+	f.commit(map[string]string{"b/g.yaml": "apiVersion: " + group + "/v1\nkind: Gadget\nmetadata: {name: g}\n"})
+	var err error
+	for range 50 { // the CRD takes a moment to be served
+		if _, err = f.sync(f.app("b", "b"), reconcile.SyncOptions{AllowNoop: true}); !errors.Is(err, reconcile.ErrUnknownKind) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("Sync() of a Gadget = %v", err)
 	}
 }
