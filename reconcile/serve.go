@@ -28,6 +28,9 @@ type ServerOptions struct {
 	Interval time.Duration
 	// Logger receives one line per sync and poll error. Default: discard.
 	Logger *slog.Logger
+	// LeaderElection says the server leads only once LeaderElection has won the lease.
+	// Default: false (a single replica leads from the start).
+	LeaderElection bool
 }
 
 // Server serves the HTTP API (Handler) and polls the apps (Poll). Syncs of one app never
@@ -56,7 +59,8 @@ type appState struct {
 	nextPoll   time.Time
 }
 
-// NewServer returns a server for the apps of cfg. It is the leader until SetLeader(false).
+// NewServer returns a server for the apps of cfg. It leads from the start unless
+// opts.LeaderElection.
 func NewServer(ctx context.Context, r *Reconciler, cfg *Config, opts ServerOptions) (*Server, error) {
 	if opts.Token == "" {
 		return nil, errdefs.WithHint(errdefs.Invalid(errors.New("no API token")), "pass --token-file")
@@ -72,7 +76,7 @@ func NewServer(ctx context.Context, r *Reconciler, cfg *Config, opts ServerOptio
 	for _, a := range cfg.Apps {
 		s.apps[a.Name] = &appState{app: a, lock: make(chan struct{}, 1)}
 	}
-	s.leader.Store(true)
+	s.leader.Store(!opts.LeaderElection)
 	return s, nil
 }
 

@@ -23,7 +23,6 @@ func (s *Server) LeaderElection(ctx context.Context, name, identity string, fn f
 		Client:     s.r.cs.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
 	}
-	s.SetLeader(false)
 	lost := make(chan struct{})
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: lock, ReleaseOnCancel: true,

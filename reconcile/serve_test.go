@@ -20,9 +20,12 @@ import (
 const apiToken = "api-token-0123456789"
 
 func (f *fixture) server(interval time.Duration, apps ...reconcile.App) (*reconcile.Server, *httptest.Server) {
+	return f.serverWith(reconcile.ServerOptions{Token: apiToken, Interval: interval}, apps...)
+}
+
+func (f *fixture) serverWith(opts reconcile.ServerOptions, apps ...reconcile.App) (*reconcile.Server, *httptest.Server) {
 	f.t.Helper()
-	s, err := reconcile.NewServer(context.Background(), f.r, &reconcile.Config{Apps: apps},
-		reconcile.ServerOptions{Token: apiToken, Interval: interval})
+	s, err := reconcile.NewServer(context.Background(), f.r, &reconcile.Config{Apps: apps}, opts)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -200,8 +203,9 @@ func polls(t *testing.T, s *reconcile.Server, result string) float64 {
 func TestLeaderElection(t *testing.T) {
 	f := newFixture(t)
 	app := f.app("web", "")
-	s1, hs1 := f.server(-1, app)
-	s2, hs2 := f.server(-1, app)
+	opts := reconcile.ServerOptions{Token: apiToken, Interval: -1, LeaderElection: true}
+	s1, hs1 := f.serverWith(opts, app)
+	s2, hs2 := f.serverWith(opts, app)
 	ready := func(hs *httptest.Server) bool {
 		resp, err := http.Get(hs.URL + "/readyz")
 		if err != nil {
@@ -217,6 +221,9 @@ func TestLeaderElection(t *testing.T) {
 				t.Fatalf("timed out waiting for %s", what)
 			}
 		}
+	}
+	if ready(hs1) || ready(hs2) {
+		t.Fatal("a replica is ready before winning the election")
 	}
 	ctx1, stop1 := context.WithCancel(context.Background())
 	done1 := make(chan error, 1)

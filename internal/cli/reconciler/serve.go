@@ -59,7 +59,7 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := reconcile.NewServer(ctx, r, cfg, reconcile.ServerOptions{Token: token, Interval: o.interval, Logger: log})
+	s, err := reconcile.NewServer(ctx, r, cfg, reconcile.ServerOptions{Token: token, Interval: o.interval, Logger: log, LeaderElection: elect})
 	if err != nil {
 		return err
 	}
