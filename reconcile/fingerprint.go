@@ -60,7 +60,7 @@ func configHash(u *unstructured.Unstructured) string {
 func fieldsHash(u *unstructured.Unstructured) string {
 	for _, e := range u.GetManagedFields() {
 		if e.Manager == FieldManager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" && e.FieldsV1 != nil {
-			sum := sha256.Sum256(e.FieldsV1.Raw)
+			sum := sha256.Sum256(e.FieldsV1.GetRawBytes())
 			return hex.EncodeToString(sum[:12])
 		}
 	}
