@@ -63,6 +63,7 @@ type Cluster struct {
 	caData  []byte
 	etcdURL string
 	procs   []*process
+	spawner chan func() // see spawn
 	ownDir  bool
 	stopped bool
 }
@@ -299,6 +300,9 @@ func (c *Cluster) stop(removeDir bool) error {
 	var errs []error
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		errs = append(errs, c.procs[i].stop(5*time.Second))
+	}
+	if c.spawner != nil {
+		close(c.spawner) // its thread exits only now that every child is gone
 	}
 	if c.ownDir && removeDir {
 		errs = append(errs, os.RemoveAll(c.Dir))

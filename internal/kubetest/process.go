@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -37,7 +38,7 @@ func (c *Cluster) start(bin, name string, args ...string) (*process, error) {
 	cmd.Stdout, cmd.Stderr = f, f
 	// Die with the test binary even when it is killed before Stop runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := c.spawn(cmd.Start); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -49,6 +50,24 @@ func (c *Cluster) start(bin, name string, args ...string) (*process, error) {
 	}()
 	c.procs = append(c.procs, p)
 	return p, nil
+}
+
+// spawn runs start on the cluster's own OS thread. Pdeathsig fires when the thread that forked
+// the child exits, not the process (golang/go#27505), and Go retires a thread whose locked
+// goroutine ends; this one stays locked and alive until Stop.
+func (c *Cluster) spawn(start func() error) error {
+	if c.spawner == nil {
+		c.spawner = make(chan func())
+		go func() {
+			runtime.LockOSThread()
+			for f := range c.spawner {
+				f()
+			}
+		}()
+	}
+	errc := make(chan error, 1)
+	c.spawner <- func() { errc <- start() }
+	return <-errc
 }
 
 // exited returns an error naming the first component that is no longer running, with the end
