@@ -2,12 +2,11 @@ package reconcile
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +27,9 @@ type ServerOptions struct {
 	Interval time.Duration
 	// Logger receives one line per sync and poll error. Default: discard.
 	Logger *slog.Logger
+	// WebhookSecret authenticates GitLab and GitHub push webhooks (serve_webhook.go).
+	// Default: "" (webhooks answer 404).
+	WebhookSecret string
 	// LeaderElection says the server leads only once LeaderElection has won the lease.
 	// Default: false (a single replica leads from the start).
 	LeaderElection bool
@@ -38,7 +40,6 @@ type ServerOptions struct {
 type Server struct {
 	r       *Reconciler
 	apps    map[string]*appState
-	token   [sha256.Size]byte
 	opts    ServerOptions
 	log     *slog.Logger
 	metrics *metrics
@@ -71,7 +72,7 @@ func NewServer(ctx context.Context, r *Reconciler, cfg *Config, opts ServerOptio
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{r: r, apps: map[string]*appState{}, token: sha256.Sum256([]byte(opts.Token)), opts: opts,
+	s := &Server{r: r, apps: map[string]*appState{}, opts: opts,
 		log: opts.Logger, metrics: newMetrics(), base: context.WithoutCancel(ctx)}
 	for _, a := range cfg.Apps {
 		s.apps[a.Name] = &appState{app: a, lock: make(chan struct{}, 1)}
@@ -86,15 +87,10 @@ func (s *Server) SetLeader(v bool) { s.leader.Store(v) }
 // Registry returns the server's Prometheus metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
 
-// authorized compares the bearer token in constant time (of equal-length hashes, so the
-// token's length does not leak either).
+// authorized checks the bearer token in constant time (see equalSecret).
 func (s *Server) authorized(header string) bool {
-	const prefix = "Bearer "
-	if len(header) <= len(prefix) || header[:len(prefix)] != prefix {
-		return false
-	}
-	got := sha256.Sum256([]byte(header[len(prefix):]))
-	return subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
+	token, ok := strings.CutPrefix(header, "Bearer ")
+	return ok && equalSecret(token, s.opts.Token)
 }
 
 // trigger runs a sync of the app now, after the running one of the same app if any. The returned

@@ -25,6 +25,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/apps", s.authed(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.statuses())
 	}))
+	mux.HandleFunc("POST /api/v1/webhooks/gitlab", s.handleGitLab)
+	mux.HandleFunc("POST /api/v1/webhooks/github", s.handleGitHub)
 	mux.HandleFunc("GET /", s.handlePage)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })

@@ -3,6 +3,9 @@ package reconcile_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -250,4 +253,99 @@ func TestLeaderElection(t *testing.T) {
 	}
 	stop2()
 	<-done2
+}
+
+// TestWebhooks: an authenticated GitLab or GitHub push of the app's branch deploys the new
+// commit at once (polling is off); a wrong secret is 401, another branch or repository nothing.
+func TestWebhooks(t *testing.T) {
+	f := newFixture(t)
+	app := f.app("web", "")
+	const secret = "hook-s3cret"
+	_, hs := f.serverWith(reconcile.ServerOptions{Token: apiToken, Interval: -1, WebhookSecret: secret}, app)
+	repoURL := f.git.RepoURL(f.repo)
+	lastRevision := func() string {
+		r, _ := http.NewRequest(http.MethodGet, hs.URL+api.AppPath("web"), nil)
+		r.Header.Set("Authorization", "Bearer "+apiToken)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st api.AppStatus
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		if st.LastSync == nil {
+			return ""
+		}
+		return st.LastSync.Revision
+	}
+	send := func(forge, event string, body string, sign func([]byte) (string, string)) (int, string) {
+		t.Helper()
+		r, _ := http.NewRequest(http.MethodPost, hs.URL+"/api/v1/webhooks/"+forge, strings.NewReader(body))
+		k, v := sign([]byte(body))
+		r.Header.Set(k, v)
+		if forge == "gitlab" {
+			r.Header.Set("X-Gitlab-Event", event)
+		} else {
+			r.Header.Set("X-GitHub-Event", event)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	gitlabToken := func(tok string) func([]byte) (string, string) {
+		return func([]byte) (string, string) { return "X-Gitlab-Token", tok }
+	}
+	githubSig := func(key string) func([]byte) (string, string) {
+		return func(b []byte) (string, string) {
+			m := hmac.New(sha256.New, []byte(key))
+			m.Write(b)
+			return "X-Hub-Signature-256", "sha256=" + hex.EncodeToString(m.Sum(nil))
+		}
+	}
+	// Payloads trimmed from the forges' documented push events.
+	gitlabPush := func(ref, url string) string {
+		return `{"object_kind":"push","event_name":"push","ref":"` + ref + `","checkout_sha":"x","project":{"id":1,"name":"infra","git_http_url":"` + url + `","git_ssh_url":"git@example.com:infra.git"}}`
+	}
+	githubPush := func(ref, url string) string {
+		return `{"ref":"` + ref + `","before":"0","after":"1","repository":{"id":1,"full_name":"team/infra","clone_url":"` + url + `","ssh_url":"git@github.com:team/infra.git"}}`
+	}
+	waitRevision := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); lastRevision() != want; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the webhook did not deploy %s (last: %s)", want, lastRevision())
+			}
+		}
+	}
+
+	first := f.commit(map[string]string{"c.yaml": configMapYAML("c")})
+	if code, _ := send("gitlab", "Push Hook", gitlabPush("refs/heads/main", repoURL), gitlabToken("wrong")); code != http.StatusUnauthorized {
+		t.Errorf("GitLab push with a wrong token = %d, want 401", code)
+	}
+	if code, body := send("gitlab", "Push Hook", gitlabPush("refs/heads/other", repoURL), gitlabToken(secret)); code != http.StatusAccepted || !strings.Contains(body, `"apps": []`) {
+		t.Errorf("GitLab push of another branch = %d %s", code, body)
+	}
+	if code, body := send("gitlab", "Push Hook", gitlabPush("refs/heads/main", strings.ToUpper(repoURL[:7])+repoURL[7:]+"/"), gitlabToken(secret)); code != http.StatusAccepted || !strings.Contains(body, `"web"`) {
+		t.Errorf("GitLab push = %d %s", code, body)
+	}
+	waitRevision(first)
+
+	second := f.commit(map[string]string{"c.yaml": configMapYAML("c") + "  k2: v2\n"})
+	if code, _ := send("github", "push", githubPush("refs/heads/main", strings.TrimSuffix(repoURL, ".git")), githubSig("wrong")); code != http.StatusUnauthorized {
+		t.Errorf("GitHub push with a wrong signature = %d, want 401", code)
+	}
+	if code, _ := send("github", "ping", `{"zen":"hi"}`, githubSig(secret)); code != http.StatusOK {
+		t.Errorf("GitHub ping = %d, want 200", code)
+	}
+	if lastRevision() != first {
+		t.Fatalf("a rejected or foreign webhook deployed %s", lastRevision())
+	}
+	if code, body := send("github", "push", githubPush("refs/heads/main", repoURL), githubSig(secret)); code != http.StatusAccepted || !strings.Contains(body, `"web"`) {
+		t.Errorf("GitHub push = %d %s", code, body)
+	}
+	waitRevision(second)
 }

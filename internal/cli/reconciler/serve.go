@@ -20,6 +20,7 @@ type serveOptions struct {
 	listen      string
 	interval    time.Duration
 	tokenFile   string
+	webhookFile string
 	leaderElect string
 	leaseName   string
 }
@@ -30,6 +31,7 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "`ADDR` of the HTTP API, /metrics, /healthz and /readyz", EnvVars: []string{"TAGRELAY_LISTEN"}, Destination: &o.listen},
 		&cli.DurationFlag{Name: "interval", Value: 3 * time.Minute, Usage: "how often to check each app's repository (ls-remote; a sync only for a new commit); negative disables", EnvVars: []string{"TAGRELAY_INTERVAL"}, Destination: &o.interval},
 		&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the bearer token of the API", EnvVars: []string{"TAGRELAY_TOKEN_FILE"}, Destination: &o.tokenFile, TakesFile: true},
+		&cli.StringFlag{Name: "webhook-secret-file", Usage: "`FILE` holding the secret of GitLab (X-Gitlab-Token) and GitHub (HMAC) push webhooks; unset: webhooks off", EnvVars: []string{"TAGRELAY_WEBHOOK_SECRET_FILE"}, Destination: &o.webhookFile, TakesFile: true},
 		&cli.StringFlag{Name: "leader-elect", Value: "auto", Usage: "elect a leader among replicas with a Lease: true, false, or auto (true in a cluster)", EnvVars: []string{"TAGRELAY_LEADER_ELECT"}, Destination: &o.leaderElect},
 		&cli.StringFlag{Name: "lease-name", Value: "tagrelay-reconciler", Usage: "`NAME` of the leader Lease in --namespace", EnvVars: []string{"TAGRELAY_LEASE_NAME"}, Destination: &o.leaseName},
 	}
@@ -51,6 +53,10 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	webhookSecret, err := env.Secret("", o.webhookFile)
+	if err != nil {
+		return err
+	}
 	elect, err := o.elect(env)
 	if err != nil {
 		return err
@@ -59,7 +65,8 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := reconcile.NewServer(ctx, r, cfg, reconcile.ServerOptions{Token: token, Interval: o.interval, Logger: log, LeaderElection: elect})
+	s, err := reconcile.NewServer(ctx, r, cfg, reconcile.ServerOptions{Token: token, Interval: o.interval, Logger: log,
+		WebhookSecret: webhookSecret, LeaderElection: elect})
 	if err != nil {
 		return err
 	}
