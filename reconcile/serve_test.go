@@ -140,40 +140,43 @@ func TestPoll(t *testing.T) {
 	defer cancel()
 	go s.Poll(ctx)
 
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	lastSync := func() *api.SyncResult {
-		r, _ := http.NewRequest(http.MethodGet, hs.URL+api.AppPath("web"), nil)
-		r.Header.Set("Authorization", "Bearer "+apiToken)
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var st api.AppStatus
-		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-			t.Fatal(err)
-		}
-		return st.LastSync
-	}
-	waitFor("the first poll's sync", func() bool { l := lastSync(); return l != nil && l.Revision == first })
-	if l := lastSync(); l.Trigger != reconcile.TriggerPoll || l.Status != api.StatusSucceeded {
+	waitFor(t, "the first poll's sync", func() bool { l := lastSync(t, hs); return l != nil && l.Revision == first })
+	if l := lastSync(t, hs); l.Trigger != reconcile.TriggerPoll || l.Status != api.StatusSucceeded {
 		t.Errorf("poll sync = %s %s %q", l.Trigger, l.Status, l.Message)
 	}
-	waitFor("three unchanged polls", func() bool { return polls(t, s, "unchanged") >= 3 })
+	waitFor(t, "three unchanged polls", func() bool { return polls(t, s, "unchanged") >= 3 })
 	if hist, _ := f.r.History(ctx, "web"); len(hist) != 1 {
 		t.Errorf("unchanged polls synced: %d history entries, want 1", len(hist))
 	}
 	second := f.commit(map[string]string{"c.yaml": configMapYAML("c") + "  k2: v2\n"})
-	waitFor("the new commit's sync", func() bool { l := lastSync(); return l != nil && l.Revision == second })
+	waitFor(t, "the new commit's sync", func() bool { l := lastSync(t, hs); return l != nil && l.Revision == second })
+}
+
+// waitFor polls cond until it holds, failing the test after 45 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(45 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// lastSync returns the last sync of app web, as GET /api/v1/apps/web shows it.
+func lastSync(t *testing.T, hs *httptest.Server) *api.SyncResult {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodGet, hs.URL+api.AppPath("web"), nil)
+	r.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st api.AppStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.LastSync
 }
 
 // polls returns the value of the poll counter of app web with the given result.
@@ -217,21 +220,13 @@ func TestLeaderElection(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(45 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-		}
-	}
 	if ready(hs1) || ready(hs2) {
 		t.Fatal("a replica is ready before winning the election")
 	}
 	ctx1, stop1 := context.WithCancel(context.Background())
 	done1 := make(chan error, 1)
 	go func() { done1 <- s1.LeaderElection(ctx1, "lease", "one", func(ctx context.Context) { <-ctx.Done() }) }()
-	waitFor("replica one to lead", func() bool { return ready(hs1) })
+	waitFor(t, "replica one to lead", func() bool { return ready(hs1) })
 	ctx2, stop2 := context.WithCancel(context.Background())
 	defer stop2()
 	done2 := make(chan error, 1)
@@ -247,7 +242,7 @@ func TestLeaderElection(t *testing.T) {
 	if err := <-done1; !errors.Is(err, context.Canceled) {
 		t.Errorf("LeaderElection() after cancel = %v", err)
 	}
-	waitFor("replica two to take over", func() bool { return ready(hs2) })
+	waitFor(t, "replica two to take over", func() bool { return ready(hs2) })
 	if ready(hs1) {
 		t.Error("replica one is still ready after stopping")
 	}
@@ -264,19 +259,10 @@ func TestWebhooks(t *testing.T) {
 	_, hs := f.serverWith(reconcile.ServerOptions{Token: apiToken, Interval: -1, WebhookSecret: secret}, app)
 	repoURL := f.git.RepoURL(f.repo)
 	lastRevision := func() string {
-		r, _ := http.NewRequest(http.MethodGet, hs.URL+api.AppPath("web"), nil)
-		r.Header.Set("Authorization", "Bearer "+apiToken)
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Fatal(err)
+		if l := lastSync(t, hs); l != nil {
+			return l.Revision
 		}
-		defer resp.Body.Close()
-		var st api.AppStatus
-		_ = json.NewDecoder(resp.Body).Decode(&st)
-		if st.LastSync == nil {
-			return ""
-		}
-		return st.LastSync.Revision
+		return ""
 	}
 	send := func(forge, event string, body string, sign func([]byte) (string, string)) (int, string) {
 		t.Helper()
@@ -315,11 +301,7 @@ func TestWebhooks(t *testing.T) {
 	}
 	waitRevision := func(want string) {
 		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); lastRevision() != want; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the webhook did not deploy %s (last: %s)", want, lastRevision())
-			}
-		}
+		waitFor(t, "the webhook's sync of "+want, func() bool { return lastRevision() == want })
 	}
 
 	first := f.commit(map[string]string{"c.yaml": configMapYAML("c")})
