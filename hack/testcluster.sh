@@ -143,14 +143,18 @@ KC
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --cert-dir="$run/certs" \
     --service-account-issuer=https://k8s.local --service-account-key-file="$run/sa.key" \
     --service-account-signing-key-file="$run/sa.key" --token-auth-file="$run/tokens.csv" \
-    --authorization-mode=Node,RBAC --service-cluster-ip-range=10.0.0.0/24 --disable-admission-plugins=ServiceAccount
+    --authorization-mode=Node,RBAC --service-cluster-ip-range=10.96.0.0/16 --disable-admission-plugins=ServiceAccount
   until "$k" --kubeconfig "$kc" get --raw /readyz >/dev/null 2>&1; do sleep 0.2; done
   bg kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$kc" \
     --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" --leader-elect=false --secure-port=0 \
-    --service-account-private-key-file="$run/sa.key" --root-ca-file="$run/certs/apiserver.crt" --controllers='*'
+    --service-account-private-key-file="$run/sa.key" --root-ca-file="$run/certs/apiserver.crt" --controllers='*' \
+    --kube-api-qps=200 --kube-api-burst=400
   bg kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$kc" \
     --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" --leader-elect=false --secure-port=0
+  # --node-lease-duration-seconds: without a renewed node lease the node lifecycle controller marks
+  # the node lost after ~50 s and every pod NotReady for good.
   bg kwok "$BIN/kwok" --kubeconfig="$kc" -c "${KWOK_STAGES:-$BIN/kwok-stages.yaml}" --manage-all-nodes=false \
+    --node-lease-duration-seconds=40 \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake --node-ip=127.0.0.1 --cidr=10.244.0.0/16
   "$k" --kubeconfig "$kc" apply -f - >/dev/null <<'NODE'
 apiVersion: v1

@@ -27,6 +27,7 @@ func NewTriggerCommand(env *clirun.Env) *cli.Command {
 		Subcommands: []*cli.Command{
 			newTriggerGitLabCommand(env),
 			newTriggerGitHubCommand(env),
+			newTriggerReconcilerCommand(env),
 		},
 	}
 }

@@ -1,0 +1,120 @@
+// Package reconciler builds the tagrelay-reconciler command-line app: sync, diff, history,
+// rollback and serve over an apps config file. Each command maps its flags to one call of
+// package reconcile.
+package reconciler
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/tagrelay/tagrelay/internal/clirun"
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/reconcile"
+)
+
+// Version is set at build time, like tagrelay's.
+var Version = "dev"
+
+// NewApp returns the tagrelay-reconciler app.
+func NewApp(env *clirun.Env) *cli.App {
+	return &cli.App{
+		Name:    "tagrelay-reconciler",
+		Usage:   "deploy apps from git to a cluster with server-side apply, and refuse deploys that change no image",
+		Version: Version,
+		Description: "A triggered sync that changes no container image exits 3 (HTTP 409) unless --allow-noop or --restart.\n" +
+			"Exit codes: 0 done, 1 failure, 2 usage/input error, 3 no-op refused, 4 precondition failed (tenancy, ownership).",
+		Commands: []*cli.Command{
+			newSyncCommand(env),
+			newDiffCommand(env),
+			newHistoryCommand(env),
+			newRollbackCommand(env),
+			newServeCommand(env),
+		},
+		Writer:          env.Stdout,
+		ErrWriter:       env.Stderr,
+		Reader:          env.Stdin,
+		HideHelpCommand: true,
+	}
+}
+
+// clusterOptions are the flags every command shares: the apps file and the cluster.
+type clusterOptions struct {
+	common     clirun.Common
+	config     string
+	kubeconfig string
+	kubectx    string
+	namespace  string
+	cacheDir   string
+	jobs       int
+}
+
+func clusterFlags(o *clusterOptions) []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "apps.yaml", Usage: "apps config `FILE`", EnvVars: []string{"TAGRELAY_CONFIG"}, Destination: &o.config, TakesFile: true},
+		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` (default: $KUBECONFIG, ~/.kube/config, or in-cluster)", EnvVars: []string{"KUBECONFIG"}, Destination: &o.kubeconfig, TakesFile: true},
+		&cli.StringFlag{Name: "context", Usage: "kubeconfig `CONTEXT`", EnvVars: []string{"TAGRELAY_CONTEXT"}, Destination: &o.kubectx},
+		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "tagrelay-system", Usage: "`NAMESPACE` of the apps' inventories, histories and the leader lease", EnvVars: []string{"TAGRELAY_NAMESPACE", "POD_NAMESPACE"}, Destination: &o.namespace},
+		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` of the incremental git cache (default: the user cache dir)", EnvVars: []string{"TAGRELAY_CACHE_DIR"}, Destination: &o.cacheDir, TakesFile: true},
+		&cli.IntFlag{Name: "jobs", Value: 16, Usage: "API requests in flight during a sync", EnvVars: []string{"TAGRELAY_JOBS"}, Destination: &o.jobs},
+	}, clirun.CommonFlags(&o.common)...)
+}
+
+// setup loads the config (resolving and registering the git credentials as secrets) and
+// connects to the cluster.
+func (o *clusterOptions) setup(env *clirun.Env) (*reconcile.Config, *reconcile.Reconciler, *slog.Logger, error) {
+	log, err := env.Begin(&o.common)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// client-go logs through klog (leader election, throttling); send it where ours goes.
+	klog.SetSlogLogger(log)
+	cfg, err := reconcile.LoadConfig(o.config)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := cfg.ResolveCredentials(env.Getenv); err != nil {
+		return nil, nil, nil, err
+	}
+	env.Redactor.Add(cfg.Secrets()...)
+	rest, err := o.restConfig()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if o.cacheDir == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			o.cacheDir = filepath.Join(dir, "tagrelay", "reconciler")
+		}
+	}
+	r, err := reconcile.New(rest, reconcile.Options{Namespace: o.namespace, CacheDir: o.cacheDir, Jobs: o.jobs, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, r, log, nil
+}
+
+// restConfig uses --kubeconfig, else the standard loading rules ($KUBECONFIG, ~/.kube/config),
+// else the in-cluster service account.
+func (o *clusterOptions) restConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.kubectx})
+	cfg, err := cc.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) || errors.Is(err, clientcmd.ErrEmptyConfig) {
+		if in, ierr := rest.InClusterConfig(); ierr == nil {
+			return in, nil
+		}
+	}
+	if err != nil {
+		return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("loading kubeconfig: %w", err)),
+			"pass --kubeconfig FILE or set KUBECONFIG, or run in a cluster")
+	}
+	return cfg, nil
+}

@@ -1,0 +1,192 @@
+package tagrelay
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tagrelay/tagrelay/internal/clirun"
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/internal/redact"
+	"github.com/tagrelay/tagrelay/reconcile/api"
+)
+
+type triggerReconcilerOptions struct {
+	common      clirun.Common
+	url         string
+	app         string
+	token       string
+	tokenFile   string
+	caFile      string
+	expectImage string
+	allowNoop   bool
+	restart     bool
+	wait        bool
+	timeout     time.Duration
+}
+
+// newTriggerReconcilerCommand returns `trigger reconciler`: POST a sync to tagrelay-reconciler
+// and exit with the sync's code (3 for a refused no-op).
+func newTriggerReconcilerCommand(env *clirun.Env) *cli.Command {
+	o := &triggerReconcilerOptions{}
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "url", Usage: "base `URL` of tagrelay-reconciler (http://tagrelay-reconciler.tagrelay-system:8080)", EnvVars: []string{"TAGRELAY_RECONCILER_URL"}, Destination: &o.url},
+		&cli.StringFlag{Name: "app", Usage: "`NAME` of the app to sync", EnvVars: []string{"TAGRELAY_APP"}, Destination: &o.app},
+		&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the reconciler's API token", EnvVars: []string{"TAGRELAY_RECONCILER_TOKEN_FILE"}, Destination: &o.tokenFile, TakesFile: true},
+		&cli.StringFlag{Name: "token", Usage: "the API token itself (prefer --token-file; for CI masked variables)", EnvVars: []string{"TAGRELAY_RECONCILER_TOKEN"}, Destination: &o.token},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of CAs to trust for an https URL", EnvVars: []string{"TAGRELAY_CA_FILE", "SSL_CERT_FILE"}, Destination: &o.caFile, TakesFile: true},
+		&cli.StringFlag{Name: "expect-image", Usage: "`NAME:TAG` just built: the sync is refused (exit 3) unless it deploys it as a change", EnvVars: []string{"TAGRELAY_EXPECT_IMAGE"}, Destination: &o.expectImage},
+		&cli.BoolFlag{Name: "allow-noop", Usage: "let a sync that changes no image apply (exit 0) instead of being refused (exit 3)", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop},
+		&cli.BoolFlag{Name: "restart", Usage: "roll the app's workloads after applying", EnvVars: []string{"TAGRELAY_RESTART"}, Destination: &o.restart},
+		&cli.BoolFlag{Name: "wait", Usage: "wait until the workloads are healthy (or failed) and exit with that result; default: until applied", EnvVars: []string{"TAGRELAY_WAIT"}, Destination: &o.wait},
+		&cli.DurationFlag{Name: "timeout", Value: 15 * time.Minute, Usage: "give up waiting for the reconciler's answer after this long", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout},
+	}
+	return &cli.Command{
+		Name:  "reconciler",
+		Usage: "sync an app on tagrelay-reconciler and exit with the sync's result (3: no-op refused)",
+		UsageText: "tagrelay trigger reconciler --url http://reconciler:8080 --app web --token-file token \\\n" +
+			"    --expect-image harbor.example/team/web:$CI_COMMIT_SHORT_SHA --wait",
+		Description: "The reconciler refuses a sync that changes no container image (exit 3) unless --allow-noop or --restart.\n" +
+			"Without --wait the command returns once the app is applied; with it, once the rollout is healthy or failed.",
+		Flags:  append(flags, clirun.CommonFlags(&o.common)...),
+		Action: func(c *cli.Context) error { return runTriggerReconciler(c, env, o) },
+	}
+}
+
+func runTriggerReconciler(c *cli.Context, env *clirun.Env, o *triggerReconcilerOptions) error {
+	log, err := env.Begin(&o.common)
+	if err != nil {
+		return err
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	token, err := env.Secret(o.token, o.tokenFile)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return clirun.Usagef("pass --token-file FILE (or TAGRELAY_RECONCILER_TOKEN)", "no reconciler API token")
+	}
+	client, err := httpClient(o.caFile, o.timeout)
+	if err != nil {
+		return err
+	}
+	req := api.SyncRequest{ExpectImage: o.expectImage, AllowNoop: o.allowNoop, Restart: o.restart, Wait: o.wait}
+	log.Info("triggering sync", "app", o.app, "url", redact.URL(o.url), "wait", o.wait)
+	res, err := postSync(c.Context, client, strings.TrimRight(o.url, "/")+api.SyncPath(url.PathEscape(o.app)), token, req)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return &syncError{res: res}
+	}
+	if o.allowNoop && !api.AnyChanged(res.Images) {
+		log.Warn("no-op accepted (--allow-noop): no container image changed", "app", o.app)
+	}
+	return env.Emit(&o.common, res, res.Describe(false), []clirun.KV{
+		{Key: "TAGRELAY_SYNC_STATUS", Value: string(res.Status)},
+		{Key: "TAGRELAY_SYNC_REVISION", Value: res.Revision},
+	})
+}
+
+func (o *triggerReconcilerOptions) validate() error {
+	u, err := url.Parse(o.url)
+	switch {
+	case o.url == "":
+		return clirun.Usagef("pass --url of tagrelay-reconciler", "no reconciler URL")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return clirun.Usagef("use http(s)://HOST[:PORT]", "invalid reconciler URL %q", redact.URL(o.url))
+	case o.app == "":
+		return clirun.Usagef("pass --app NAME", "no app given")
+	}
+	return nil
+}
+
+// postSync sends the sync request and decodes the reconciler's answer. A sync result comes back
+// with every status the API uses for syncs (200, 202, 409, 412, 422, 500); other answers are
+// errors of the API itself.
+func postSync(ctx context.Context, client *http.Client, endpoint, token string, body api.SyncRequest) (*api.SyncResult, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(b))
+	if err != nil {
+		return nil, clirun.Usagef("check --url", "building the request: %v", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("triggering the reconciler: %w", err)),
+			"check --url and that tagrelay-reconciler is reachable from the job (raise --timeout for long rollouts)")
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, errdefs.Unavailable(fmt.Errorf("reading the reconciler's answer: %w", err))
+	}
+	var res api.SyncResult
+	if json.Unmarshal(data, &res) == nil && res.App != "" {
+		return &res, nil
+	}
+	var apiErr api.Error
+	_ = json.Unmarshal(data, &apiErr)
+	msg := apiErr.Error
+	if msg == "" {
+		msg = strings.TrimSpace(string(data))
+	}
+	err = fmt.Errorf("reconciler answered %s: %s", resp.Status, msg)
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, errdefs.WithHint(errdefs.Unavailable(err), "check --token-file: it must hold the reconciler's API token")
+	case http.StatusNotFound:
+		return nil, errdefs.WithHint(errdefs.NotFound(err), "check --app against the reconciler's apps config")
+	case http.StatusBadRequest:
+		return nil, errdefs.Invalid(err)
+	}
+	return nil, errdefs.WithHint(errdefs.Unavailable(err), apiErr.Hint)
+}
+
+// syncError is a sync that did not succeed; the command exits with its code.
+type syncError struct{ res *api.SyncResult }
+
+func (e *syncError) Error() string {
+	return fmt.Sprintf("reconciler: app %s: %s: %s", e.res.App, e.res.Status, e.res.Message)
+}
+func (e *syncError) ExitCode() int { return e.res.ExitCode }
+func (e *syncError) Unwrap() error {
+	if e.res.Hint == "" {
+		return nil
+	}
+	return errdefs.WithHint(errors.New(e.res.Message), e.res.Hint)
+}
+
+func httpClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, clirun.Usagef("check --ca-file", "reading CA file: %v", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, clirun.Usagef("pass a PEM file", "no certificate in CA file %s", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}

@@ -1,0 +1,185 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/internal/redact"
+)
+
+// maxFileSize skips blobs that cannot be manifests (binaries committed next to them).
+const maxFileSize = 8 << 20
+
+// Source is the content of one commit of an app's repository.
+type Source struct {
+	// Commit is the resolved commit hash.
+	Commit string
+	// Files maps slash-separated paths, relative to the repository root, to their content.
+	Files map[string][]byte
+}
+
+// Revision is a resolved revision: the commit an app's configured revision points at.
+type Revision struct {
+	Commit plumbing.Hash
+	// Ref is the full ref name it came from, "" for a commit hash.
+	Ref plumbing.ReferenceName
+}
+
+// fetcher keeps one bare repository per remote URL under dir, so each fetch transfers only
+// new objects. With dir "" it uses memory (nothing cached).
+type fetcher struct {
+	dir   string
+	locks sync.Map // cache directory → *sync.Mutex: apps sharing a repository fetch in turn
+}
+
+var hexRevision = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// Resolve lists the remote's refs (git ls-remote: one small request) and returns the commit
+// that app.Revision points at. Polls call only this while nothing changes.
+func (f *fetcher) Resolve(ctx context.Context, app App) (Revision, error) {
+	if hexRevision.MatchString(app.Revision) {
+		return Revision{Commit: plumbing.NewHash(app.Revision)}, nil
+	}
+	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{app.Repo}})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: app.Credentials.GoGit()})
+	if err != nil {
+		return Revision{}, gitError(app, "listing refs of", err)
+	}
+	want := map[plumbing.ReferenceName]bool{
+		plumbing.NewBranchReferenceName(app.Revision): true,
+		plumbing.NewTagReferenceName(app.Revision):    true,
+		plumbing.ReferenceName(app.Revision):          true,
+	}
+	for _, r := range refs {
+		if want[r.Name()] && r.Type() == plumbing.HashReference {
+			return Revision{Commit: r.Hash(), Ref: r.Name()}, nil
+		}
+	}
+	return Revision{}, errdefs.WithHint(errdefs.NotFound(fmt.Errorf("revision %q not found in %s", app.Revision, redact.URL(app.Repo))),
+		"check the app's revision (a branch, a tag or a 40-character commit hash)")
+}
+
+// Fetch makes rev available locally (fetching only when the commit is not in the cache yet) and
+// returns the files of that commit.
+func (f *fetcher) Fetch(ctx context.Context, app App, rev Revision) (*Source, error) {
+	mu, _ := f.locks.LoadOrStore(f.cachePath(app), &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	repo, err := f.open(app)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := repo.Object(plumbing.AnyObject, rev.Commit); err != nil {
+		specs := []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
+		if rev.Ref != "" {
+			specs = []config.RefSpec{config.RefSpec(fmt.Sprintf("+%s:%s", rev.Ref, rev.Ref))}
+		}
+		err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: specs,
+			Auth: app.Credentials.GoGit(), Tags: git.NoTags, Force: true})
+		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return nil, gitError(app, "fetching", err)
+		}
+	}
+	commit, err := commitOf(repo, rev.Commit)
+	if err != nil {
+		return nil, errdefs.WithHint(errdefs.NotFound(fmt.Errorf("revision %s of %s: %w", app.Revision, redact.URL(app.Repo), err)),
+			"check the app's revision")
+	}
+	files, err := readTree(commit)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", commit.Hash, err)
+	}
+	return &Source{Commit: commit.Hash.String(), Files: files}, nil
+}
+
+func (f *fetcher) open(app App) (*git.Repository, error) {
+	if f.dir == "" {
+		repo, err := git.Init(memory.NewStorage(), nil)
+		if err != nil {
+			return nil, err
+		}
+		_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{app.Repo}})
+		return repo, err
+	}
+	dir := f.cachePath(app)
+	repo, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		if err := os.MkdirAll(f.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating the git cache: %w", err)
+		}
+		if repo, err = git.PlainInit(dir, true); err != nil {
+			return nil, fmt.Errorf("creating the git cache: %w", err)
+		}
+		_, err = repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{app.Repo}})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the git cache %s: %w", dir, err)
+	}
+	return repo, nil
+}
+
+// cachePath is the bare repository of the app's remote.
+func (f *fetcher) cachePath(app App) string {
+	sum := sha256.Sum256([]byte(app.Repo))
+	return filepath.Join(f.dir, hex.EncodeToString(sum[:8])+".git")
+}
+
+// commitOf peels an annotated tag to its commit.
+func commitOf(repo *git.Repository, h plumbing.Hash) (*object.Commit, error) {
+	if tag, err := repo.TagObject(h); err == nil {
+		return tag.Commit()
+	}
+	return repo.CommitObject(h)
+}
+
+func readTree(commit *object.Commit) (map[string][]byte, error) {
+	tree, err := commit.Tree()
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if f.Mode != filemode.Regular && f.Mode != filemode.Executable || f.Size > maxFileSize {
+			return nil
+		}
+		r, err := f.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		b, err := io.ReadAll(r)
+		files[f.Name] = b
+		return err
+	})
+	return files, err
+}
+
+// gitError classifies a go-git error: everything is operational (exit 1) except a repository
+// that does not exist, with a hint on what to check.
+func gitError(app App, doing string, err error) error {
+	err = fmt.Errorf("%s %s: %w", doing, redact.URL(app.Repo), err)
+	switch {
+	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
+		return errdefs.WithHint(errdefs.Unavailable(err), "check the app's auth.tokenFile or auth.tokenEnv")
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return errdefs.WithHint(errdefs.NotFound(err), "check the app's repo URL")
+	}
+	return errdefs.WithHint(errdefs.Unavailable(err), "check that the repository is reachable from the reconciler")
+}
