@@ -231,7 +231,9 @@ func pushOnce(ctx context.Context, remote Remote, paths []string, targets []Targ
 		push.RefSpecs = []config.RefSpec{config.RefSpec("+" + hash.String() + ":" + plumbing.NewBranchReferenceName(c.Branch).String())}
 	}
 	log.Info("pushing", "commit", hash.String()[:12], "branch", c.Branch)
-	if err := repo.PushContext(ctx, push); err != nil {
+	// Already up to date: the head branch of a merge request already holds this very commit
+	// (a re-run within the same second produces the same hash).
+	if err := repo.PushContext(ctx, push); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return c, classifyGitErr(err, remote.URL, c.Branch)
 	}
 	c.Hash = hash.String()

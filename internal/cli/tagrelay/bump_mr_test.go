@@ -41,7 +41,7 @@ func TestBumpMergeRequest(t *testing.T) {
 	// A second run of the same bump updates the same request.
 	got = run(t, map[string]string{"GITLAB_TOKEN": gitToken}, args...)
 	if got.code != 0 || !strings.Contains(got.stdout, "updated "+url) || len(gl.MergeRequests()) != 1 {
-		t.Errorf("re-run: exit %d, stdout %q, %d requests", got.code, got.stdout, len(gl.MergeRequests()))
+		t.Errorf("re-run: exit %d, stdout %q, stderr %q, %d requests", got.code, got.stdout, got.stderr, len(gl.MergeRequests()))
 	}
 }
 
