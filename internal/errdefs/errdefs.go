@@ -72,8 +72,8 @@ func (e *hinted) Error() string { return e.err.Error() }
 func (e *hinted) Unwrap() error { return e.err }
 
 // WithHint attaches the next step a user should take ("re-run with --allow-noop to accept it").
-// The CLI prints it after the message on the same line. The innermost hint wins: the layer closest
-// to the failure knows best.
+// The CLI prints it after the message on the same line. The outermost hint wins: a library's
+// hint is generic, while the command that wraps it knows the flags that fix it.
 func WithHint(err error, hint string) error {
 	if err == nil || hint == "" {
 		return err
@@ -81,16 +81,11 @@ func WithHint(err error, hint string) error {
 	return &hinted{err: err, hint: hint}
 }
 
-// Hint returns the innermost hint attached to err, or "".
+// Hint returns the outermost hint attached to err, or "".
 func Hint(err error) string {
-	hint := ""
-	for err != nil {
-		var h *hinted
-		if !errors.As(err, &h) {
-			break
-		}
-		hint = h.hint
-		err = h.err
+	var h *hinted
+	if errors.As(err, &h) {
+		return h.hint
 	}
-	return hint
+	return ""
 }

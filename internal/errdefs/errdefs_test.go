@@ -33,8 +33,8 @@ func TestSentinelOnClass(t *testing.T) {
 
 func TestHint(t *testing.T) {
 	err := WithHint(WithHint(errors.New("x"), "inner"), "outer")
-	if got := Hint(fmt.Errorf("ctx: %w", err)); got != "inner" {
-		t.Errorf("Hint() = %q, want %q", got, "inner")
+	if got := Hint(fmt.Errorf("ctx: %w", err)); got != "outer" {
+		t.Errorf("Hint() = %q, want %q", got, "outer")
 	}
 	if got := Hint(errors.New("plain")); got != "" {
 		t.Errorf("Hint(plain) = %q, want empty", got)

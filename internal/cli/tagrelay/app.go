@@ -22,6 +22,7 @@ func NewApp(env *clirun.Env) *cli.App {
 			"Exit codes: 0 done, 1 failure, 2 usage/input error, 3 no-op refused, 4 precondition failed.",
 		Commands: []*cli.Command{
 			NewBumpCommand(env),
+			NewPushCommand(env),
 		},
 		Writer:               env.Stdout,
 		ErrWriter:            env.Stderr,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,6 +35,12 @@ type bumpOptions struct {
 	authorEmail string
 	retries     int
 	git         gitFlags
+
+	// registry check
+	reg      registryOptions
+	noVerify bool
+	waitFor  time.Duration
+	digest   bool
 }
 
 // NewBumpCommand returns the bump command: point an image at a new tag in infra files.
@@ -56,6 +63,12 @@ func NewBumpCommand(env *clirun.Env) *cli.Command {
 		&cli.IntFlag{Name: "retries", Value: 10, Usage: "`N` times a push that lost a race with another pipeline is re-applied on the new tip and retried", EnvVars: []string{"TAGRELAY_RETRIES"}, Destination: &o.retries, Category: "Git"},
 	}
 	flags = append(flags, o.git.flags()...)
+	flags = append(flags,
+		&cli.BoolFlag{Name: "no-verify-image", Usage: "with --repo, do not check that the tag exists in the registry before committing", EnvVars: []string{"TAGRELAY_NO_VERIFY_IMAGE"}, Destination: &o.noVerify, Category: "Registry"},
+		&cli.DurationFlag{Name: "wait-for-image", Usage: "wait up to `DURATION` (10m) for the build to push the tag before bumping", EnvVars: []string{"TAGRELAY_WAIT_FOR_IMAGE"}, Destination: &o.waitFor, Category: "Registry"},
+		&cli.BoolFlag{Name: "digest", Usage: "resolve the tag's digest in the registry and write it too (pins the deploy; required where a digest is already pinned)", EnvVars: []string{"TAGRELAY_DIGEST"}, Destination: &o.digest, Category: "Registry"},
+	)
+	flags = append(flags, registryFlags(&o.reg)...)
 	return &cli.Command{
 		Name:  "bump",
 		Usage: "point an image at a new tag in Kustomize, Helm values or manifests (local files or a git repository)",
@@ -88,6 +101,9 @@ func runBump(c *cli.Context, env *clirun.Env, o *bumpOptions) error {
 	}
 	if len(o.files.Value()) == 0 {
 		return clirun.Usagef("pass --file PATH (a file or a directory)", "no file given")
+	}
+	if err := o.verifyImages(c.Context, env, log, targets); err != nil {
+		return err
 	}
 	if o.repo != "" {
 		return runBumpRemote(c, env, o, log, targets, kind)

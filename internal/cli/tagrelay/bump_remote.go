@@ -25,7 +25,11 @@ func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Lo
 		}
 		paths = append(paths, path.Clean(f))
 	}
-	remote := bump.Remote{URL: url, Branch: o.branch, Auth: creds.GoGit()}
+	ca, insecure, err := o.gitTLS(env, log)
+	if err != nil {
+		return err
+	}
+	remote := bump.Remote{URL: url, Branch: o.branch, Auth: creds.GoGit(), CABundle: ca, InsecureSkipTLS: insecure}
 	opts := bump.PushOptions{
 		Kind:        kind,
 		Message:     o.message,

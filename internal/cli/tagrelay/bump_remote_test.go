@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tagrelay/tagrelay/internal/gittest"
+	"github.com/tagrelay/tagrelay/internal/regtest"
 )
 
 const gitToken = "glpat-Remote-T0ken-xyz"
@@ -36,7 +38,7 @@ func TestBumpRemote(t *testing.T) {
 		"GITLAB_TOKEN": gitToken, "GITLAB_USER_NAME": "Jane Dev", "GITLAB_USER_EMAIL": "jane@example.com",
 		"CI_PROJECT_PATH": "team/app", "CI_COMMIT_SHA": "1a2b3c4d5e6f", "CI_PIPELINE_URL": "https://gitlab.example/team/app/-/pipelines/42",
 	}, "bump", "--repo", s.RepoURL("team/infra"), "--file", "chart/values.yaml", "--image", "harbor.example/team/web",
-		"--tag", "1a2b3c4d", "--dotenv", dotenv, "--log-level", "debug")
+		"--tag", "1a2b3c4d", "--dotenv", dotenv, "--log-level", "debug", "--no-verify-image")
 	assertNoToken(t, got)
 	if got.code != 0 {
 		t.Fatalf("exit %d: %s", got.code, got.stderr)
@@ -101,7 +103,7 @@ func TestBumpRemoteBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			args := []string{"bump", "--file", "chart/values.yaml", "--image", "harbor.example/team/web", "--tag", "2.0.0", "--log-level", "debug"}
+			args := []string{"bump", "--file", "chart/values.yaml", "--image", "harbor.example/team/web", "--tag", "2.0.0", "--log-level", "debug", "--no-verify-image"}
 			args = append(args, tc.args...)
 			got := run(t, tc.vars, args...)
 			assertNoToken(t, got)
@@ -114,5 +116,84 @@ func TestBumpRemoteBadInput(t *testing.T) {
 		if log, _ := srv.Log("team/infra", "main"); len(log) != 1 {
 			t.Errorf("%s: %d commits on main, want the seed only", srv.URL, len(log))
 		}
+	}
+}
+
+// registryInfra is an infra repository whose values point at an image of a real registry with
+// basic auth, where tag 1a2b3c4d exists and tag 9f9f9f9f does not.
+func registryInfra(t *testing.T) (*gittest.Server, *regtest.Server, string, map[string]string) {
+	t.Helper()
+	reg := regtest.New(t, regtest.WithBasicAuth("robot$team+ci", "reg-Passw0rd"))
+	image := reg.Host + "/team/web"
+	digest := reg.Write(t, "team/web:1a2b3c4d", regtest.Image(t, 512, 1))
+	s := gittest.New(t, gittest.WithBasicAuth("oauth2", gitToken))
+	s.MustCreateRepo(t, "team/infra")
+	s.MustCommit(t, "team/infra", "main", "seed", map[string]string{
+		"chart/values.yaml":       strings.Replace(values, "harbor.example", reg.Host, 1),
+		"prod/kustomization.yaml": "images:\n  - name: " + image + "\n    newTag: 0a0a0a0a\n    digest: sha256:" + strings.Repeat("0", 64) + "\n",
+	})
+	vars := map[string]string{"GITLAB_TOKEN": gitToken, "CI_REGISTRY_USER": "robot$team+ci", "CI_REGISTRY_PASSWORD": "reg-Passw0rd"}
+	return s, reg, digest, vars
+}
+
+func TestBumpRemoteRegistryCheck(t *testing.T) {
+	t.Parallel()
+	s, reg, digest, vars := registryInfra(t)
+	image := reg.Host + "/team/web"
+	url := s.RepoURL("team/infra")
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+		code int
+		msg  string
+	}{
+		{"tag absent from the registry", vars, []string{"--file", "chart/values.yaml", "--tag", "9f9f9f9f"}, 4, "--wait-for-image"},
+		{"tag never appears", vars, []string{"--file", "chart/values.yaml", "--tag", "9f9f9f9f", "--wait-for-image", "600ms"}, 4, "did not appear within 600ms"},
+		{"wrong registry password", map[string]string{"GITLAB_TOKEN": gitToken, "CI_REGISTRY_USER": "robot$team+ci", "CI_REGISTRY_PASSWORD": "wrong"}, []string{"--file", "chart/values.yaml", "--tag", "1a2b3c4d"}, 1, "looking up " + image + ":1a2b3c4d"},
+		{"pinned digest without --digest", vars, []string{"--file", "prod/kustomization.yaml", "--tag", "1a2b3c4d"}, 4, "Use --digest"},
+		{"--digest with --no-verify-image", vars, []string{"--file", "prod/kustomization.yaml", "--tag", "1a2b3c4d", "--digest", "--no-verify-image"}, 2, "--digest needs the registry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := run(t, tc.vars, append([]string{"bump", "--repo", url, "--image", image}, tc.args...)...)
+			if got.code != tc.code || !strings.Contains(got.stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d containing %q", got.code, got.stderr, tc.code, tc.msg)
+			}
+			if strings.Contains(got.stdout+got.stderr, "reg-Passw0rd") {
+				t.Errorf("registry password leaked")
+			}
+		})
+	}
+	if log, _ := s.Log("team/infra", "main"); len(log) != 1 {
+		t.Errorf("%d commits on main, want the seed only", len(log))
+	}
+
+	// --digest resolves the digest and writes it next to the tag.
+	got := run(t, vars, "bump", "--repo", url, "--image", image, "--file", "prod/kustomization.yaml", "--tag", "1a2b3c4d", "--digest")
+	if got.code != 0 {
+		t.Fatalf("--digest: exit %d: %s", got.code, got.stderr)
+	}
+	want := "images:\n  - name: " + image + "\n    newTag: 1a2b3c4d\n    digest: " + digest + "\n"
+	if k := s.MustReadFile(t, "team/infra", "main", "prod/kustomization.yaml"); k != want {
+		t.Errorf("kustomization = %q, want %q", k, want)
+	}
+}
+
+// TestBumpWaitForImage: the bump waits until the build pushes the tag, then commits.
+func TestBumpWaitForImage(t *testing.T) {
+	t.Parallel()
+	s, reg, _, vars := registryInfra(t)
+	image := reg.Host + "/team/web"
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		reg.Write(t, "team/web:2b2b2b2b", regtest.Image(t, 256, 1))
+	}()
+	got := run(t, vars, "bump", "--repo", s.RepoURL("team/infra"), "--image", image, "--file", "chart/values.yaml", "--tag", "2b2b2b2b", "--wait-for-image", "1m")
+	if got.code != 0 {
+		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	}
+	if v := s.MustReadFile(t, "team/infra", "main", "chart/values.yaml"); !strings.Contains(v, `tag: "2b2b2b2b"`) {
+		t.Errorf("values = %s", v)
 	}
 }

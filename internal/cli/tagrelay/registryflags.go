@@ -1,0 +1,119 @@
+package tagrelay
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tagrelay/tagrelay/internal/clirun"
+	"github.com/tagrelay/tagrelay/registry"
+)
+
+// registryOptions are the registry credential and TLS flags shared by push and bump.
+type registryOptions struct {
+	user         string
+	passwordFile string
+	caFile       string
+	insecure     bool
+}
+
+// registryFlags returns the registry auth and TLS flags bound to o. Each call returns new flags.
+func registryFlags(o *registryOptions) []cli.Flag {
+	const cat = "Registry"
+	return []cli.Flag{
+		&cli.StringFlag{Name: "registry-user", Usage: "registry `USER` (a Harbor robot such as robot$project+ci works as is; default: CI_REGISTRY_USER for $CI_REGISTRY, else docker config.json)", EnvVars: []string{"TAGRELAY_REGISTRY_USER"}, Destination: &o.user, Category: cat},
+		&cli.StringFlag{Name: "registry-password-file", Usage: "read the registry password from `FILE` (default: TAGRELAY_REGISTRY_PASSWORD, or CI_REGISTRY_PASSWORD for $CI_REGISTRY)", EnvVars: []string{"TAGRELAY_REGISTRY_PASSWORD_FILE"}, Destination: &o.passwordFile, TakesFile: true, Category: cat},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra certificate authorities to trust, on top of the system's (default: CA_BUNDLE; SSL_CERT_FILE and SSL_CERT_DIR replace the system's, as in every Go program)", EnvVars: []string{"TAGRELAY_CA_FILE"}, Destination: &o.caFile, TakesFile: true, Category: cat},
+		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS verification and allow plain HTTP (logged as a warning on every use)", EnvVars: []string{"TAGRELAY_INSECURE"}, Destination: &o.insecure, Category: cat},
+	}
+}
+
+// client builds a registry client from the flags and CI variables. Explicit credentials
+// (--registry-user, TAGRELAY_REGISTRY_PASSWORD) go to hosts, the registries the command is
+// about; GitLab's CI_REGISTRY_USER/CI_REGISTRY_PASSWORD go only to $CI_REGISTRY (to hosts when
+// CI_REGISTRY is unset), so a job pushing to Harbor keeps its docker config.json credentials.
+// Every other registry gets credentials from config.json ($DOCKER_CONFIG, ~/.docker).
+func (o *registryOptions) client(env *clirun.Env, log *slog.Logger, jobs int, hosts ...string) (*registry.Client, error) {
+	co := registry.DefaultClientOptions()
+	co.Logger, co.Insecure, co.DockerConfig = log, o.insecure, env.Getenv("DOCKER_CONFIG")
+	if jobs > 0 {
+		co.Jobs = jobs
+	}
+	user, password, err := o.credentials(env)
+	if err != nil {
+		return nil, err
+	}
+	if user == "" && password == "" {
+		user, password = env.Getenv("CI_REGISTRY_USER"), env.Getenv("CI_REGISTRY_PASSWORD")
+		env.Redactor.Add(password)
+		if ci := env.Getenv("CI_REGISTRY"); ci != "" && user != "" {
+			hosts = []string{ci}
+		}
+	}
+	co.Username, co.Password, co.CredentialRegistries = user, password, hosts
+	co.CAFiles, err = o.caFiles(env)
+	if err != nil {
+		return nil, err
+	}
+	if o.insecure {
+		log.Warn("--insecure: TLS certificates are not verified and plain HTTP is allowed")
+	}
+	return registry.NewClient(co)
+}
+
+// credentials returns --registry-user with the password from --registry-password-file or
+// TAGRELAY_REGISTRY_PASSWORD, registered with the redactor.
+func (o *registryOptions) credentials(env *clirun.Env) (user, password string, err error) {
+	password, err = env.Secret(env.Getenv("TAGRELAY_REGISTRY_PASSWORD"), o.passwordFile)
+	if err != nil {
+		return "", "", err
+	}
+	if password != "" && o.user == "" {
+		user = env.Getenv("CI_REGISTRY_USER")
+		if user == "" {
+			return "", "", clirun.Usagef("pass --registry-user with the password", "registry password given without a user")
+		}
+	}
+	if o.user != "" {
+		user = o.user
+		if password == "" {
+			if password = env.Getenv("CI_REGISTRY_PASSWORD"); password == "" {
+				return "", "", clirun.Usagef("pass --registry-password-file FILE (or set TAGRELAY_REGISTRY_PASSWORD)", "--registry-user %s given without a password", o.user)
+			}
+			env.Redactor.Add(password)
+		}
+	}
+	return user, password, nil
+}
+
+// caFiles returns --ca-file, or the file named by GitLab's CA_BUNDLE, which may also hold the
+// PEM itself (a variable instead of a file variable): it is then written to a temporary file.
+// SSL_CERT_FILE and SSL_CERT_DIR need nothing here: Go's crypto/x509 reads them for the system
+// roots, lazily; adding them again would load every root at start for nothing.
+func (o *registryOptions) caFiles(env *clirun.Env) ([]string, error) {
+	if o.caFile != "" {
+		return []string{o.caFile}, nil
+	}
+	var files []string
+	for _, k := range []string{"CA_BUNDLE"} {
+		v := strings.TrimSpace(env.Getenv(k))
+		switch {
+		case v == "":
+		case strings.Contains(v, "-----BEGIN"):
+			p := filepath.Join(os.TempDir(), "tagrelay-"+strings.ToLower(k)+".pem")
+			if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+			files = append(files, p)
+		default:
+			if _, err := os.Stat(v); err != nil {
+				return nil, clirun.Usagef("point "+k+" at a PEM file", "%s: %v", k, err)
+			}
+			files = append(files, v)
+		}
+	}
+	return files, nil
+}
