@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -105,6 +106,7 @@ func Start(opts ...Option) (*Server, error) {
 		},
 		Stderr: io.Discard,
 	}
+	h = spooled(h)
 	if o.middleware != nil {
 		h = o.middleware(h)
 	}
@@ -186,6 +188,36 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 		}
 		// http-backend enables receive-pack for authenticated users.
 		r.Header.Set("X-Remote-User", user)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// spooled buffers chunked request bodies in a temporary file and gives them a Content-Length:
+// CGI (net/http/cgi) rejects chunked bodies with 400, and git sends every push larger than
+// http.postBuffer (1 MiB) chunked, as real git servers accept.
+func spooled(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength >= 0 || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		f, err := os.CreateTemp("", "gittest-body-")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		n, err := io.Copy(f, r.Body)
+		if err == nil {
+			_, err = f.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body, r.ContentLength, r.TransferEncoding = f, n, nil
+		r.Header.Set("Content-Length", strconv.FormatInt(n, 10))
 		next.ServeHTTP(w, r)
 	})
 }

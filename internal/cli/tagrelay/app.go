@@ -23,6 +23,8 @@ func NewApp(env *clirun.Env) *cli.App {
 		Commands: []*cli.Command{
 			NewBumpCommand(env),
 			NewPushCommand(env),
+			NewMirrorCommand(env),
+			NewTriggerCommand(env),
 		},
 		Writer:               env.Stdout,
 		ErrWriter:            env.Stderr,

@@ -1,6 +1,7 @@
 package tagrelay
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"path"
@@ -33,8 +34,8 @@ func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Lo
 	opts := bump.PushOptions{
 		Kind:        kind,
 		Message:     o.message,
-		AuthorName:  firstNonEmpty(o.authorName, env.Getenv("GITLAB_USER_NAME"), env.Getenv("GITHUB_ACTOR")),
-		AuthorEmail: firstNonEmpty(o.authorEmail, env.Getenv("GITLAB_USER_EMAIL"), githubNoreply(env.Getenv("GITHUB_ACTOR"))),
+		AuthorName:  cmp.Or(o.authorName, env.Getenv("GITLAB_USER_NAME"), env.Getenv("GITHUB_ACTOR")),
+		AuthorEmail: cmp.Or(o.authorEmail, env.Getenv("GITLAB_USER_EMAIL"), githubNoreply(env.Getenv("GITHUB_ACTOR"))),
 		Retries:     o.retries,
 		DryRun:      o.dryRun,
 		Logger:      log,
@@ -84,15 +85,6 @@ func githubNoreply(actor string) string {
 		return ""
 	}
 	return actor + "@users.noreply.github.com"
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func plural(n int, word string) string {

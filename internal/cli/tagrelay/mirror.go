@@ -1,0 +1,265 @@
+package tagrelay
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tagrelay/tagrelay/internal/clirun"
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/internal/gitauth"
+	"github.com/tagrelay/tagrelay/mirror"
+)
+
+// mirrorSide is the flags of one remote.
+type mirrorSide struct {
+	url, user, token, tokenFile string
+}
+
+type mirrorOptions struct {
+	common      clirun.Common
+	source      mirrorSide
+	dest        mirrorSide
+	refs        cli.StringSlice
+	pushOptions cli.StringSlice
+	all, tags   bool
+	prune       bool
+	force       bool
+	ciSkip      bool
+	dryRun      bool
+	allowNoop   bool
+	cacheDir    string
+	caFile      string
+	insecure    bool
+	timeout     time.Duration
+}
+
+// NewMirrorCommand returns the mirror command: copy branches and tags from one git remote to
+// another, incrementally and without ever overwriting what the destination has on its own.
+func NewMirrorCommand(env *clirun.Env) *cli.Command {
+	o := &mirrorOptions{}
+	return &cli.Command{
+		Name:  "mirror",
+		Usage: "mirror branches and tags of a git repository into another (incremental, never overwrites internal work)",
+		UsageText: "tagrelay mirror --source https://github.com/org/app.git --dest https://gitlab.internal/team/app.git --ref main\n" +
+			"tagrelay mirror --source URL --dest URL --all --tags --prune --push-option ci.skip\n" +
+			"GIT_INPUT_URL=… GIT_OUTPUT_URL=… GIT_BRANCH_DEPLOY=main tagrelay mirror   # Cloud π Native .repo_pull_sync variables",
+		Description: "Only refs/heads/* and refs/tags/* are mirrored; hidden refs (refs/merge-requests/*, …) never are.\n" +
+			"A branch that would lose commits on the destination (non-fast-forward) or a moved tag is refused\n" +
+			"(exit 4, nothing pushed) unless --force; every update carries the destination value it was planned\n" +
+			"against, so a concurrent writer is never overwritten. --prune deletes only refs mirrored from the source\n" +
+			"before and unchanged since. Nothing to change: exit 3 unless --allow-noop. Needs the git CLI (≥ 2.31).",
+		Flags:  append(mirrorFlags(o), clirun.CommonFlags(&o.common)...),
+		Action: func(c *cli.Context) error { return runMirror(c, env, o) },
+	}
+}
+
+func mirrorFlags(o *mirrorOptions) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "source", Usage: "`URL` of the repository to copy from (https; no scheme means https)", EnvVars: []string{"TAGRELAY_SOURCE", "GIT_INPUT_URL"}, Destination: &o.source.url, Category: "Source"},
+		&cli.StringFlag{Name: "source-user", Usage: "user `NAME` for the source (default: oauth2, or x-access-token with GITHUB_TOKEN)", EnvVars: []string{"TAGRELAY_SOURCE_USER", "GIT_INPUT_USER"}, Destination: &o.source.user, Category: "Source"},
+		&cli.StringFlag{Name: "source-token", Usage: "`TOKEN` or password for the source (prefer the env var or --source-token-file)", EnvVars: []string{"TAGRELAY_SOURCE_TOKEN", "GIT_INPUT_PASSWORD"}, Destination: &o.source.token, Category: "Source"},
+		&cli.StringFlag{Name: "source-token-file", Usage: "read the source token from `FILE`", EnvVars: []string{"TAGRELAY_SOURCE_TOKEN_FILE"}, Destination: &o.source.tokenFile, TakesFile: true, Category: "Source"},
+		&cli.StringFlag{Name: "dest", Usage: "`URL` of the repository to copy into", EnvVars: []string{"TAGRELAY_DEST", "GIT_OUTPUT_URL"}, Destination: &o.dest.url, Category: "Destination"},
+		&cli.StringFlag{Name: "dest-user", Usage: "user `NAME` for the destination (default: oauth2, or gitlab-ci-token with CI_JOB_TOKEN)", EnvVars: []string{"TAGRELAY_DEST_USER", "GIT_OUTPUT_USER"}, Destination: &o.dest.user, Category: "Destination"},
+		&cli.StringFlag{Name: "dest-token", Usage: "`TOKEN` or password for the destination, with write access", EnvVars: []string{"TAGRELAY_DEST_TOKEN", "GIT_OUTPUT_PASSWORD", "GITLAB_TOKEN"}, Destination: &o.dest.token, Category: "Destination"},
+		&cli.StringFlag{Name: "dest-token-file", Usage: "read the destination token from `FILE`", EnvVars: []string{"TAGRELAY_DEST_TOKEN_FILE"}, Destination: &o.dest.tokenFile, TakesFile: true, Category: "Destination"},
+		&cli.StringSliceFlag{Name: "ref", Usage: "`REF` to mirror, a branch or tag: main, v1.2.0, refs/heads/x, release/* (repeatable; default: the source's default branch)", EnvVars: []string{"TAGRELAY_REF", "GIT_BRANCH_DEPLOY"}, Destination: &o.refs, Category: "What"},
+		&cli.BoolFlag{Name: "all", Usage: "mirror every branch", EnvVars: []string{"TAGRELAY_ALL", "SYNC_ALL"}, Destination: &o.all, Category: "What"},
+		&cli.BoolFlag{Name: "tags", Usage: "mirror every tag", EnvVars: []string{"TAGRELAY_TAGS", "PUSH_TAGS"}, Destination: &o.tags, Category: "What"},
+		&cli.BoolFlag{Name: "prune", Usage: "delete destination branches (--all) and tags (--tags) deleted in the source, if mirrored before and unchanged since", EnvVars: []string{"TAGRELAY_PRUNE"}, Destination: &o.prune, Category: "What"},
+		&cli.BoolFlag{Name: "force", Usage: "apply non-fast-forward updates and moved tags instead of refusing them (exit 4)", EnvVars: []string{"TAGRELAY_FORCE"}, Destination: &o.force, Category: "What"},
+		&cli.StringSliceFlag{Name: "push-option", Usage: "git push `OPTION` for the destination (repeatable): ci.skip, ci.variable=K=V", EnvVars: []string{"TAGRELAY_PUSH_OPTION"}, Destination: &o.pushOptions, Category: "How"},
+		&cli.BoolFlag{Name: "ci-skip", Usage: "same as --push-option ci.skip: GitLab creates no pipeline for the mirrored push", EnvVars: []string{"TAGRELAY_CI_SKIP", "CI_SKIP"}, Destination: &o.ciSkip, Category: "How"},
+		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` of the persistent caches, one bare repository per source (default: $XDG_CACHE_HOME/tagrelay/mirror)", EnvVars: []string{"TAGRELAY_CACHE_DIR"}, Destination: &o.cacheDir, TakesFile: true, Category: "How"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and push nothing (the cache is still fetched into)", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun, Category: "How"},
+		&cli.BoolFlag{Name: "allow-noop", Usage: "exit 0 (with a warning) instead of 3 when the destination is already up to date", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop, Category: "How"},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs for both remotes", EnvVars: []string{"TAGRELAY_CA_FILE", "SSL_CERT_FILE", "CA_BUNDLE"}, Destination: &o.caFile, TakesFile: true, Category: "How"},
+		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS verification (warns on every use)", EnvVars: []string{"TAGRELAY_INSECURE"}, Destination: &o.insecure, Category: "How"},
+		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (0: no limit)", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout, Category: "How"},
+	}
+}
+
+func runMirror(c *cli.Context, env *clirun.Env, o *mirrorOptions) error {
+	log, err := env.Begin(&o.common)
+	if err != nil {
+		return err
+	}
+	if c.Args().Present() {
+		return clirun.Usagef("pass the repositories with --source and --dest", "unexpected argument %q", c.Args().First())
+	}
+	src, err := o.source.remote(env, "source")
+	if err != nil {
+		return err
+	}
+	dst, err := o.dest.remote(env, "dest")
+	if err != nil {
+		return err
+	}
+	opts := o.libOptions(env)
+	opts.Logger = log
+	if o.insecure {
+		log.Warn("TLS verification is off for both remotes (--insecure)")
+	}
+	ctx := c.Context
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	res, err := mirror.Sync(ctx, src, dst, opts)
+	if errors.Is(err, mirror.ErrUnchanged) {
+		if !o.allowNoop {
+			return errdefs.WithHint(err, "nothing to mirror; pass --allow-noop (or TAGRELAY_ALLOW_NOOP=true) to accept, e.g. in scheduled jobs")
+		}
+		log.Warn("no-op accepted (--allow-noop): destination already up to date")
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	return env.Emit(&o.common, res, describeMirror(res), mirrorOutputs(res))
+}
+
+// remote turns one side's flags into a mirror.Remote; credentials embedded in the URL are split
+// out and every secret is registered with the redactor before anything can print it.
+func (s mirrorSide) remote(env *clirun.Env, side string) (mirror.Remote, error) {
+	if s.url == "" {
+		return mirror.Remote{}, clirun.Usagef(fmt.Sprintf("pass --%s URL (or GIT_%s_URL)", side, map[string]string{"source": "INPUT", "dest": "OUTPUT"}[side]), "no %s repository given", side)
+	}
+	raw := s.url
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	clean, inURL, err := gitauth.FromURL(raw)
+	if err != nil {
+		return mirror.Remote{}, clirun.Usagef("check --"+side, "%s: %v", side, err)
+	}
+	env.Redactor.Add(inURL.Password)
+	token, err := env.Secret(s.token, s.tokenFile)
+	if err != nil {
+		return mirror.Remote{}, err
+	}
+	creds := gitauth.Credentials{Username: s.user, Password: token}
+	if token == "" {
+		creds = gitauth.Credentials{Username: cmp.Or(s.user, inURL.Username), Password: inURL.Password}
+	}
+	if creds.Password != "" && creds.Username == "" {
+		creds.Username = defaultUsername(env, creds.Password)
+	}
+	return mirror.Remote{URL: clean, Credentials: creds}, nil
+}
+
+// defaultUsername picks the user name conventionally paired with a token, from the variable
+// that holds it.
+func defaultUsername(env *clirun.Env, token string) string {
+	for _, v := range []string{"GITHUB_TOKEN", "GH_TOKEN", "CI_JOB_TOKEN"} {
+		if env.Getenv(v) == token {
+			return gitauth.DefaultUsername(v)
+		}
+	}
+	return gitauth.DefaultUsername("")
+}
+
+func (o *mirrorOptions) libOptions(env *clirun.Env) mirror.Options {
+	opts := mirror.Options{
+		Refs: trimAll(o.refs.Value()), All: o.all, Tags: o.tags, Prune: o.prune, Force: o.force,
+		DryRun: o.dryRun, PushOptions: trimAll(o.pushOptions.Value()), CacheDir: o.cacheDir,
+		CAFile: o.caFile, Insecure: o.insecure,
+	}
+	if o.ciSkip {
+		opts.PushOptions = append(opts.PushOptions, "ci.skip")
+	}
+	if opts.CacheDir == "" {
+		opts.CacheDir = filepath.Join(cacheHome(env), "tagrelay", "mirror")
+	}
+	if env.TTY {
+		opts.Progress = env.Stderr
+	}
+	return opts
+}
+
+// cacheHome is $XDG_CACHE_HOME, else ~/.cache, else the temporary directory.
+func cacheHome(env *clirun.Env) string {
+	if d := env.Getenv("XDG_CACHE_HOME"); d != "" {
+		return d
+	}
+	if h := env.Getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache")
+	}
+	return filepath.Join(os.TempDir(), "tagrelay-cache")
+}
+
+func describeMirror(res *mirror.Result) string {
+	var b strings.Builder
+	for _, c := range res.Changes {
+		switch c.Action {
+		case mirror.ActionUnchanged:
+			continue
+		case mirror.ActionCreate:
+			fmt.Fprintf(&b, "%-12s %s %s\n", "created", c.Ref, shortSHA(c.New))
+		case mirror.ActionUpdate:
+			fmt.Fprintf(&b, "%-12s %s %s..%s\n", "updated", c.Ref, shortSHA(c.Old), shortSHA(c.New))
+		case mirror.ActionForce:
+			fmt.Fprintf(&b, "%-12s %s %s...%s (%s)\n", "forced", c.Ref, shortSHA(c.Old), shortSHA(c.New), c.Reason)
+		case mirror.ActionDelete:
+			fmt.Fprintf(&b, "%-12s %s %s\n", "deleted", c.Ref, shortSHA(c.Old))
+		default:
+			fmt.Fprintf(&b, "%-12s %s (%s)\n", c.Action, c.Ref, c.Reason)
+		}
+	}
+	verb := "mirrored"
+	if res.DryRun {
+		verb = "would mirror (dry run)"
+	}
+	fmt.Fprintf(&b, "%s %s -> %s: %d created, %d updated, %d deleted, %d unchanged", verb, res.Source, res.Dest,
+		res.Created, res.Updated, res.Deleted, res.Unchanged)
+	if res.Kept > 0 {
+		fmt.Fprintf(&b, ", %d kept", res.Kept)
+	}
+	return b.String()
+}
+
+// mirrorOutputs are the variables handed to the next CI job.
+func mirrorOutputs(res *mirror.Result) []clirun.KV {
+	var changed []string
+	for _, c := range res.Changes {
+		if c.Action != mirror.ActionUnchanged && c.Action != mirror.ActionKept {
+			changed = append(changed, c.Ref)
+		}
+	}
+	kv := []clirun.KV{
+		{Key: "TAGRELAY_MIRROR_CREATED", Value: fmt.Sprint(res.Created)},
+		{Key: "TAGRELAY_MIRROR_UPDATED", Value: fmt.Sprint(res.Updated)},
+		{Key: "TAGRELAY_MIRROR_DELETED", Value: fmt.Sprint(res.Deleted)},
+		{Key: "TAGRELAY_MIRROR_REFS", Value: strings.Join(changed, ",")},
+	}
+	if len(res.Changes) == 1 && res.Changes[0].New != "" {
+		kv = append(kv, clirun.KV{Key: "TAGRELAY_MIRROR_SHA", Value: res.Changes[0].New})
+	}
+	return kv
+}
+
+func shortSHA(h string) string {
+	if len(h) > 8 {
+		return h[:8]
+	}
+	return h
+}
+
+func trimAll(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

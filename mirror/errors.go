@@ -1,0 +1,29 @@
+package mirror
+
+import (
+	"errors"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+)
+
+// Sentinels callers branch on. Each carries an errdefs class.
+var (
+	// ErrUnchanged: the destination already has every ref of the source in scope; nothing was
+	// pushed.
+	ErrUnchanged = errdefs.Noop(errors.New("destination already up to date"))
+	// ErrNonFastForward: at least one ref would move backwards or sideways on the destination (or
+	// a tag would move); nothing was pushed.
+	ErrNonFastForward = errdefs.Conflict(errors.New("non-fast-forward"))
+	// ErrRefNotFound: a requested branch or tag does not exist in the source.
+	ErrRefNotFound = errdefs.NotFound(errors.New("ref not found"))
+	// ErrInvalidRef: a requested ref is not a branch or a tag (or not a valid ref name).
+	ErrInvalidRef = errdefs.Invalid(errors.New("invalid ref"))
+	// ErrGitMissing: the git CLI is not installed or too old.
+	ErrGitMissing = errors.New("git CLI not available")
+	// ErrAuth: a remote refused the credentials (or needs some and got none).
+	ErrAuth = errors.New("authentication failed")
+	// ErrRepoNotFound: a remote repository does not exist or is not visible with the credentials.
+	ErrRepoNotFound = errdefs.NotFound(errors.New("repository not found"))
+	// ErrRejected: the destination refused the push (protected branch, hook, lease lost too often).
+	ErrRejected = errdefs.Conflict(errors.New("push rejected"))
+)

@@ -1,0 +1,256 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+)
+
+// Result is what a sync did: every ref in scope with its action, old and new objects.
+type Result struct {
+	Source    string   `json:"source"`
+	Dest      string   `json:"dest"`
+	Changes   []Change `json:"changes"`
+	Created   int      `json:"created"`
+	Updated   int      `json:"updated"`
+	Deleted   int      `json:"deleted"`
+	Unchanged int      `json:"unchanged"`
+	Kept      int      `json:"kept"`
+	// Pushed is false for a dry run and for a sync with nothing to change.
+	Pushed bool `json:"pushed"`
+	DryRun bool `json:"dryRun,omitempty"`
+	// Fetched is false when the cache already had every object needed.
+	Fetched bool `json:"fetched"`
+}
+
+// Sync mirrors the branches and tags of src selected by o into dst and returns what changed. It
+// returns ErrUnchanged (with the result) when there is nothing to push, ErrNonFastForward when a
+// ref would lose commits and o.Force is off, and nothing is pushed in either case.
+func Sync(ctx context.Context, src, dst Remote, o Options) (*Result, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	var err error
+	if src.URL, err = NormalizeURL(src.URL); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if dst.URL, err = NormalizeURL(dst.URL); err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
+	if cacheKey(src.URL) == cacheKey(dst.URL) {
+		return nil, errdefs.Invalid(errors.New("source and destination are the same repository"))
+	}
+	g, err := newGit(&o)
+	if err != nil {
+		return nil, err
+	}
+	c, err := openCache(ctx, g, o.CacheDir, src.URL, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	s := &syncer{git: g, cache: c, src: src, dst: dst, o: &o}
+	for attempt := 1; ; attempt++ {
+		res, err := s.once(ctx)
+		var rej *rejection
+		if !errors.As(err, &rej) {
+			return res, err
+		}
+		if !rej.raced {
+			return res, errdefs.WithHint(err, "check the destination's protected branches, push rules and hooks for the mirror's user")
+		}
+		if attempt >= o.Attempts {
+			return res, errdefs.WithHint(fmt.Errorf("%w (the destination changed under each of %d attempts)", err, attempt),
+				"another writer keeps updating the destination; run again later")
+		}
+		o.Logger.Warn("destination changed while pushing, planning again", "attempt", attempt, "reason", strings.Join(rej.refs, ", "))
+	}
+}
+
+// syncer is one Sync: its git, its locked cache and both sides.
+type syncer struct {
+	git      *git
+	cache    *cache
+	src, dst Remote
+	o        *Options
+}
+
+// once observes both sides, plans, fetches what the plan needs, plans again with ancestry,
+// pushes and records the state.
+func (s *syncer) once(ctx context.Context) (*Result, error) {
+	wanted, dst, fetched, err := s.observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := readState(s.cache.dir)
+	if err != nil {
+		return nil, err
+	}
+	st.Source = s.src.URL
+	in := planInput{src: wanted, dst: dst, known: st.known(s.dst.URL),
+		all: s.o.All, tags: s.o.Tags, prune: s.o.Prune, force: s.o.Force}
+	res := &Result{Source: s.src.URL, Dest: s.dst.URL, DryRun: s.o.DryRun, Fetched: fetched}
+	p, err := makePlan(in)
+	if err != nil {
+		return nil, err
+	}
+	if p.needsObjects() {
+		if !res.Fetched {
+			if in.src, err = s.fetch(ctx, s.exact(wanted)); err != nil {
+				return nil, err
+			}
+			res.Fetched = true
+		}
+		if in.ff, err = s.cache.ancestry(); err != nil {
+			return nil, err
+		}
+		if p, err = makePlan(in); err != nil {
+			return nil, err
+		}
+	}
+	res.set(p)
+	if err := p.refused(); err != nil {
+		return res, errdefs.WithHint(err, "the destination would lose commits; re-run with --force to overwrite (still only if unchanged since planned)")
+	}
+	pending := p.pending()
+	if len(pending) == 0 || s.o.DryRun {
+		if len(pending) == 0 && !s.o.DryRun {
+			st.record(s.dst.URL, p)
+			if err := st.write(s.cache.dir); err != nil {
+				return res, err
+			}
+		}
+		if len(pending) == 0 {
+			return res, fmt.Errorf("%w: %s already has %s of %s", ErrUnchanged, s.dst.URL, describeScope(s.o, len(wanted)), s.src.URL)
+		}
+		return res, nil
+	}
+	s.o.Logger.Info("pushing", "repo", s.dst.URL, "refs", len(pending))
+	start := time.Now()
+	if err := s.push(ctx, pending); err != nil {
+		return res, err
+	}
+	s.o.Logger.Debug("pushed", "took", time.Since(start))
+	res.Pushed = true
+	st.record(s.dst.URL, p)
+	return res, st.write(s.cache.dir)
+}
+
+// observe returns the source refs in scope, the destination's branches and tags, and whether the
+// source refs were read from the cache after a fetch (so their objects are there).
+//
+// When the refs to fetch are known without listing the source (every branch, every tag, named
+// branches), the fetch is the source's listing and runs alongside the destination's: the fetch is
+// the long pole, and a no-change fetch costs what a listing does. If that fetch fails or misses a
+// requested ref (a short name that is a tag), the source is listed with go-git instead, which also
+// gives precise errors.
+func (s *syncer) observe(ctx context.Context) (wanted, dst map[string]plumbing.Hash, fetched bool, err error) {
+	if exact, ok := s.guess(); ok {
+		refs, dstL, fetchErr, dstErr := s.fetchAlongside(ctx, exact)
+		if dstErr != nil {
+			return nil, nil, false, dstErr
+		}
+		if fetchErr == nil {
+			if wanted, err := selectRefs(refs, "", s.o.Refs, s.o.All, s.o.Tags); err == nil {
+				return wanted, dstL.refs, true, nil
+			}
+		}
+		s.o.Logger.Debug("the early fetch did not bring every requested ref; listing the source", "error", fetchErr)
+	}
+	srcL, dstL, err := s.list(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	wanted, err = selectRefs(srcL.refs, srcL.head, s.o.Refs, s.o.All, s.o.Tags)
+	if err != nil {
+		return nil, nil, false, errdefs.WithHint(fmt.Errorf("source %s: %w", s.src.URL, err), "check --ref (a branch or tag name of the source)")
+	}
+	return wanted, dstL.refs, false, nil
+}
+
+// fetchAlongside fetches while the destination is listed; a failed listing cancels the fetch.
+func (s *syncer) fetchAlongside(ctx context.Context, exact []string) (refs map[string]plumbing.Hash, dstL *listing, fetchErr, dstErr error) {
+	fetchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		refs, fetchErr = s.fetch(fetchCtx, exact)
+	}()
+	dstL, dstErr = list(ctx, "destination", s.dst, transport.ReceivePackServiceName, s.o)
+	if dstErr != nil {
+		cancel()
+	}
+	<-done
+	return refs, dstL, fetchErr, dstErr
+}
+
+// list reads both advertisements concurrently.
+func (s *syncer) list(ctx context.Context) (srcL, dstL *listing, err error) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	var srcErr, dstErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		srcL, srcErr = list(ctx, "source", s.src, transport.UploadPackServiceName, s.o)
+	}()
+	go func() {
+		defer wg.Done()
+		dstL, dstErr = list(ctx, "destination", s.dst, transport.ReceivePackServiceName, s.o)
+	}()
+	wg.Wait()
+	if srcErr != nil {
+		return nil, nil, srcErr
+	}
+	if dstErr != nil {
+		return nil, nil, dstErr
+	}
+	s.o.Logger.Debug("listed refs", "source", len(srcL.refs), "destination", len(dstL.refs), "took", time.Since(start))
+	return srcL, dstL, nil
+}
+
+func describeScope(o *Options, n int) string {
+	switch {
+	case o.All && o.Tags:
+		return fmt.Sprintf("every branch and tag (%d refs)", n)
+	case o.All:
+		return fmt.Sprintf("every branch (%d)", n)
+	case o.Tags && len(o.Refs) == 0:
+		return fmt.Sprintf("every tag (%d)", n)
+	case n == 1:
+		return "the requested ref"
+	}
+	return fmt.Sprintf("the %d requested refs", n)
+}
+
+func (r *Result) set(p *plan) {
+	r.Changes = nil
+	r.Created, r.Updated, r.Deleted, r.Unchanged, r.Kept = 0, 0, 0, 0, 0
+	for _, c := range p.changes {
+		switch c.Action {
+		case ActionGone:
+			continue
+		case ActionCreate:
+			r.Created++
+		case ActionUpdate, ActionForce:
+			r.Updated++
+		case ActionDelete:
+			r.Deleted++
+		case ActionUnchanged:
+			r.Unchanged++
+		case ActionKept:
+			r.Kept++
+		}
+		r.Changes = append(r.Changes, c)
+	}
+}
