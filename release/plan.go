@@ -27,6 +27,8 @@ type StepStatus string
 const (
 	// StatusPending: not run yet (in a plan: it will write).
 	StatusPending StepStatus = "pending"
+	// StatusRunning: running now (reported to Options.Progress).
+	StatusRunning StepStatus = "running"
 	// StatusDone: this run did it.
 	StatusDone StepStatus = "done"
 	// StatusAlreadyDone: found done (by an earlier run, or nothing to do); nothing was written.
@@ -105,6 +107,10 @@ func Plan(ctx context.Context, cfg *Config, o Options) (*Release, error) {
 		if err != nil {
 			return nil, fmt.Errorf("planning %s: %w", p.Kind, err)
 		}
+		if p.Kind == StepMirror && p.Status == StatusAlreadyDone && r.Pending() {
+			// up to date now, but the steps before it write what it copies
+			p.Status, p.Plan = StatusPending, p.Plan+" now; copies what the steps before it write"
+		}
 		r.Steps = append(r.Steps, p)
 	}
 	return r, nil
@@ -127,7 +133,9 @@ func (r *Release) Run(ctx context.Context) error {
 	wrote := false
 	for i, s := range r.steps {
 		res := &r.Steps[i]
-		r.opts.Progress(*res)
+		running := *res
+		running.Status = StatusRunning
+		r.opts.Progress(running)
 		detail, already, err := s.run(ctx)
 		res.Detail = detail
 		switch {

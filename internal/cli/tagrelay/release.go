@@ -189,7 +189,7 @@ func progressLine(env *clirun.Env, s release.StepResult) {
 		fmt.Fprintf(env.Stderr, "skipped %s: already done: %s\n", s.Kind, s.Detail)
 	case release.StatusFailed:
 		fmt.Fprintf(env.Stderr, "failed  %s: %s\n", s.Kind, s.Error)
-	default:
+	case release.StatusRunning:
 		fmt.Fprintf(env.Stderr, "running %s %s\n", s.Kind, s.Target)
 	}
 }
