@@ -18,16 +18,27 @@ const gitToken = "glpat-pipeline-0123456789"
 // guard asks it), and gcl-origin giving gitlab-ci-local its project path.
 func appProject(t *testing.T, git *gittest.Server, ci string) string {
 	t.Helper()
-	git.MustCreateRepo(t, "team/app")
-	dir := filepath.Join(t.TempDir(), "app")
 	files := map[string]string{".gitlab-ci.yml": ci, "Dockerfile": "FROM scratch\n"}
 	for _, p := range []string{"ci-templates/gitlab/tagrelay.gitlab-ci.yml", "ci-templates/gitlab/repo-pull-sync.gitlab-ci.yml"} {
-		b, err := os.ReadFile(filepath.Join(root, p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[p] = string(b)
+		files[p] = readRoot(t, p)
 	}
+	return project(t, git, "team/app", files)
+}
+
+func readRoot(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// project commits files to a new repository of the git server and returns its checkout.
+func project(t *testing.T, git *gittest.Server, name string, files map[string]string) string {
+	t.Helper()
+	git.MustCreateRepo(t, name)
+	dir := filepath.Join(t.TempDir(), filepath.Base(name))
 	for p, c := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
 			t.Fatal(err)
@@ -36,10 +47,10 @@ func appProject(t *testing.T, git *gittest.Server, ci string) string {
 			t.Fatal(err)
 		}
 	}
-	origin := strings.Replace(git.RepoURL("team/app"), "://", "://oauth2:"+gitToken+"@", 1)
+	origin := strings.Replace(git.RepoURL(name), "://", "://oauth2:"+gitToken+"@", 1)
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.name=dev", "-c", "user.email=dev@example.test", "commit", "-qm", "app"},
-		{"remote", "add", "origin", origin}, {"remote", "add", "gcl-origin", "https://gitlab.example.test/team/app.git"},
+		{"remote", "add", "origin", origin}, {"remote", "add", "gcl-origin", "https://gitlab.example.test/" + name + ".git"},
 		{"push", "-q", "origin", "main"},
 	} {
 		cmd := exec.Command("git", args...)
@@ -158,5 +169,51 @@ mirror:
 	}
 	if again := git.MustReadFile(t, "team/infra", "main", "apps/app/kustomization.yaml"); again != kust {
 		t.Errorf("the failed re-run changed the infra repository")
+	}
+}
+
+// The components, included as GitLab recommends in the component project's own pipeline
+// ($CI_SERVER_FQDN/$CI_PROJECT_PATH/NAME@$CI_COMMIT_SHA), run push -> bump with typed inputs.
+func TestGitLabComponentsPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("gitlab-ci-local (npm) pipeline: runs without -short")
+	}
+	t.Parallel()
+	git := gittest.New(t, gittest.WithBasicAuth("oauth2", gitToken))
+	reg := regtest.New(t)
+	image := reg.Host + "/team/app"
+	git.MustCreateRepo(t, "team/infra")
+	git.MustCommit(t, "team/infra", "main", "infra", map[string]string{
+		"values.yaml": "image:\n  repository: " + image + "\n  tag: \"0000000a\"\n",
+	})
+	files := map[string]string{"README.md": readRoot(t, "ci-templates/gitlab/components/README.md"), ".gitlab-ci.yml": `include:
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/push@$CI_COMMIT_SHA
+    inputs:
+      source: $IMAGE_LAYOUT
+      dest: ` + image + `
+  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/bump@$CI_COMMIT_SHA
+    inputs:
+      repo: ` + git.RepoURL("team/infra") + `
+      files: values.yaml
+      allow_outdated: true
+
+stages: [build, deploy]
+
+tagrelay-bump:
+  needs: [tagrelay-push]
+`}
+	for _, c := range []string{"push", "bump"} {
+		files["templates/"+c+".yml"] = readRoot(t, "ci-templates/gitlab/components/templates/"+c+".yml")
+	}
+	dir := project(t, git, "tagrelay/components", files)
+	vars := map[string]string{"IMAGE_LAYOUT": regtest.Layout(t, regtest.Image(t, 1024, 1)), "GITLAB_TOKEN": gitToken, "TAGRELAY_INSECURE": "true"}
+	out, ok := gitlabCI(t, dir, vars)
+	if !ok {
+		t.Fatalf("pipeline failed:\n%s", out)
+	}
+	head, _ := exec.Command("git", "-C", dir, "rev-parse", "--short=8", "HEAD").Output()
+	values := git.MustReadFile(t, "team/infra", "main", "values.yaml")
+	if want := "tag: \"" + strings.TrimSpace(string(head)) + "\""; !strings.Contains(values, want) {
+		t.Errorf("values.yaml after the pipeline lacks %s:\n%s", want, values)
 	}
 }
