@@ -2,7 +2,6 @@ package bump
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -110,7 +109,10 @@ func (t *Target) Validate() error {
 	if t.Tag == "" {
 		return errdefs.Invalid(fmt.Errorf("no tag given for image %s", t.Image))
 	}
-	if _, err := name.NewTag(t.Image + ":" + t.Tag); err != nil || !tagPattern.MatchString(t.Tag) {
+	// ggcr checks the characters and the length; the OCI grammar also forbids a leading '.' or
+	// '-': [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+	// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
+	if _, err := name.NewTag(t.Image + ":" + t.Tag); err != nil || t.Tag[0] == '.' || t.Tag[0] == '-' {
 		return errdefs.Invalid(fmt.Errorf("invalid tag %q for %s: a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'", t.Tag, t.Image))
 	}
 	if t.Digest != "" {
@@ -120,10 +122,6 @@ func (t *Target) Validate() error {
 	}
 	return nil
 }
-
-// tagPattern is the tag grammar of the OCI distribution spec; ggcr does not check the first
-// character. https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
-var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 
 // badName strips ggcr's generic prefix from a name error.
 func badName(err error) string {

@@ -70,7 +70,7 @@ func wrap(op, ref string, err error) error {
 	if errors.As(err, &e) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	kind, hint := classify(err)
+	hint, kind := classify(err)
 	if kind == nil {
 		return fmt.Errorf("%s %s: %w", op, ref, err)
 	}
@@ -78,7 +78,7 @@ func wrap(op, ref string, err error) error {
 }
 
 // classify maps a transport, TLS or network error to a sentinel and the user's next step.
-func classify(err error) (kind error, hint string) {
+func classify(err error) (hint string, kind error) {
 	var terr *transport.Error
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
@@ -89,37 +89,37 @@ func classify(err error) (kind error, hint string) {
 	// answer to the plain-http retry.
 	switch {
 	case errors.As(err, &unknownCA), errors.As(err, &certErr):
-		return ErrUntrusted, "pass the registry's CA certificate with --ca-file (or CA_BUNDLE); --insecure skips verification"
+		return "pass the registry's CA certificate with --ca-file (or CA_BUNDLE); --insecure skips verification", ErrUntrusted
 	case errors.As(err, &hostErr):
-		return ErrUntrusted, "the certificate does not name this host; use the registry's real host name"
+		return "the certificate does not name this host; use the registry's real host name", ErrUntrusted
 	case errors.As(err, &terr):
 		return classifyStatus(terr)
 	case errors.Is(err, context.DeadlineExceeded):
-		return ErrUnavailable, "the registry did not answer in time; check it is up, or raise --timeout"
+		return "the registry did not answer in time; check it is up, or raise --timeout", ErrUnavailable
 	case errors.As(err, &opErr), errors.As(err, &netErr):
-		return ErrUnavailable, "check the registry host and port and that it is reachable from here"
+		return "check the registry host and port and that it is reachable from here", ErrUnavailable
 	}
-	return nil, ""
+	return "", nil
 }
 
-func classifyStatus(terr *transport.Error) (error, string) {
+func classifyStatus(terr *transport.Error) (hint string, kind error) {
 	for _, d := range terr.Errors {
 		switch d.Code {
 		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode:
-			return ErrNotFound, "check the repository and tag, or wait for the build to push it"
+			return "check the repository and tag, or wait for the build to push it", ErrNotFound
 		case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-			return ErrUnauthorized, authHint
+			return authHint, ErrUnauthorized
 		}
 	}
 	switch {
 	case terr.StatusCode == http.StatusNotFound:
-		return ErrNotFound, "check the repository and tag, or wait for the build to push it"
+		return "check the repository and tag, or wait for the build to push it", ErrNotFound
 	case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden:
-		return ErrUnauthorized, authHint
+		return authHint, ErrUnauthorized
 	case terr.StatusCode == http.StatusTooManyRequests || terr.StatusCode >= 500:
-		return ErrUnavailable, "the registry kept failing after retries; try again later"
+		return "the registry kept failing after retries; try again later", ErrUnavailable
 	}
-	return nil, ""
+	return "", nil
 }
 
 const authHint = "check --registry-user and --registry-password-file (or CI_REGISTRY_USER / CI_REGISTRY_PASSWORD, or docker login) and the account's permissions on the repository"

@@ -290,7 +290,7 @@ func (h *harborClient) do(ctx context.Context, method, path string, want int, ou
 	}
 	resp, err := h.http.Do(req)
 	if err != nil {
-		if k, hint := classify(err); k != nil {
+		if hint, k := classify(err); k != nil {
 			return errdefs.WithHint(&Error{Op: "reading scan of", Ref: h.ref, Kind: k, Cause: cause(k, err)}, hint)
 		}
 		return fmt.Errorf("reading scan of %s: %w", h.ref, err)
@@ -318,6 +318,7 @@ func harborError(ref, method string, status int, body []byte) error {
 	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
 		msg = e.Errors[0].Code + ": " + e.Errors[0].Message
 	}
+	//lint:ignore ST1005 Harbor is a proper noun
 	cause := fmt.Errorf("Harbor API %s: HTTP %d %s", method, status, msg)
 	switch {
 	case status == http.StatusNotFound:

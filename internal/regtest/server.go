@@ -22,10 +22,7 @@ type options struct {
 	creds         map[string]string
 	tls           bool
 	refuseMounts  bool
-	backend       *url.URL
-	backendTLS    *tls.Config
 	middleware    func(http.Handler) http.Handler
-	certDir       string
 	caForUpstream *CA
 }
 

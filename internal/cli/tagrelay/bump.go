@@ -35,6 +35,7 @@ type bumpOptions struct {
 	authorEmail string
 	retries     int
 	git         gitFlags
+	cr          changeRequestOptions
 
 	// registry check
 	reg      registryOptions
@@ -63,6 +64,7 @@ func NewBumpCommand(env *clirun.Env) *cli.Command {
 		&cli.IntFlag{Name: "retries", Value: 10, Usage: "`N` times a push that lost a race with another pipeline is re-applied on the new tip and retried", EnvVars: []string{"TAGRELAY_RETRIES"}, Destination: &o.retries, Category: "Git"},
 	}
 	flags = append(flags, o.git.flags()...)
+	flags = append(flags, o.cr.flags()...)
 	flags = append(flags,
 		&cli.BoolFlag{Name: "no-verify-image", Usage: "with --repo, do not check that the tag exists in the registry before committing", EnvVars: []string{"TAGRELAY_NO_VERIFY_IMAGE"}, Destination: &o.noVerify, Category: "Registry"},
 		&cli.DurationFlag{Name: "wait-for-image", Usage: "wait up to `DURATION` (10m) for the build to push the tag before bumping", EnvVars: []string{"TAGRELAY_WAIT_FOR_IMAGE"}, Destination: &o.waitFor, Category: "Registry"},

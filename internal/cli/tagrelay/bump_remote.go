@@ -11,10 +11,14 @@ import (
 
 	"github.com/tagrelay/tagrelay/bump"
 	"github.com/tagrelay/tagrelay/internal/clirun"
+	"github.com/tagrelay/tagrelay/internal/forge"
 )
 
 // runBumpRemote is bump --repo: fetch the branch tip into memory, edit, commit, push.
 func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Logger, targets []bump.Target, kind bump.Kind) error {
+	if err := o.cr.validate(); err != nil {
+		return err
+	}
 	url, creds, err := o.git.credentials(env, o.repo)
 	if err != nil {
 		return err
@@ -46,6 +50,9 @@ func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Lo
 	if opts.Message == "" {
 		opts.Message = bump.DefaultMessage + ciTrailer(env)
 	}
+	if o.cr.enabled() {
+		opts.HeadBranch = o.cr.branch(targets)
+	}
 	commit, err := bump.Push(c.Context, remote, paths, targets, opts)
 	if err = o.noop(log, err); err != nil || commit == nil || commit.Result == nil {
 		return err
@@ -58,7 +65,25 @@ func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Lo
 		return env.Emit(&o.common, commit, describeChanges(commit.Result), bumpOutputs(commit.Result, ""))
 	}
 	text := fmt.Sprintf("%spushed %s to %s of %s (%s)", describeChanges(commit.Result), commit.Hash, commit.Branch, commit.Repository, plural(commit.Attempts, "attempt"))
-	return env.Emit(&o.common, commit, text, bumpOutputs(commit.Result, commit.Hash))
+	out := bumpOutputs(commit.Result, commit.Hash)
+	result := any(commit)
+	if o.cr.enabled() {
+		change, err := o.cr.open(c.Context, url, creds.Password, commit)
+		if err != nil {
+			return fmt.Errorf("%w (the change is on branch %s, commit %s)", err, commit.Branch, commit.Hash)
+		}
+		verb := "updated"
+		if change.Created {
+			verb = "opened"
+		}
+		text += fmt.Sprintf("\n%s %s", verb, change.URL)
+		out = append(out, clirun.KV{Key: "TAGRELAY_MR_URL", Value: change.URL})
+		result = struct {
+			*bump.Commit
+			Request *forge.Change `json:"request"`
+		}{commit, change}
+	}
+	return env.Emit(&o.common, result, text, out)
 }
 
 // ciTrailer links the commit to the pipeline that made it.

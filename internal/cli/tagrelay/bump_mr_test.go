@@ -1,0 +1,95 @@
+package tagrelay
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tagrelay/tagrelay/internal/fakegithub"
+	"github.com/tagrelay/tagrelay/internal/fakegitlab"
+	"github.com/tagrelay/tagrelay/internal/gittest"
+)
+
+func TestBumpMergeRequest(t *testing.T) {
+	t.Parallel()
+	s := infraServer(t)
+	gl := fakegitlab.New(t, fakegitlab.Config{Project: "team/infra", APIToken: gitToken})
+	main, _ := s.RevParse("team/infra", "main")
+	dotenv := filepath.Join(t.TempDir(), "bump.env")
+	args := []string{"bump", "--repo", s.RepoURL("team/infra"), "--file", "chart/values.yaml", "--image", "harbor.example/team/web",
+		"--tag", "2b2b2b2b", "--no-verify-image", "--merge-request", "--gitlab-url", gl.URL, "--label", "deploy", "--dotenv", dotenv}
+	got := run(t, map[string]string{"GITLAB_TOKEN": gitToken}, args...)
+	assertNoToken(t, got)
+	if got.code != 0 {
+		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	}
+	if now, _ := s.RevParse("team/infra", "main"); now != main {
+		t.Errorf("main moved to %s; the change belongs on the merge request branch", now)
+	}
+	if v := s.MustReadFile(t, "team/infra", "tagrelay/web-2b2b2b2b", "chart/values.yaml"); !strings.Contains(v, `tag: "2b2b2b2b"`) {
+		t.Errorf("head branch values = %s", v)
+	}
+	mrs := gl.MergeRequests()
+	if len(mrs) != 1 || mrs[0]["source_branch"] != "tagrelay/web-2b2b2b2b" || mrs[0]["target_branch"] != "main" ||
+		mrs[0]["title"] != "deploy: harbor.example/team/web:2b2b2b2b" {
+		t.Fatalf("merge requests = %v", mrs)
+	}
+	url, _ := mrs[0]["web_url"].(string)
+	if !strings.Contains(got.stdout, "opened "+url) || !strings.Contains(readFile(t, dotenv), "TAGRELAY_MR_URL="+url+"\n") {
+		t.Errorf("stdout %q / dotenv %q lack the merge request URL %s", got.stdout, readFile(t, dotenv), url)
+	}
+	// A second run of the same bump updates the same request.
+	got = run(t, map[string]string{"GITLAB_TOKEN": gitToken}, args...)
+	if got.code != 0 || !strings.Contains(got.stdout, "updated "+url) || len(gl.MergeRequests()) != 1 {
+		t.Errorf("re-run: exit %d, stdout %q, %d requests", got.code, got.stdout, len(gl.MergeRequests()))
+	}
+}
+
+func TestBumpPullRequest(t *testing.T) {
+	t.Parallel()
+	s := gittest.New(t, gittest.WithBasicAuth("x-access-token", gitToken))
+	s.MustCreateRepo(t, "octo-org/infra")
+	s.MustCommit(t, "octo-org/infra", "main", "seed", map[string]string{"prod/deployment.yaml": deployment})
+	gh := fakegithub.New(t, fakegithub.Config{Repo: "octo-org/infra", Token: gitToken})
+	got := run(t, map[string]string{"GITHUB_TOKEN": gitToken}, "bump", "--repo", s.RepoURL("octo-org/infra"), "--file", "prod",
+		"--image", "harbor.example/team/api", "--tag", "3c3c3c3c", "--no-verify-image", "--pull-request", "--github-url", gh.URL, "--head-branch", "deploy/api")
+	assertNoToken(t, got)
+	if got.code != 0 {
+		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	}
+	pulls := gh.Pulls()
+	head, _ := pulls[0]["head"].(map[string]any)
+	if len(pulls) != 1 || head["ref"] != "deploy/api" {
+		t.Fatalf("pulls = %v", pulls)
+	}
+	if d := s.MustReadFile(t, "octo-org/infra", "deploy/api", "prod/deployment.yaml"); strings.Count(d, "api:3c3c3c3c") != 2 {
+		t.Errorf("head branch deployment = %s", d)
+	}
+}
+
+func TestBumpChangeRequestBadInput(t *testing.T) {
+	t.Parallel()
+	s := infraServer(t)
+	gl := fakegitlab.New(t, fakegitlab.Config{Project: "team/infra", APIToken: "glpat-other"})
+	base := []string{"bump", "--repo", s.RepoURL("team/infra"), "--file", "chart/values.yaml", "--image", "harbor.example/team/web", "--tag", "4d4d4d4d", "--no-verify-image"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"both kinds", []string{"--merge-request", "--pull-request"}, 2, "--merge-request and --pull-request both given"},
+		{"API refuses the token", []string{"--merge-request", "--gitlab-url", gl.URL}, 1, "the change is on branch tagrelay/web-4d4d4d4d"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := run(t, map[string]string{"GITLAB_TOKEN": gitToken}, append(base, tc.args...)...)
+			assertNoToken(t, got)
+			if got.code != tc.code || !strings.Contains(got.stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d containing %q", got.code, got.stderr, tc.code, tc.msg)
+			}
+		})
+	}
+	if len(gl.MergeRequests()) != 0 {
+		t.Errorf("a merge request was opened")
+	}
+}
