@@ -11,7 +11,7 @@ LDFLAGS := -s -w -X github.com/tagrelay/tagrelay/internal/cli/tagrelay.Version=$
 BINARIES := $(notdir $(wildcard cmd/*))
 STATICCHECK_VERSION := v0.7.0
 
-.PHONY: all build deps cluster test test-short demo bench lint clean
+.PHONY: all build deps cluster test test-short demo bench lint clean release-binaries image publish-components
 all: build
 
 build: ## static binaries into bin/
@@ -40,6 +40,29 @@ lint: ## go vet, gofmt, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@[ -x $(TOOLS)/staticcheck-$(STATICCHECK_VERSION) ] || { GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) && mv $(TOOLS)/staticcheck $(TOOLS)/staticcheck-$(STATICCHECK_VERSION); }
 	$(TOOLS)/staticcheck-$(STATICCHECK_VERSION) ./...
+
+DIST ?= dist
+RELEASE_PLATFORMS := linux/amd64 linux/arm64
+
+release-binaries: ## static linux/amd64 + arm64 binaries of every command and SHA256SUMS into dist/bin
+	rm -rf $(DIST)/bin && mkdir -p $(DIST)/bin
+	for p in $(RELEASE_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+	  for b in $(BINARIES); do \
+	    CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/bin/$$b-$$os-$$arch ./cmd/$$b; \
+	  done; \
+	done
+	cd $(DIST)/bin && sha256sum tagrelay* > SHA256SUMS && cat SHA256SUMS
+
+image: ## OCI image layout of the CLIs into dist/image, without Docker (BASE=alpine/git@sha256:... for CI; default scratch)
+	@[ -d $(DIST)/bin ] || $(MAKE) release-binaries
+	$(GO) run ./hack/ociimage --bin $(DIST)/bin --version $(VERSION) --out $(DIST)/image $(if $(BASE),--base $(BASE))
+	@echo "push it with: bin/tagrelay push --source $(DIST)/image --dest REGISTRY/tagrelay/tagrelay --tag $(VERSION)"
+
+publish-components: ## push ci-templates/gitlab/components as its own project: make publish-components REMOTE=https://gitlab.example/tagrelay/components.git
+	@[ -n "$(REMOTE)" ] || { echo "set REMOTE to the component project's URL"; exit 2; }
+	sha=$$(git subtree split --prefix ci-templates/gitlab/components HEAD) && \
+	  git push "$(REMOTE)" "$$sha:refs/heads/main" && \
+	  { case "$(VERSION)" in v[0-9]*.[0-9]*.[0-9]*) git push "$(REMOTE)" "$$sha:refs/tags/$(patsubst v%,%,$(VERSION))" ;; esac; }
 
 clean:
 	rm -rf bin dist

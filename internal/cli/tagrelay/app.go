@@ -25,6 +25,7 @@ func NewApp(env *clirun.Env) *cli.App {
 			NewPushCommand(env),
 			NewMirrorCommand(env),
 			NewTriggerCommand(env),
+			NewReleaseCommand(env),
 		},
 		Writer:               env.Stdout,
 		ErrWriter:            env.Stderr,

@@ -1,0 +1,13 @@
+// Package citemplates serves tagrelay's CI templates (the ci-templates directory, embedded) and
+// understands them enough to check them: GitLab CI include templates, GitLab CI/CD components
+// with their `spec: inputs:` header and `$[[ inputs.NAME ]]` interpolation, and the GitHub
+// composite action.
+//
+//	fsys := citemplates.FS()                       // ci-templates/ as an fs.FS
+//	comps, _ := citemplates.Components()           // templates/<name>.yml of the component project
+//	body, _ := comps[0].Interpolate(map[string]any{"dest": "harbor.example/team/app"})
+//
+// Interpolate follows GitLab's rules for the subset the components use: every input used must be
+// declared, inputs without a default are required, values must match the declared type and
+// options, and unknown inputs are refused.
+package citemplates

@@ -1,0 +1,75 @@
+package tagrelay
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tagrelay/tagrelay/internal/clirun"
+	"github.com/tagrelay/tagrelay/internal/gittest"
+	"github.com/tagrelay/tagrelay/internal/regtest"
+)
+
+// runTTY runs the CLI as on a terminal, answering stdin.
+func runTTY(t *testing.T, stdin string, vars map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	env := clirun.NewEnv(strings.NewReader(stdin), &stdout, &stderr, vars)
+	env.Dir, env.TTY = t.TempDir(), true
+	code := clirun.Run(context.Background(), env, NewApp(env), append([]string{"tagrelay"}, args...))
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+func TestReleaseConfirmation(t *testing.T) {
+	t.Parallel()
+	const token = "glpat-release-cli-0123456789"
+	git := gittest.New(t, gittest.WithBasicAuth("oauth2", token))
+	reg := regtest.New(t)
+	image := reg.Host + "/team/app"
+	if r := run(t, nil, "push", "--source", regtest.Layout(t, regtest.Image(t, 256, 1)), "--dest", image+":1a2b3c4d", "--insecure"); r.code != 0 {
+		t.Fatalf("push: %+v", r)
+	}
+	git.MustCreateRepo(t, "team/infra")
+	git.MustCommit(t, "team/infra", "main", "infra", map[string]string{"values.yaml": "image:\n  repository: " + image + "\n  tag: \"0000000a\"\n"})
+	cfg := writeFile(t, t.TempDir(), ".tagrelay.yaml", "image:\n  repository: "+image+"\ninfra:\n  repo: "+git.RepoURL("team/infra")+"\n  files: [values.yaml]\n")
+	vars := map[string]string{"GITLAB_TOKEN": token, "CI_COMMIT_SHORT_SHA": "1a2b3c4d"}
+	args := []string{"release", "--version", "v2.0.0", "--config", cfg, "--insecure"}
+	infra := func() string { return git.MustReadFile(t, "team/infra", "main", "values.yaml") }
+	before := infra()
+
+	for _, tc := range []struct {
+		name, stdin string
+		tty         bool
+		extra       []string
+		code        int
+		want        string
+	}{
+		{name: "bad version", tty: true, extra: []string{"--version", "latest"}, code: 2, want: "invalid version"},
+		{name: "no terminal", code: 2, want: "pass --yes"},
+		{name: "answered no", tty: true, stdin: "n\n", code: 2, want: "release not confirmed"},
+		{name: "dry run", extra: []string{"--dry-run"}, code: 0, want: `values.yaml:3 ` + image + ` 0000000a -> v2.0.0`},
+	} {
+		a := append(append([]string{}, args...), tc.extra...)
+		var r result
+		if tc.tty {
+			r = runTTY(t, tc.stdin, vars, a...)
+		} else {
+			r = run(t, vars, a...)
+		}
+		if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", tc.name, r.code, tc.code, tc.want, r.stdout, r.stderr)
+		}
+		if infra() != before || run(t, nil, "push", "--check", image+":v2.0.0", "--insecure").code != 4 {
+			t.Fatalf("%s: something was written", tc.name)
+		}
+	}
+
+	r := runTTY(t, "yes\n", vars, args...)
+	if r.code != 0 || !strings.Contains(r.stderr, "Release? [y/N]") || !strings.Contains(infra(), `tag: "v2.0.0"`) {
+		t.Fatalf("answered yes: exit %d\nstdout:\n%s\nstderr:\n%s\ninfra:\n%s", r.code, r.stdout, r.stderr, infra())
+	}
+	if strings.Contains(r.stdout+r.stderr, token) {
+		t.Error("the token appears in the output")
+	}
+}

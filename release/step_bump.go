@@ -1,0 +1,60 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tagrelay/tagrelay/bump"
+)
+
+// bumpStep points the infra files at the released tag in one commit. Done when they already
+// hold it: bump refuses a no-op, so a second run never makes a second commit.
+type bumpStep struct {
+	cfg   InfraConfig
+	image string
+	tag   string
+	o     *Options
+}
+
+func (s *bumpStep) push(ctx context.Context, dryRun bool) (*bump.Commit, error) {
+	remote := bump.Remote{URL: s.cfg.Repo, Branch: s.cfg.Branch, Auth: s.o.Git.GoGit(), CABundle: s.o.GitCABundle, InsecureSkipTLS: s.o.GitInsecure}
+	opts := s.o.Bump
+	opts.DryRun, opts.Kind, opts.Logger = dryRun, bump.KindAuto, s.o.Logger
+	return bump.Push(ctx, remote, s.cfg.Files, []bump.Target{{Image: s.image, Tag: s.tag}}, opts)
+}
+
+func (s *bumpStep) plan(ctx context.Context) (StepResult, error) {
+	res := StepResult{Kind: StepBump, Target: s.cfg.Repo, Status: StatusPending}
+	c, err := s.push(ctx, true)
+	switch {
+	case errors.Is(err, bump.ErrUnchanged):
+		res.Status = StatusAlreadyDone
+		res.Plan = fmt.Sprintf("%s already at %s in %s", s.image, s.tag, strings.Join(s.cfg.Files, ", "))
+		return res, nil
+	case err != nil:
+		return res, err
+	}
+	var lines []string
+	for _, ch := range c.Changes() {
+		from := ch.From
+		if from == "" {
+			from = "(none)"
+		}
+		lines = append(lines, fmt.Sprintf("%s:%d %s %s -> %s", ch.Path, ch.Line, ch.Image, from, ch.To))
+	}
+	res.Plan = fmt.Sprintf("commit to %s of %s: %s", c.BaseBranch, s.cfg.Repo, strings.Join(lines, "; "))
+	return res, nil
+}
+
+func (s *bumpStep) run(ctx context.Context) (string, bool, error) {
+	c, err := s.push(ctx, false)
+	if errors.Is(err, bump.ErrUnchanged) {
+		return fmt.Sprintf("%s already at %s", s.image, s.tag), true, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return fmt.Sprintf("commit %s on %s", c.Hash, c.Branch), false, nil
+}

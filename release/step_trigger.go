@@ -1,0 +1,129 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+)
+
+// reconcilerStep syncs the app on tagrelay-reconciler, expecting the released image, and waits
+// for the rollout. Done when the reconciler answers that the image is already running (its
+// no-op guard, HTTP 409).
+type reconcilerStep struct {
+	cfg   ReconcilerTrigger
+	image string
+	o     *Options
+}
+
+// syncRequest and syncResult are the reconciler's wire format (reconcile/api), the fields used.
+type syncRequest struct {
+	ExpectImage string `json:"expectImage,omitempty"`
+	Wait        bool   `json:"wait,omitempty"`
+}
+
+type syncResult struct {
+	App      string `json:"app"`
+	Revision string `json:"revision,omitempty"`
+	Status   string `json:"status"`
+	ExitCode int    `json:"exitCode"`
+	Message  string `json:"message,omitempty"`
+	Hint     string `json:"hint,omitempty"`
+	Images   []struct {
+		Object, Container, Before, After string
+	} `json:"images,omitempty"`
+}
+
+func (s *reconcilerStep) plan(context.Context) (StepResult, error) {
+	return StepResult{Kind: StepTrigger, Target: s.cfg.URL + " app " + s.cfg.App, Status: StatusPending,
+		Plan: fmt.Sprintf("sync app %s on %s expecting %s, wait for the rollout", s.cfg.App, s.cfg.URL, s.image)}, nil
+}
+
+func (s *reconcilerStep) run(ctx context.Context) (string, bool, error) {
+	env := s.cfg.TokenEnv
+	if env == "" && s.cfg.TokenFile == "" {
+		env = "TAGRELAY_RECONCILER_TOKEN"
+	}
+	var token string
+	if s.o.Secret != nil {
+		var err error
+		if token, err = s.o.Secret(env, s.cfg.TokenFile); err != nil {
+			return "", false, err
+		}
+	}
+	if token == "" {
+		return "", false, errdefs.WithHint(errdefs.Invalid(errors.New("no reconciler API token")),
+			"export it in "+env+" or set trigger.reconciler.tokenFile")
+	}
+	timeout := 15 * time.Minute
+	if s.cfg.Timeout != "" {
+		timeout, _ = time.ParseDuration(s.cfg.Timeout) // validated with the configuration
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := s.post(ctx, token)
+	if err != nil {
+		return "", false, err
+	}
+	switch {
+	case res.ExitCode == 0:
+		return fmt.Sprintf("%s at %s: %s", res.Status, short(res.Revision), res.Message), false, nil
+	case res.Status == "NoopRefused" && s.running(res):
+		return s.image + " is already running", true, nil
+	}
+	err = fmt.Errorf("reconciler: app %s: %s: %s", res.App, res.Status, res.Message)
+	if res.ExitCode == 3 { // the rendered state does not deploy the image: the bump has not arrived
+		err = errdefs.Precondition(err)
+	}
+	return "", false, errdefs.WithHint(err, res.Hint)
+}
+
+// running reports whether a refused sync found the expected image already deployed.
+func (s *reconcilerStep) running(res *syncResult) bool {
+	for _, c := range res.Images {
+		if c.After == s.image && c.Before == c.After {
+			return true
+		}
+	}
+	return strings.Contains(res.Message, s.image+" is already running")
+}
+
+func (s *reconcilerStep) post(ctx context.Context, token string) (*syncResult, error) {
+	body, _ := json.Marshal(syncRequest{ExpectImage: s.image, Wait: true})
+	endpoint := strings.TrimRight(s.cfg.URL, "/") + "/api/v1/apps/" + url.PathEscape(s.cfg.App) + "/sync"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, errdefs.Invalid(fmt.Errorf("building the sync request: %w", err))
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.o.HTTPClient.Do(req)
+	if err != nil {
+		return nil, errdefs.Unavailable(fmt.Errorf("triggering the reconciler: %w", err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, errdefs.Unavailable(fmt.Errorf("reading the reconciler's answer: %w", err))
+	}
+	var res syncResult
+	if json.Unmarshal(data, &res) == nil && res.App != "" {
+		return &res, nil
+	}
+	err = fmt.Errorf("reconciler answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return nil, errdefs.WithHint(errdefs.NotFound(err), "check trigger.reconciler.app against the reconciler's apps")
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, errdefs.WithHint(errdefs.Unavailable(err), "check the reconciler API token")
+	}
+	return nil, errdefs.Unavailable(err)
+}
