@@ -32,8 +32,10 @@ test-short: deps ## tests that need no cluster
 demo: deps build ## the whole chain on local servers
 	$(GO) run ./test/demo
 
-bench: deps build ## side-by-side benchmarks (see bench/README.md)
-	$(GO) run ./bench
+BENCHES ?= bump push mirror reconcile
+
+bench: deps cluster ## side-by-side benchmarks against git, kustomize, crane, skopeo, kubectl (bench/README.md); BENCHES="bump push" for a subset
+	for b in $(BENCHES); do echo "== bench/$$b"; $(GO) run ./bench/$$b; done
 
 lint: ## go vet, gofmt, staticcheck
 	$(GO) vet ./...
