@@ -95,6 +95,12 @@ func prepare(app *cli.App) {
 	}
 	if app.Action == nil && len(app.Commands) > 0 {
 		app.Action = func(c *cli.Context) error {
+			if c.Args().First() == "help" { // "tagrelay help bump", with the help command hidden
+				if name := c.Args().Get(1); name != "" && app.Command(name) != nil {
+					return cli.ShowCommandHelp(c, name)
+				}
+				return cli.ShowAppHelp(c)
+			}
 			if c.Args().Present() {
 				return errdefs.WithHint(errdefs.Invalid(fmt.Errorf("unknown command %q", c.Args().First())),
 					"run '"+app.Name+" --help' for the list of commands")

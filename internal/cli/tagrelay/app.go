@@ -21,8 +21,8 @@ func NewApp(env *clirun.Env) *cli.App {
 		Description: "Every stage refuses a no-op loudly: a deploy that changes no image tag exits 3.\n" +
 			"Exit codes: 0 done, 1 failure, 2 usage/input error, 3 no-op refused, 4 precondition failed.",
 		Commands: []*cli.Command{
-			NewBumpCommand(env),
 			NewPushCommand(env),
+			NewBumpCommand(env),
 			NewMirrorCommand(env),
 			NewTriggerCommand(env),
 			NewReleaseCommand(env),
