@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
 // reconcilerStep syncs the app on tagrelay-reconciler, expecting the released image, and waits
@@ -22,24 +23,6 @@ type reconcilerStep struct {
 	cfg   ReconcilerTrigger
 	image string
 	o     *Options
-}
-
-// syncRequest and syncResult are the reconciler's wire format (reconcile/api), the fields used.
-type syncRequest struct {
-	ExpectImage string `json:"expectImage,omitempty"`
-	Wait        bool   `json:"wait,omitempty"`
-}
-
-type syncResult struct {
-	App      string `json:"app"`
-	Revision string `json:"revision,omitempty"`
-	Status   string `json:"status"`
-	ExitCode int    `json:"exitCode"`
-	Message  string `json:"message,omitempty"`
-	Hint     string `json:"hint,omitempty"`
-	Images   []struct {
-		Object, Container, Before, After string
-	} `json:"images,omitempty"`
 }
 
 func (s *reconcilerStep) plan(context.Context) (StepResult, error) {
@@ -76,7 +59,7 @@ func (s *reconcilerStep) run(ctx context.Context) (string, bool, error) {
 	switch {
 	case res.ExitCode == 0:
 		return fmt.Sprintf("%s at %s: %s", res.Status, short(res.Revision), res.Message), false, nil
-	case res.Status == "NoopRefused" && s.running(res):
+	case res.Status == api.StatusNoopRefused && s.running(res):
 		return s.image + " is already running", true, nil
 	}
 	err = fmt.Errorf("reconciler: app %s: %s: %s", res.App, res.Status, res.Message)
@@ -87,7 +70,7 @@ func (s *reconcilerStep) run(ctx context.Context) (string, bool, error) {
 }
 
 // running reports whether a refused sync found the expected image already deployed.
-func (s *reconcilerStep) running(res *syncResult) bool {
+func (s *reconcilerStep) running(res *api.SyncResult) bool {
 	for _, c := range res.Images {
 		if c.After == s.image && c.Before == c.After {
 			return true
@@ -96,9 +79,9 @@ func (s *reconcilerStep) running(res *syncResult) bool {
 	return strings.Contains(res.Message, s.image+" is already running")
 }
 
-func (s *reconcilerStep) post(ctx context.Context, token string) (*syncResult, error) {
-	body, _ := json.Marshal(syncRequest{ExpectImage: s.image, Wait: true})
-	endpoint := strings.TrimRight(s.cfg.URL, "/") + "/api/v1/apps/" + url.PathEscape(s.cfg.App) + "/sync"
+func (s *reconcilerStep) post(ctx context.Context, token string) (*api.SyncResult, error) {
+	body, _ := json.Marshal(api.SyncRequest{ExpectImage: s.image, Wait: true})
+	endpoint := strings.TrimRight(s.cfg.URL, "/") + api.SyncPath(url.PathEscape(s.cfg.App))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, errdefs.Invalid(fmt.Errorf("building the sync request: %w", err))
@@ -114,16 +97,21 @@ func (s *reconcilerStep) post(ctx context.Context, token string) (*syncResult, e
 	if err != nil {
 		return nil, errdefs.Unavailable(fmt.Errorf("reading the reconciler's answer: %w", err))
 	}
-	var res syncResult
+	var res api.SyncResult
 	if json.Unmarshal(data, &res) == nil && res.App != "" {
 		return &res, nil
 	}
-	err = fmt.Errorf("reconciler answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
+	var apiErr api.Error
+	msg := strings.TrimSpace(string(data))
+	if json.Unmarshal(data, &apiErr) == nil && apiErr.Error != "" {
+		msg = apiErr.Error
+	}
+	err = fmt.Errorf("reconciler answered %s: %s", resp.Status, msg)
 	switch resp.StatusCode {
 	case http.StatusNotFound:
 		return nil, errdefs.WithHint(errdefs.NotFound(err), "check trigger.reconciler.app against the reconciler's apps")
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return nil, errdefs.WithHint(errdefs.Unavailable(err), "check the reconciler API token")
 	}
-	return nil, errdefs.Unavailable(err)
+	return nil, errdefs.WithHint(errdefs.Unavailable(err), apiErr.Hint)
 }
