@@ -25,12 +25,54 @@ type reconcilerStep struct {
 	o     *Options
 }
 
-func (s *reconcilerStep) plan(context.Context) (StepResult, error) {
-	return StepResult{Kind: StepTrigger, Target: s.cfg.URL + " app " + s.cfg.App, Status: StatusPending,
-		Plan: fmt.Sprintf("sync app %s on %s expecting %s, wait for the rollout", s.cfg.App, s.cfg.URL, s.image)}, nil
+func (s *reconcilerStep) plan(ctx context.Context) (StepResult, error) {
+	res := StepResult{Kind: StepTrigger, Target: s.cfg.URL + " app " + s.cfg.App, Status: StatusPending,
+		Plan: fmt.Sprintf("sync app %s on %s expecting %s, wait for the rollout", s.cfg.App, s.cfg.URL, s.image)}
+	if last := s.lastSync(ctx); last != nil {
+		res.Status = StatusAlreadyDone
+		res.Plan = fmt.Sprintf("app %s on %s already runs %s (last sync %s at %s)", s.cfg.App, s.cfg.URL, s.image, last.Status, shortRev(last.Revision))
+	}
+	return res, nil
 }
 
-func (s *reconcilerStep) run(ctx context.Context) (string, bool, error) {
+// lastSync returns the app's last sync when it succeeded and left s.image running, from the
+// reconciler's read-only status API. Anything else, including a reconciler that cannot be asked
+// (no token, unreachable), returns nil: the step stays pending and run finds out.
+func (s *reconcilerStep) lastSync(ctx context.Context) *api.SyncResult {
+	token, err := s.token()
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(s.cfg.URL, "/")+api.AppPath(url.PathEscape(s.cfg.App)), nil)
+	if err != nil {
+		return nil
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := s.o.HTTPClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var st api.AppStatus
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&st) != nil {
+		return nil
+	}
+	last := st.LastSync
+	if last == nil || last.Status != api.StatusSucceeded {
+		return nil
+	}
+	for _, c := range last.Images {
+		if c.After == s.image {
+			return last
+		}
+	}
+	return nil
+}
+
+// token returns the reconciler's API token from the configured file or environment variable.
+func (s *reconcilerStep) token() (string, error) {
 	env := s.cfg.TokenEnv
 	if env == "" && s.cfg.TokenFile == "" {
 		env = "TAGRELAY_RECONCILER_TOKEN"
@@ -39,12 +81,20 @@ func (s *reconcilerStep) run(ctx context.Context) (string, bool, error) {
 	if s.o.Secret != nil {
 		var err error
 		if token, err = s.o.Secret(env, s.cfg.TokenFile); err != nil {
-			return "", false, err
+			return "", err
 		}
 	}
 	if token == "" {
-		return "", false, errdefs.WithHint(errdefs.Invalid(errors.New("no reconciler API token")),
+		return "", errdefs.WithHint(errdefs.Invalid(errors.New("no reconciler API token")),
 			"export it in "+env+" or set trigger.reconciler.tokenFile")
+	}
+	return token, nil
+}
+
+func (s *reconcilerStep) run(ctx context.Context) (string, bool, error) {
+	token, err := s.token()
+	if err != nil {
+		return "", false, err
 	}
 	timeout := 15 * time.Minute
 	if s.cfg.Timeout != "" {
@@ -58,7 +108,16 @@ func (s *reconcilerStep) run(ctx context.Context) (string, bool, error) {
 	}
 	switch {
 	case res.ExitCode == 0:
-		return fmt.Sprintf("%s at %s: %s", res.Status, short(res.Revision), res.Message), false, nil
+		detail := fmt.Sprintf("%s at %s", res.Status, shortRev(res.Revision))
+		for _, c := range res.Images {
+			if c.Changed() {
+				detail += fmt.Sprintf("; %s %s: %s -> %s", c.Object, c.Container, orNew(c.Before), c.After)
+			}
+		}
+		if res.Message != "" {
+			detail += "; " + res.Message
+		}
+		return detail, false, nil
 	case res.Status == api.StatusNoopRefused && s.running(res):
 		return s.image + " is already running", true, nil
 	}
@@ -114,4 +173,19 @@ func (s *reconcilerStep) post(ctx context.Context, token string) (*api.SyncResul
 		return nil, errdefs.WithHint(errdefs.Unavailable(err), "check the reconciler API token")
 	}
 	return nil, errdefs.WithHint(errdefs.Unavailable(err), apiErr.Hint)
+}
+
+// shortRev is the first 8 hex digits of a commit, as git prints it.
+func shortRev(rev string) string {
+	if len(rev) > 8 {
+		return rev[:8]
+	}
+	return rev
+}
+
+func orNew(image string) string {
+	if image == "" {
+		return "(new)"
+	}
+	return image
 }
