@@ -56,6 +56,8 @@ type Server struct {
 	Token, TokenFile string
 	// Log is the path of the server's log (JSON lines).
 	Log string
+	// Args are the arguments the binary runs with.
+	Args []string
 
 	dir    string
 	ownDir bool
@@ -106,9 +108,10 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	if err != nil {
 		return s, err
 	}
-	s.cmd = exec.Command(o.Binary, "serve", "--config", o.Config, "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
+	s.Args = []string{"serve", "--config", o.Config, "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
 		"--token-file", s.TokenFile, "--cache-dir", filepath.Join(s.dir, "cache"), "--listen", "127.0.0.1:0",
-		"--interval", o.Interval.String(), "--leader-elect", "false", "--log-format", "json")
+		"--interval", o.Interval.String(), "--leader-elect", "false", "--log-format", "json"}
+	s.cmd = exec.Command(o.Binary, s.Args...)
 	s.cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
 	// Die with the parent even when it is killed before Stop runs.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
