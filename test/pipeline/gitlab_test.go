@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -16,9 +17,12 @@ const gitToken = "glpat-pipeline-0123456789"
 // appProject is a checkout of the app repository as a GitLab runner has it: the templates
 // included locally, origin pointing at the local git server (the templates' outdated-pipeline
 // guard asks it), and gcl-origin giving gitlab-ci-local its project path.
-func appProject(t *testing.T, git *gittest.Server, ci string) string {
+func appProject(t *testing.T, git *gittest.Server, ci string, extra map[string]string) string {
 	t.Helper()
 	files := map[string]string{".gitlab-ci.yml": ci, "Dockerfile": "FROM scratch\n"}
+	for p, c := range extra {
+		files[p] = c
+	}
 	for _, p := range []string{"ci-templates/gitlab/tagrelay.gitlab-ci.yml", "ci-templates/gitlab/repo-pull-sync.gitlab-ci.yml"} {
 		files[p] = readRoot(t, p)
 	}
@@ -83,7 +87,9 @@ func gitlabCI(t *testing.T, dir string, vars map[string]string, args ...string) 
 // bumped and mirrored into the internal one, and the deploy job triggers tagrelay-reconciler,
 // which applies the internal repository to the test cluster and waits: the Deployment rolls to
 // a new ReplicaSet whose pods run the new tag. The same pipeline again fails at the refused push
-// (exit 3), and the deploy job alone is refused too: nothing is rolled twice.
+// (exit 3), and the deploy job alone is refused too: nothing is rolled twice. A tag pipeline's
+// release job (.tagrelay:release, from the app's .tagrelay.yaml) rolls the pods to the version;
+// its re-run is refused (exit 3).
 func TestGitLabIncludePipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("gitlab-ci-local (npm) pipeline on the test cluster: runs without -short")
@@ -161,7 +167,17 @@ deploy:
   variables:
     TAGRELAY_RECONCILER_URL: $RECONCILER_URL
     TAGRELAY_APP: app
-`)
+
+release:                                # tag pipelines only (rules of .tagrelay:release)
+  extends: .tagrelay:release
+  stage: deploy
+  needs: []
+  variables:
+    TAGRELAY_CACHE_DIR: $CI_PROJECT_DIR/.tagrelay-release-cache
+`, map[string]string{".tagrelay.yaml": "image:\n  repository: " + image + "\ninfra:\n  repo: " + git.RepoURL("team/infra") +
+		"\n  files: [apps/app/kustomization.yaml]\nmirrors:\n  - source: " + git.RepoURL("team/infra") + "\n    dest: " + git.RepoURL("internal/infra") +
+		"\n    refs: [main]\n    sourceTokenEnv: GITLAB_TOKEN\n    destTokenEnv: GITLAB_TOKEN\ntrigger:\n  reconciler:\n    url: " + tg.rec.URL +
+		"\n    app: " + appName + "\n    timeout: 2m\n"})
 	vars := map[string]string{"IMAGE_LAYOUT": layout, "REGISTRY": reg.Host, "GIT_SERVER": strings.TrimSuffix(git.RepoURL("x"), "/x.git"),
 		"GITLAB_TOKEN": gitToken, "TAGRELAY_INSECURE": "true", "RECONCILER_URL": tg.rec.URL, "TAGRELAY_RECONCILER_TOKEN": tg.rec.Token}
 	out, ok := gitlabCI(t, dir, vars)
@@ -171,7 +187,8 @@ deploy:
 	head, _ := exec.Command("git", "-C", dir, "rev-parse", "--short=8", "HEAD").Output()
 	tag := strings.TrimSpace(string(head))
 	kust := git.MustReadFile(t, "team/infra", "main", "apps/app/kustomization.yaml")
-	if !strings.Contains(kust, "newTag: "+tag+"  # set by CI") {
+	// An all-digit tag is quoted (a number would not be a tag); the style then stays quoted.
+	if !regexp.MustCompile(`newTag: "?` + tag + `"?  # set by CI`).MatchString(kust) {
 		t.Errorf("infra kustomization after the pipeline (want tag %s):\n%s", tag, kust)
 	}
 	infraTip, _ := git.RevParse("team/infra", "main")
@@ -240,6 +257,47 @@ deploy:
 		t.Errorf("the refused re-runs changed the Deployment (generation %d -> %d)", generation, g)
 	}
 	tg.rolledOut(t, image+":"+tag)
+
+	// A tag pipeline for v1.0.0 runs the release job: the commit's image is promoted to v1.0.0,
+	// the infra repository bumped and mirrored, and the reconciler rolls the pods to v1.0.0.
+	tagged := map[string]string{"CI_COMMIT_TAG": "v1.0.0"}
+	for k, v := range vars {
+		tagged[k] = v
+	}
+	out, ok = gitlabCI(t, dir, tagged, "release")
+	if !ok {
+		t.Fatalf("the release job failed:\n%s", out)
+	}
+	for _, want := range []string{"PASS  release", "4. trigger [will run]", "released " + image + ":v1.0.0", image + ":" + tag + " -> " + image + ":v1.0.0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("release job output lacks %q:\n%s", want, out)
+		}
+	}
+	if kust := git.MustReadFile(t, "internal/infra", "main", "apps/app/kustomization.yaml"); !regexp.MustCompile(`newTag: "?v1\.0\.0"?  # set by CI`).MatchString(kust) {
+		t.Errorf("internal kustomization after the release:\n%s", kust)
+	}
+	if released := tg.rolledOut(t, image+":v1.0.0"); released == after {
+		t.Errorf("the release rolled no new ReplicaSet (still %s)", after)
+	}
+	replicaSets = tg.replicaSets(t)
+	generation = tg.deployment(t).Generation
+
+	// The same release again: every step is done, refused with exit 3; nothing rolls.
+	out, ok = gitlabCI(t, dir, tagged, "release")
+	if ok {
+		t.Fatalf("the release re-run passed:\n%s", out)
+	}
+	for _, want := range []string{"FAIL  release", "4. trigger [already done]", "already released: " + image + ":v1.0.0", "FAIL 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("release re-run output lacks %q:\n%s", want, out)
+		}
+	}
+	if rs := tg.replicaSets(t); len(rs) != len(replicaSets) || tg.deployment(t).Generation != generation {
+		t.Errorf("the refused release changed the Deployment: ReplicaSets %v, want %v", rs, replicaSets)
+	}
+	if strings.Contains(out, tg.rec.Token) || strings.Contains(out, gitToken) {
+		t.Errorf("a token appears in the release job's output")
+	}
 }
 
 // TestGitLabComponentsPipeline includes the components as GitLab recommends in the component
