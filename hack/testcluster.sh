@@ -31,7 +31,8 @@ build() {
   local src=$ROOT/src tmp
   mkdir -p "$src/cmd/k8s-all" "$BIN"
   tmp=$(mktemp -d "$ROOT/bin.XXXX")
-  trap 'rm -rf "$tmp"' RETURN
+  # the RETURN trap is global: clear it once it has run, or bindir's own return trips on the unset tmp
+  trap 'rm -rf "${tmp:-}"; trap - RETURN' RETURN
   cd "$src"
   [ -f go.mod ] || go mod init tagrelay.local/testcluster >/dev/null 2>&1
   log "resolving k8s.io/kubernetes@$K8S (staging modules at $STG)"

@@ -107,9 +107,13 @@ func Plan(ctx context.Context, cfg *Config, o Options) (*Release, error) {
 		if err != nil {
 			return nil, fmt.Errorf("planning %s: %w", p.Kind, err)
 		}
-		if p.Kind == StepMirror && p.Status == StatusAlreadyDone && r.Pending() {
+		switch {
+		case p.Kind == StepMirror && p.Status == StatusAlreadyDone && r.Pending():
 			// up to date now, but the steps before it write what it copies
 			p.Status, p.Plan = StatusPending, p.Plan+" now; copies what the steps before it write"
+		case p.Kind == StepTrigger && p.Status == StatusAlreadyDone && r.Pending():
+			// running now, but the steps before it change what it deploys
+			p.Status, p.Plan = StatusPending, p.Plan+"; deploys what the steps before it write"
 		}
 		r.Steps = append(r.Steps, p)
 	}

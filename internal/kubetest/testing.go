@@ -26,6 +26,14 @@ var shared struct {
 // Main runs the tests of a package and stops the shared cluster, if one was started. Call it
 // from TestMain.
 func Main(m *testing.M) {
+	if code := Run(m); code != 0 {
+		os.Exit(code)
+	}
+}
+
+// Run is Main for a TestMain that has more to clean up: it runs the tests, stops the shared
+// cluster, if one was started, and returns m.Run's exit code.
+func Run(m *testing.M) int {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
@@ -33,9 +41,7 @@ func Main(m *testing.M) {
 	if err := shared.cluster.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "kubetest: stopping the cluster: %v\n", err)
 	}
-	if code != 0 {
-		os.Exit(code)
-	}
+	return code
 }
 
 // Shared returns the cluster of this test binary, starting it on first use (about 5 s). It skips

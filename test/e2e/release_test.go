@@ -20,13 +20,15 @@ import (
 	"github.com/tagrelay/tagrelay/internal/regtest"
 )
 
-// fakeReconciler answers syncs as tagrelay-reconciler does: the expected image is applied once,
-// then refused as already running (409). Only its HTTP API is faked: the real one needs a
-// cluster and is driven by test/pipeline.
+// fakeReconciler answers the two requests tagrelay release makes as tagrelay-reconciler does:
+// POST .../sync applies the expected image once, then refuses it as already running (409);
+// GET /api/v1/apps/app returns the last sync. Only its HTTP API is faked: the real one needs a
+// cluster and is driven by test/pipeline and make demo.
 type fakeReconciler struct {
 	mu      sync.Mutex
 	running string
 	syncs   int
+	last    map[string]any
 }
 
 func (f *fakeReconciler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -34,10 +36,18 @@ func (f *fakeReconciler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	var req struct{ ExpectImage string }
-	_ = json.NewDecoder(r.Body).Decode(&req)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/apps/app":
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": "app", "lastSync": f.last})
+		return
+	case r.Method != http.MethodPost || r.URL.Path != "/api/v1/apps/app/sync":
+		http.NotFound(w, r)
+		return
+	}
+	var req struct{ ExpectImage string }
+	_ = json.NewDecoder(r.Body).Decode(&req)
 	f.syncs++
 	res := map[string]any{"app": "app", "revision": "0123456789abcdef", "images": []map[string]string{{"object": "Deployment/team/app", "container": "app", "before": f.running, "after": req.ExpectImage}}}
 	if f.running == req.ExpectImage {
@@ -47,6 +57,7 @@ func (f *fakeReconciler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.running = req.ExpectImage
 		res["status"], res["exitCode"], res["message"] = "Succeeded", 0, "1 image changed"
 	}
+	f.last = res
 	_ = json.NewEncoder(w).Encode(res)
 }
 

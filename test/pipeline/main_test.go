@@ -1,6 +1,7 @@
 // Package pipeline runs the CI templates for real: the GitHub composite action's steps as a
 // runner would, actionlint over the action and the example workflows, and the GitLab templates
-// with gitlab-ci-local (shell executor) against local git, registry and cluster servers.
+// with gitlab-ci-local (shell executor) against local git, registry and cluster servers: the
+// deploy jobs trigger a tagrelay-reconciler serving the kubetest cluster shared by the package.
 // Tools it needs (actionlint, shellcheck, gitlab-ci-local, rsync) are installed on first use and
 // cached under ~/.cache/tagrelay/tools; tests that need npm or the cluster skip under -short.
 package pipeline
@@ -11,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/tagrelay/tagrelay/internal/kubetest"
 )
 
 // version is what the built binaries report, the version the templates pin.
@@ -40,7 +43,7 @@ func run(m *testing.M) (int, error) {
 	if err := build(bin, "./cmd/..."); err != nil {
 		return 0, err
 	}
-	return m.Run(), nil
+	return kubetest.Run(m), nil // stops the shared test cluster, if a test started it
 }
 
 // build compiles packages into dir with the flags of a release, so that the action's

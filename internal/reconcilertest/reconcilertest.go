@@ -1,0 +1,240 @@
+// Package reconcilertest runs a built tagrelay-reconciler binary (`serve`) on 127.0.0.1 for tests
+// and for `make demo`, the way a cluster runs it: an apps config, a bearer token file, a
+// kubeconfig, polls off unless asked, no leader election.
+//
+//	s, err := reconcilertest.Start(ctx, reconcilertest.Options{
+//		Binary: "bin/tagrelay-reconciler", Config: "apps.yaml", Kubeconfig: c.Kubeconfig, Namespace: "tagrelay-system"})
+//	defer s.Stop()
+//	// tagrelay trigger reconciler --url s.URL --token-file s.TokenFile --app web --wait
+package reconcilertest
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options configure Start.
+type Options struct {
+	// Binary is the path of the tagrelay-reconciler binary. Required.
+	Binary string
+	// Config is the apps config file. Required.
+	Config string
+	// Kubeconfig is the cluster's kubeconfig file. Required.
+	Kubeconfig string
+	// Namespace holds the apps' inventories and histories; it must exist. Required.
+	Namespace string
+	// Dir receives the token file, the git cache and the log (reconciler.log). Default: a new
+	// temporary directory, removed by Stop.
+	Dir string
+	// Token is the API token. Default: random.
+	Token string
+	// Interval is serve's --interval. Default: -1s (no polls: only triggers deploy).
+	Interval time.Duration
+	// StartTimeout bounds the start. Default: 1 minute.
+	StartTimeout time.Duration
+}
+
+// Server is a running `tagrelay-reconciler serve`.
+type Server struct {
+	// URL is the base URL of the API, http://127.0.0.1:PORT.
+	URL string
+	// Token is the API token; TokenFile holds it.
+	Token, TokenFile string
+	// Log is the path of the server's log (JSON lines).
+	Log string
+	// Args are the arguments the binary runs with.
+	Args []string
+
+	dir    string
+	ownDir bool
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error // set when done is closed
+	once   sync.Once
+}
+
+// Start runs `tagrelay-reconciler serve` on a free 127.0.0.1 port and returns once it answers
+// /readyz. The process outlives ctx; call Stop.
+func Start(ctx context.Context, o Options) (s *Server, err error) {
+	if o.Binary == "" || o.Config == "" || o.Kubeconfig == "" || o.Namespace == "" {
+		return nil, errors.New("reconcilertest: Binary, Config, Kubeconfig and Namespace are required")
+	}
+	if o.Interval == 0 {
+		o.Interval = -time.Second
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = time.Minute
+	}
+	if o.Token == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		o.Token = "reconciler-" + hex.EncodeToString(b)
+	}
+	s = &Server{Token: o.Token, dir: o.Dir, done: make(chan struct{})}
+	if s.dir == "" {
+		if s.dir, err = os.MkdirTemp("", "reconcilertest-"); err != nil {
+			return nil, err
+		}
+		s.ownDir = true
+	} else if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("starting tagrelay-reconciler serve: %w%s", err, s.tail())
+			_ = s.Stop()
+		}
+	}()
+	s.TokenFile = filepath.Join(s.dir, "api-token")
+	if err := os.WriteFile(s.TokenFile, []byte(o.Token+"\n"), 0o600); err != nil {
+		return s, err
+	}
+	s.Log = filepath.Join(s.dir, "reconciler.log")
+	logFile, err := os.Create(s.Log)
+	if err != nil {
+		return s, err
+	}
+	s.Args = []string{"serve", "--config", o.Config, "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
+		"--token-file", s.TokenFile, "--cache-dir", filepath.Join(s.dir, "cache"), "--listen", "127.0.0.1:0",
+		"--interval", o.Interval.String(), "--leader-elect", "false", "--log-format", "json"}
+	s.cmd = exec.Command(o.Binary, s.Args...)
+	s.cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
+	// Die with the parent even when it is killed before Stop runs.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		logFile.Close()
+		return s, err
+	}
+	s.cmd.Stdout = logFile
+	if err := s.cmd.Start(); err != nil {
+		logFile.Close()
+		return s, err
+	}
+	addr, copied := make(chan string, 1), make(chan struct{})
+	go func() {
+		s.copyLog(stderr, logFile, addr)
+		close(copied)
+	}()
+	go func() {
+		<-copied // Wait closes the pipe: read it to the end first
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+
+	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	defer cancel()
+	select {
+	case a := <-addr:
+		s.URL = "http://" + a
+	case <-s.done:
+		return s, fmt.Errorf("exited: %v", s.err)
+	case <-ctx.Done():
+		return s, fmt.Errorf("no \"serving\" log line: %w", ctx.Err())
+	}
+	return s, s.waitReady(ctx)
+}
+
+// copyLog writes the server's stderr to the log and sends the address of its "serving" line.
+func (s *Server) copyLog(r io.Reader, w *os.File, addr chan<- string) {
+	defer w.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sent := false
+	for sc.Scan() {
+		line := sc.Bytes()
+		_, _ = w.Write(append(line, '\n'))
+		if sent {
+			continue
+		}
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "serving" && rec.Addr != "" {
+			addr <- rec.Addr
+			sent = true
+		}
+	}
+	_, _ = io.Copy(w, r)
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited: %v", s.err)
+		case <-ctx.Done():
+			return fmt.Errorf("%s/readyz: not ready: %w", s.URL, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop ends the server (SIGTERM, then SIGKILL after 10 s) and removes its directory when Start
+// created it. It is safe to call more than once.
+func (s *Server) Stop() error {
+	if s == nil {
+		return nil
+	}
+	var err error
+	s.once.Do(func() {
+		if s.cmd != nil && s.cmd.Process != nil {
+			_ = s.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.done:
+			case <-time.After(10 * time.Second):
+				_ = s.cmd.Process.Kill()
+				<-s.done
+				err = errors.New("tagrelay-reconciler serve did not stop on SIGTERM; killed")
+			}
+		}
+		if s.ownDir {
+			if rmErr := os.RemoveAll(s.dir); err == nil {
+				err = rmErr
+			}
+		}
+	})
+	return err
+}
+
+// Logs returns the server's log so far.
+func (s *Server) Logs() string {
+	b, _ := os.ReadFile(s.Log)
+	return string(b)
+}
+
+// tail returns the end of the log, for errors.
+func (s *Server) tail() string {
+	if s.Log == "" {
+		return ""
+	}
+	l := strings.TrimSpace(s.Logs())
+	if l == "" {
+		return ""
+	}
+	if len(l) > 2000 {
+		l = "…" + l[len(l)-2000:]
+	}
+	return "\n" + l
+}
