@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
 func obj(apiVersion, kind, ns, name string, namespaced bool) *resource {
@@ -59,5 +60,35 @@ func TestGuardTenancy(t *testing.T) {
 				t.Errorf("guardTenancy() = %v, want %v containing %q", err, tc.class, tc.want)
 			}
 		})
+	}
+}
+
+func TestPollDeployed(t *testing.T) {
+	t.Parallel()
+	changed := []api.ImageChange{{Object: "Deployment/ns/web", Container: "web", Before: "example.com/web:v1", After: "example.com/web:v2"}}
+	same := []api.ImageChange{{Object: "Deployment/ns/web", Container: "web", Before: "example.com/web:v2", After: "example.com/web:v2"}}
+	poll := func(rev string, st api.Status, images []api.ImageChange) Result {
+		return Result{Trigger: TriggerPoll, Revision: rev, Status: st, Images: images}
+	}
+	for _, tc := range []struct {
+		name    string
+		history []Result
+		rev     string
+		expect  string
+		want    bool
+	}{
+		{"poll of this revision deployed the image", []Result{poll("abc", api.StatusSucceeded, changed)}, "abc", "example.com/web:v2", true},
+		{"without an expected image, any change", []Result{poll("abc", api.StatusSucceeded, changed)}, "abc", "", true},
+		{"canonical names compare", []Result{poll("abc", api.StatusSucceeded, []api.ImageChange{{Before: "nginx:1", After: "nginx:2"}})}, "abc", "docker.io/library/nginx:2", true},
+		{"another image", []Result{poll("abc", api.StatusSucceeded, changed)}, "abc", "example.com/web:v3", false},
+		{"another revision", []Result{poll("abc", api.StatusSucceeded, changed)}, "def", "example.com/web:v2", false},
+		{"the poll changed nothing", []Result{poll("abc", api.StatusSucceeded, same)}, "abc", "", false},
+		{"the poll failed", []Result{poll("abc", api.StatusFailed, changed)}, "abc", "example.com/web:v2", false},
+		{"a trigger already claimed it", []Result{{Trigger: TriggerAPI, Revision: "abc", Status: api.StatusSucceeded}, poll("abc", api.StatusSucceeded, changed)}, "abc", "example.com/web:v2", false},
+		{"no history", nil, "abc", "", false},
+	} {
+		if got := pollDeployed(tc.history, tc.rev, tc.expect); got != tc.want {
+			t.Errorf("%s: pollDeployed() = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -148,3 +148,32 @@ func splitRef(image string) (repo, tag string, ok bool) {
 	}
 	return ref.Context().Name(), ref.Identifier(), true
 }
+
+// pollDeployed reports whether the change a trigger asks for was just deployed by a poll (or a
+// webhook) instead: the newest history entry is a successful poll of this very revision that
+// changed the expected image (any image, without an expectation). The pipeline's deploy job then
+// succeeds once — it waits for the health of what the poll rolled out — rather than being
+// refused as a no-op for a deploy that did happen; the next trigger finds its own entry on top
+// and is refused as usual.
+func pollDeployed(history []Result, revision, expect string) bool {
+	if len(history) == 0 {
+		return false
+	}
+	last := history[0]
+	if last.Trigger != TriggerPoll || last.Status != api.StatusSucceeded || last.Revision != revision || revision == "" {
+		return false
+	}
+	if expect == "" {
+		return api.AnyChanged(last.Images)
+	}
+	wantRepo, wantTag, ok := splitRef(expect)
+	if !ok {
+		return false
+	}
+	for _, c := range last.Images {
+		if repo, tag, ok := splitRef(c.After); ok && c.Changed() && repo == wantRepo && tag == wantTag {
+			return true
+		}
+	}
+	return false
+}

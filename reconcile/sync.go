@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
@@ -75,7 +77,7 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, res *R
 		return err
 	}
 	if opts.Guard {
-		if err := noopGuard(res.Images, opts.ExpectImage, opts.AllowNoop, opts.Restart); err != nil {
+		if err := r.guardNoop(ctx, app, opts, res); err != nil {
 			return err
 		}
 	}
@@ -95,6 +97,21 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, res *R
 		timeout = time.Duration(app.Timeout)
 	}
 	return r.wait(ctx, rs, timeout)
+}
+
+// guardNoop refuses a triggered sync that deploys nothing new, unless a poll of the same
+// revision deployed that change just before (see pollDeployed).
+func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, res *Result) error {
+	err := noopGuard(res.Images, opts.ExpectImage, opts.AllowNoop, opts.Restart)
+	if err == nil || !errors.Is(err, errdefs.ErrNoop) {
+		return err
+	}
+	history, herr := r.History(ctx, app.Name)
+	if herr != nil || !pollDeployed(history, res.Revision, opts.ExpectImage) {
+		return err
+	}
+	res.Message = fmt.Sprintf("already deployed by the %s poll of this revision; waited for its health", history[0].Started.Format(time.RFC3339))
+	return nil
 }
 
 // prepare fetches and renders the app and runs the tenancy guard.

@@ -224,3 +224,31 @@ func TestDriftRepaired(t *testing.T) {
 		t.Errorf("image drift not repaired: %s", got)
 	}
 }
+
+// TestTriggerAfterPollDeployed: a poll (or webhook) deploys the bumped commit before the
+// pipeline's deploy job triggers it. That trigger succeeds once — the deploy did happen — and
+// the next one of the same image is refused as usual.
+func TestTriggerAfterPollDeployed(t *testing.T) {
+	f := newFixture(t)
+	app := f.app("web", "apps/web")
+	f.commit(map[string]string{"apps/web/deploy.yaml": deploymentYAML("web", "example.com/web:v1")})
+	f.mustSync(app, reconcile.SyncOptions{})
+	f.commit(map[string]string{"apps/web/deploy.yaml": deploymentYAML("web", "example.com/web:v2")})
+	poll, err := f.r.Sync(context.Background(), app, reconcile.SyncOptions{Trigger: reconcile.TriggerPoll})
+	if err != nil || poll.Status != api.StatusSucceeded {
+		t.Fatalf("poll: %v (%+v)", err, poll)
+	}
+	gen, sets := f.deployment("web").Generation, f.replicaSets()
+
+	res := f.mustSync(app, reconcile.SyncOptions{ExpectImage: "example.com/web:v2"})
+	if res.Status != api.StatusSucceeded || !strings.Contains(res.Message, "already deployed by the") {
+		t.Errorf("trigger after the poll: status %s, message %q; want Succeeded naming the poll", res.Status, res.Message)
+	}
+	if got := f.deployment("web").Generation; got != gen || f.replicaSets() != sets {
+		t.Errorf("trigger after the poll changed the Deployment: generation %d -> %d", gen, got)
+	}
+	res, err = f.sync(app, reconcile.SyncOptions{ExpectImage: "example.com/web:v2"})
+	wantErr(t, res, err, reconcile.ErrExpectedImage, exitcode.Noop)
+	res, err = f.sync(app, reconcile.SyncOptions{})
+	wantErr(t, res, err, reconcile.ErrNoImageChange, exitcode.Noop)
+}
