@@ -26,7 +26,6 @@ import (
 	"time"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tagrelay/tagrelay/internal/gittest"
@@ -139,7 +138,7 @@ func (d *demo) run() (err error) {
 		return err
 	}
 
-	d.section("The app's CI: build, push the image under the commit's tag")
+	d.section("The app's CI: build a multi-arch image (an OCI layout, linux/amd64 + linux/arm64), push it under the commit's tag")
 	sha := "1a2b3c4d"
 	layout, err := d.appImage()
 	if err != nil {
@@ -224,9 +223,10 @@ func (d *demo) run() (err error) {
 // atEnd registers f to run when the demo ends, after those registered later.
 func (d *demo) atEnd(f func()) { d.cleanup = append(d.cleanup, f) }
 
-// appImage writes the app's build output, an OCI image layout, as a daemonless build would.
+// appImage writes the app's build output, an OCI image layout holding a two-platform index, as a
+// daemonless multi-arch build would.
 func (d *demo) appImage() (string, error) {
-	img, err := random.Image(1024, 2)
+	img, err := regtest.NewIndex(1024, 2, "linux/amd64", "linux/arm64")
 	if err != nil {
 		return "", err
 	}
