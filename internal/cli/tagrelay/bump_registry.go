@@ -86,12 +86,8 @@ func (o *bumpOptions) gitTLS(env *clirun.Env, log *slog.Logger) ([]byte, bool, e
 		bundle = append(bundle, b...)
 		bundle = append(bundle, '\n')
 	}
-	if o.reg.insecure && !o.verifiesRegistry() {
-		log.Warn("--insecure: TLS certificates are not verified")
+	if o.reg.insecure {
+		log.Warn("TLS verification of the git server disabled (--insecure)", "repo", o.repo)
 	}
 	return bundle, o.reg.insecure, nil
-}
-
-func (o *bumpOptions) verifiesRegistry() bool {
-	return o.repo != "" && !o.noVerify || o.digest || o.waitFor > 0
 }

@@ -197,3 +197,19 @@ func TestBumpWaitForImage(t *testing.T) {
 		t.Errorf("values = %s", v)
 	}
 }
+
+// TestInsecureWarnsOnEveryUse: --insecure is logged as a warning for each server it weakens.
+func TestInsecureWarnsOnEveryUse(t *testing.T) {
+	t.Parallel()
+	s, reg, _, vars := registryInfra(t)
+	got := run(t, vars, "bump", "--repo", s.RepoURL("team/infra"), "--image", reg.Host+"/team/web", "--file", "chart/values.yaml",
+		"--tag", "1a2b3c4d", "--insecure")
+	if got.code != 0 {
+		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	}
+	for _, want := range []string{"TLS verification of the git server disabled (--insecure)", "TLS verification disabled and plain HTTP allowed (--insecure)\" registry=" + reg.Host} {
+		if !strings.Contains(got.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, got.stderr)
+		}
+	}
+}

@@ -58,9 +58,7 @@ func (o *registryOptions) client(env *clirun.Env, log *slog.Logger, jobs int, ho
 	if err != nil {
 		return nil, err
 	}
-	if o.insecure {
-		log.Warn("--insecure: TLS certificates are not verified and plain HTTP is allowed")
-	}
+	// With --insecure the client warns each time it contacts a registry, naming it.
 	return registry.NewClient(co)
 }
 
