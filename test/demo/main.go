@@ -138,8 +138,13 @@ func (d *demo) run() (err error) {
 		return err
 	}
 
-	d.section("The app's CI: build a multi-arch image (an OCI layout, linux/amd64 + linux/arm64), push it under the commit's tag")
-	sha := "1a2b3c4d"
+	d.section("A developer commits to the app on the external forge; tagrelay mirror brings it into the internal GitLab")
+	sha, err := d.appCommit()
+	if err != nil {
+		return err
+	}
+
+	d.section("The app's CI (internal GitLab): a multi-arch image (an OCI layout, linux/amd64 + linux/arm64), pushed under CI_COMMIT_SHORT_SHA=" + sha)
 	layout, err := d.appImage()
 	if err != nil {
 		return err
@@ -222,6 +227,34 @@ func (d *demo) run() (err error) {
 
 // atEnd registers f to run when the demo ends, after those registered later.
 func (d *demo) atEnd(f func()) { d.cleanup = append(d.cleanup, f) }
+
+// appCommit commits to the app repository on the "external" forge, mirrors it (branches and
+// tags) into the internal GitLab, and returns the short SHA the internal CI tags the image with.
+func (d *demo) appCommit() (string, error) {
+	for _, r := range []string{"github/app", "internal/app"} {
+		if err := d.git.CreateRepo(r); err != nil {
+			return "", err
+		}
+	}
+	commit, err := d.git.Commit("github/app", "main", "feat: greet in French", map[string]string{
+		"main.go":    "package main\n\nfunc main() { println(\"bonjour\") }\n",
+		"Dockerfile": "FROM scratch\nCOPY app /app\n",
+	})
+	if err != nil {
+		return "", err
+	}
+	d.say("external: %s (main at %s)", d.git.RepoURL("github/app"), commit[:8])
+	d.say("internal: %s", d.git.RepoURL("internal/app"))
+	if err := d.want(0, "mirroring the app", "mirror", "--source", d.git.RepoURL("github/app"), "--dest", d.git.RepoURL("internal/app"),
+		"--ref", "main", "--tags", "--cache-dir", filepath.Join(d.tmp, "mirror-cache")); err != nil {
+		return "", err
+	}
+	internal, err := d.git.RevParse("internal/app", "main")
+	if err != nil || internal != commit {
+		return "", fmt.Errorf("internal/app main = %s (%v), want %s", internal, err, commit)
+	}
+	return commit[:8], nil
+}
 
 // appImage writes the app's build output, an OCI image layout holding a two-platform index, as a
 // daemonless multi-arch build would.
