@@ -1,14 +1,10 @@
 package release
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -45,18 +41,8 @@ func (s *reconcilerStep) lastSync(ctx context.Context) *api.SyncResult {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(s.cfg.URL, "/")+api.AppPath(url.PathEscape(s.cfg.App)), nil)
+	st, err := s.client(token).Status(ctx, s.cfg.App)
 	if err != nil {
-		return nil
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := s.o.HTTPClient.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var st api.AppStatus
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&st) != nil {
 		return nil
 	}
 	last := st.LastSync
@@ -139,40 +125,23 @@ func (s *reconcilerStep) running(res *api.SyncResult) bool {
 }
 
 func (s *reconcilerStep) post(ctx context.Context, token string) (*api.SyncResult, error) {
-	body, _ := json.Marshal(api.SyncRequest{ExpectImage: s.image, Wait: true})
-	endpoint := strings.TrimRight(s.cfg.URL, "/") + api.SyncPath(url.PathEscape(s.cfg.App))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, errdefs.Invalid(fmt.Errorf("building the sync request: %w", err))
+	res, err := s.client(token).Sync(ctx, s.cfg.App, api.SyncRequest{ExpectImage: s.image, Wait: true})
+	var ae *api.AnswerError
+	switch {
+	case err == nil:
+		return res, nil
+	case !errors.As(err, &ae):
+		return nil, fmt.Errorf("triggering the reconciler: %w", err)
+	case ae.StatusCode == http.StatusNotFound:
+		return nil, errdefs.WithHint(err, "check trigger.reconciler.app against the reconciler's apps")
+	case ae.StatusCode == http.StatusUnauthorized || ae.StatusCode == http.StatusForbidden:
+		return nil, errdefs.WithHint(err, "check the reconciler API token")
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.o.HTTPClient.Do(req)
-	if err != nil {
-		return nil, errdefs.Unavailable(fmt.Errorf("triggering the reconciler: %w", err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, errdefs.Unavailable(fmt.Errorf("reading the reconciler's answer: %w", err))
-	}
-	var res api.SyncResult
-	if json.Unmarshal(data, &res) == nil && res.App != "" {
-		return &res, nil
-	}
-	var apiErr api.Error
-	msg := strings.TrimSpace(string(data))
-	if json.Unmarshal(data, &apiErr) == nil && apiErr.Error != "" {
-		msg = apiErr.Error
-	}
-	err = fmt.Errorf("reconciler answered %s: %s", resp.Status, msg)
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		return nil, errdefs.WithHint(errdefs.NotFound(err), "check trigger.reconciler.app against the reconciler's apps")
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, errdefs.WithHint(errdefs.Unavailable(err), "check the reconciler API token")
-	}
-	return nil, errdefs.WithHint(errdefs.Unavailable(err), apiErr.Hint)
+	return nil, err
+}
+
+func (s *reconcilerStep) client(token string) *api.Client {
+	return &api.Client{URL: s.cfg.URL, Token: token, HTTP: s.o.HTTPClient}
 }
 
 // shortRev is the first 8 hex digits of a commit, as git prints it.

@@ -1,18 +1,14 @@
 package tagrelay
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -86,7 +82,7 @@ func runTriggerReconciler(c *cli.Context, env *clirun.Env, o *triggerReconcilerO
 	}
 	req := api.SyncRequest{ExpectImage: o.expectImage, AllowNoop: o.allowNoop, Restart: o.restart, Wait: o.wait}
 	log.Info("triggering sync", "app", o.app, "url", redact.URL(o.url), "wait", o.wait)
-	res, err := postSync(c.Context, client, strings.TrimRight(o.url, "/")+api.SyncPath(url.PathEscape(o.app)), token, req)
+	res, err := postSync(c.Context, &api.Client{URL: o.url, Token: token, HTTP: client}, o.app, req)
 	if err != nil {
 		return err
 	}
@@ -115,47 +111,24 @@ func (o *triggerReconcilerOptions) validate() error {
 	return nil
 }
 
-// postSync sends the sync request and decodes the reconciler's answer. A sync result comes back
-// with every status the API uses for syncs (200, 202, 409, 412, 422, 500); other answers are
-// errors of the API itself.
-func postSync(ctx context.Context, client *http.Client, endpoint, token string, body api.SyncRequest) (*api.SyncResult, error) {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(b))
-	if err != nil {
-		return nil, clirun.Usagef("check --url", "building the request: %v", err)
+// postSync sends the sync request through the API client and gives its failures the flags that
+// fix them.
+func postSync(ctx context.Context, c *api.Client, app string, body api.SyncRequest) (*api.SyncResult, error) {
+	res, err := c.Sync(ctx, app, body)
+	if err == nil {
+		return res, nil
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("triggering the reconciler: %w", err)),
+	var ae *api.AnswerError
+	switch {
+	case !errors.As(err, &ae):
+		return nil, errdefs.WithHint(fmt.Errorf("triggering the reconciler: %w", err),
 			"check --url and that tagrelay-reconciler is reachable from the job (raise --timeout for long rollouts)")
+	case ae.StatusCode == http.StatusUnauthorized || ae.StatusCode == http.StatusForbidden:
+		return nil, errdefs.WithHint(err, "check --token-file: it must hold the reconciler's API token")
+	case ae.StatusCode == http.StatusNotFound:
+		return nil, errdefs.WithHint(err, "check --app against the reconciler's apps config")
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, errdefs.Unavailable(fmt.Errorf("reading the reconciler's answer: %w", err))
-	}
-	var res api.SyncResult
-	if json.Unmarshal(data, &res) == nil && res.App != "" {
-		return &res, nil
-	}
-	var apiErr api.Error
-	_ = json.Unmarshal(data, &apiErr)
-	msg := apiErr.Error
-	if msg == "" {
-		msg = strings.TrimSpace(string(data))
-	}
-	err = fmt.Errorf("reconciler answered %s: %s", resp.Status, msg)
-	switch resp.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, errdefs.WithHint(errdefs.Unavailable(err), "check --token-file: it must hold the reconciler's API token")
-	case http.StatusNotFound:
-		return nil, errdefs.WithHint(errdefs.NotFound(err), "check --app against the reconciler's apps config")
-	case http.StatusBadRequest:
-		return nil, errdefs.Invalid(err)
-	}
-	return nil, errdefs.WithHint(errdefs.Unavailable(err), apiErr.Hint)
+	return nil, err
 }
 
 // syncError is a sync that did not succeed; the command exits with its code.

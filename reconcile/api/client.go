@@ -1,0 +1,116 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
+)
+
+// maxAnswer bounds what the client reads of an answer (a sync result lists objects and diffs).
+const maxAnswer = 16 << 20
+
+// Client calls a tagrelay-reconciler's HTTP API. It needs only net/http, so the tagrelay CLI and
+// the release package talk to the reconciler without linking client-go.
+type Client struct {
+	// URL is the reconciler's base URL: http(s)://HOST[:PORT].
+	URL string
+	// Token is the API bearer token.
+	Token string
+	// HTTP sends the requests; nil means http.DefaultClient.
+	HTTP *http.Client
+}
+
+// Sync asks for a sync of app and returns the reconciler's result, whatever the sync's outcome:
+// the API answers every sync, refused or failed ones included (409, 412, 422, 500), with a
+// SyncResult. Other answers are errors of the API itself, classified by status: 401/403
+// unavailable (a token problem), 404 not found (an unknown app), 400 invalid.
+func (c *Client) Sync(ctx context.Context, app string, req SyncRequest) (*SyncResult, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	data, resp, err := c.do(ctx, http.MethodPost, SyncPath(url.PathEscape(app)), body)
+	if err != nil {
+		return nil, err
+	}
+	var res SyncResult
+	if json.Unmarshal(data, &res) == nil && res.App != "" {
+		return &res, nil
+	}
+	return nil, answerError(resp, data)
+}
+
+// Status returns app's status: its last sync, whether one runs, the next poll.
+func (c *Client) Status(ctx context.Context, app string) (*AppStatus, error) {
+	data, resp, err := c.do(ctx, http.MethodGet, AppPath(url.PathEscape(app)), nil)
+	if err != nil {
+		return nil, err
+	}
+	var st AppStatus
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &st) != nil {
+		return nil, answerError(resp, data)
+	}
+	return &st, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, *http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, errdefs.Invalid(fmt.Errorf("building the request to the reconciler: %w", err))
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, errdefs.Unavailable(fmt.Errorf("calling the reconciler: %w", err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, nil, errdefs.Unavailable(fmt.Errorf("reading the reconciler's answer: %w", err))
+	}
+	return data, resp, nil
+}
+
+// AnswerError is an answer of the API that is not the document asked for: a wrong token, an
+// unknown app, a malformed request. Callers branch on StatusCode with errors.As.
+type AnswerError struct {
+	StatusCode int
+	Status     string // "401 Unauthorized"
+	Message    string // the API's error, or the body
+}
+
+func (e *AnswerError) Error() string {
+	return fmt.Sprintf("reconciler answered %s: %s", e.Status, e.Message)
+}
+
+// answerError turns an answer that is not the expected document into an *AnswerError with an
+// errdefs class and the API's hint.
+func answerError(resp *http.Response, data []byte) error {
+	var apiErr Error
+	ae := &AnswerError{StatusCode: resp.StatusCode, Status: resp.Status, Message: strings.TrimSpace(string(data))}
+	if json.Unmarshal(data, &apiErr) == nil && apiErr.Error != "" {
+		ae.Message = apiErr.Error
+	}
+	err := errdefs.WithHint(ae, apiErr.Hint)
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return errdefs.NotFound(err)
+	case http.StatusBadRequest:
+		return errdefs.Invalid(err)
+	}
+	return errdefs.Unavailable(err)
+}
