@@ -151,12 +151,12 @@ func (d *demo) state() (*clusterState, error) {
 func (s *clusterState) rolledOut(image string) bool {
 	want := *s.deploy.Spec.Replicas
 	st := s.deploy.Status
-	if podImage(s.deploy.Spec.Template.Spec) != image || st.ObservedGeneration < s.deploy.Generation ||
+	if kubetest.Image(s.deploy.Spec.Template.Spec) != image || st.ObservedGeneration < s.deploy.Generation ||
 		st.UpdatedReplicas != want || st.ReadyReplicas != want || st.AvailableReplicas != want || int32(len(s.pods)) != want {
 		return false
 	}
 	for i := range s.pods {
-		if p := &s.pods[i]; p.DeletionTimestamp != nil || podImage(p.Spec) != image || !podReady(p) {
+		if p := &s.pods[i]; p.DeletionTimestamp != nil || kubetest.Image(p.Spec) != image || !kubetest.PodReady(p) {
 			return false
 		}
 	}
@@ -185,14 +185,14 @@ func (d *demo) showCluster(image string) error {
 	st := s.deploy.Status
 	fmt.Fprintln(w, "NAME\tREADY\tUP-TO-DATE\tAVAILABLE\tIMAGE")
 	fmt.Fprintf(w, "deployment.apps/%s\t%d/%d\t%d\t%d\t%s\n", s.deploy.Name, st.ReadyReplicas, *s.deploy.Spec.Replicas,
-		st.UpdatedReplicas, st.AvailableReplicas, podImage(s.deploy.Spec.Template.Spec))
+		st.UpdatedReplicas, st.AvailableReplicas, kubetest.Image(s.deploy.Spec.Template.Spec))
 	w.Flush()
 	b.WriteString("\n")
 	w = tabwriter.NewWriter(&b, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(w, "NAME\tDESIRED\tCURRENT\tREADY\tREVISION\tIMAGE")
 	for _, rs := range s.rs {
 		fmt.Fprintf(w, "replicaset.apps/%s\t%d\t%d\t%d\t%d\t%s\n", rs.Name, *rs.Spec.Replicas, rs.Status.Replicas, rs.Status.ReadyReplicas,
-			revision(&rs), podImage(rs.Spec.Template.Spec))
+			revision(&rs), kubetest.Image(rs.Spec.Template.Spec))
 	}
 	w.Flush()
 	b.WriteString("\n")
@@ -201,13 +201,13 @@ func (d *demo) showCluster(image string) error {
 	for i := range s.pods {
 		p := &s.pods[i]
 		ready, status := "0/1", string(p.Status.Phase)
-		if podReady(p) {
+		if kubetest.PodReady(p) {
 			ready = "1/1"
 		}
 		if p.DeletionTimestamp != nil {
 			status = "Terminating"
 		}
-		fmt.Fprintf(w, "pod/%s\t%s\t%s\t%s\n", p.Name, ready, status, podImage(p.Spec))
+		fmt.Fprintf(w, "pod/%s\t%s\t%s\t%s\n", p.Name, ready, status, kubetest.Image(p.Spec))
 	}
 	w.Flush()
 	fmt.Fprint(d.out, indent(b.String()))
@@ -247,42 +247,6 @@ func (d *demo) unchanged(before string) error {
 func revision(rs *appsv1.ReplicaSet) int {
 	n, _ := strconv.Atoi(rs.Annotations["deployment.kubernetes.io/revision"])
 	return n
-}
-
-func podImage(spec corev1.PodSpec) string {
-	if len(spec.Containers) == 0 {
-		return ""
-	}
-	return spec.Containers[0].Image
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// deploymentYAML is the app's Deployment in the infra repository's base: two replicas.
-func deploymentYAML(image string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ` + app + `
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: ` + app + `}
-  template:
-    metadata:
-      labels: {app: ` + app + `}
-    spec:
-      containers:
-        - name: ` + app + `
-          image: ` + image + `
-`
 }
 
 // prefixWriter indents what is written to it line by line (the cluster build's progress).

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tagrelay/tagrelay/internal/gittest"
+	"github.com/tagrelay/tagrelay/internal/kubetest"
 	"github.com/tagrelay/tagrelay/internal/reconcilertest"
 	"github.com/tagrelay/tagrelay/internal/regtest"
 )
@@ -118,7 +119,7 @@ func (d *demo) run() (err error) {
 	}
 	if _, err := d.git.Commit("team/infra", "main", "initial infra", map[string]string{
 		"base/kustomization.yaml":      "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\n",
-		"base/deployment.yaml":         deploymentYAML(image),
+		"base/deployment.yaml":         kubetest.DeploymentYAML(app, image, 2),
 		"envs/prod/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../../base\nimages:\n  - name: " + image + "\n    newTag: 0000000a # set by CI\n",
 	}); err != nil {
 		return err

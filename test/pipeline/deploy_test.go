@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -99,7 +98,7 @@ func (tg *target) replicaSets(t *testing.T) map[string]string {
 	out := map[string]string{}
 	for _, rs := range list.Items {
 		if owner := metav1.GetControllerOf(&rs); owner != nil && owner.Kind == "Deployment" && owner.Name == appName {
-			out[rs.Name] = podImage(rs.Spec.Template.Spec)
+			out[rs.Name] = kubetest.Image(rs.Spec.Template.Spec)
 		}
 	}
 	return out
@@ -124,7 +123,7 @@ func (tg *target) rolledOut(t *testing.T, image string) string {
 	ctx := context.Background()
 	d := tg.deployment(t)
 	want := *d.Spec.Replicas
-	if got := podImage(d.Spec.Template.Spec); got != image {
+	if got := kubetest.Image(d.Spec.Template.Spec); got != image {
 		t.Errorf("Deployment %s/%s template image = %s, want %s", tg.ns, appName, got, image)
 	}
 	if s := d.Status; s.ObservedGeneration < d.Generation || s.Replicas != want || s.UpdatedReplicas != want || s.ReadyReplicas != want || s.AvailableReplicas != want {
@@ -151,13 +150,13 @@ func (tg *target) rolledOut(t *testing.T, image string) string {
 	if current == nil {
 		t.Fatalf("Deployment %s/%s has no ReplicaSet", tg.ns, appName)
 	}
-	if got := podImage(current.Spec.Template.Spec); got != image || current.Status.ReadyReplicas != want {
+	if got := kubetest.Image(current.Spec.Template.Spec); got != image || current.Status.ReadyReplicas != want {
 		t.Errorf("newest ReplicaSet %s (revision %d): image %s, %d/%d Ready; want %s, %d Ready",
 			current.Name, revision(current), got, current.Status.ReadyReplicas, want, image, want)
 	}
 	for _, rs := range list.Items {
 		if rs.Name != current.Name && rs.Spec.Replicas != nil && *rs.Spec.Replicas != 0 {
-			t.Errorf("older ReplicaSet %s (%s) still wants %d replicas", rs.Name, podImage(rs.Spec.Template.Spec), *rs.Spec.Replicas)
+			t.Errorf("older ReplicaSet %s (%s) still wants %d replicas", rs.Name, kubetest.Image(rs.Spec.Template.Spec), *rs.Spec.Replicas)
 		}
 	}
 	pods, err := tg.cs.CoreV1().Pods(tg.ns).List(ctx, metav1.ListOptions{})
@@ -170,9 +169,9 @@ func (tg *target) rolledOut(t *testing.T, image string) string {
 		switch {
 		case p.DeletionTimestamp != nil: // an old pod on its way out
 		case owner == nil || owner.Name != current.Name:
-			t.Errorf("pod %s (%s) of another ReplicaSet still runs", p.Name, podImage(p.Spec))
-		case podImage(p.Spec) != image || !podReady(&p):
-			t.Errorf("pod %s: image %s, phase %s, ready %v; want %s Ready", p.Name, podImage(p.Spec), p.Status.Phase, podReady(&p), image)
+			t.Errorf("pod %s (%s) of another ReplicaSet still runs", p.Name, kubetest.Image(p.Spec))
+		case kubetest.Image(p.Spec) != image || !kubetest.PodReady(&p):
+			t.Errorf("pod %s: image %s, phase %s, ready %v; want %s Ready", p.Name, kubetest.Image(p.Spec), p.Status.Phase, kubetest.PodReady(&p), image)
 		default:
 			ready = append(ready, p.Name)
 		}
@@ -201,43 +200,7 @@ func (tg *target) describe(t *testing.T) string {
 		t.Fatal(err)
 	}
 	for _, p := range pods.Items {
-		fmt.Fprintf(&b, "pod/%s %s ready=%v\n", p.Name, podImage(p.Spec), podReady(&p))
+		fmt.Fprintf(&b, "pod/%s %s ready=%v\n", p.Name, kubetest.Image(p.Spec), kubetest.PodReady(&p))
 	}
 	return b.String()
-}
-
-func podImage(spec corev1.PodSpec) string {
-	if len(spec.Containers) == 0 {
-		return ""
-	}
-	return spec.Containers[0].Image
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// deploymentYAML is the app's Deployment: two replicas of image.
-func deploymentYAML(image string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ` + appName + `
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: ` + appName + `}
-  template:
-    metadata:
-      labels: {app: ` + appName + `}
-    spec:
-      containers:
-        - name: ` + appName + `
-          image: ` + image + `
-`
 }

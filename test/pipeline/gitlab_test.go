@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tagrelay/tagrelay/internal/gittest"
+	"github.com/tagrelay/tagrelay/internal/kubetest"
 	"github.com/tagrelay/tagrelay/internal/regtest"
 )
 
@@ -103,7 +104,7 @@ func TestGitLabIncludePipeline(t *testing.T) {
 	git.MustCreateRepo(t, "team/infra")
 	git.MustCommit(t, "team/infra", "main", "infra", map[string]string{
 		"apps/app/kustomization.yaml": "resources: [deployment.yaml]\nimages:\n  - name: " + image + "\n    newTag: 0000000a  # set by CI\n",
-		"apps/app/deployment.yaml":    deploymentYAML(image),
+		"apps/app/deployment.yaml":    kubetest.DeploymentYAML(appName, image, 2),
 	})
 	git.MustCreateRepo(t, "internal/infra")
 
@@ -318,7 +319,7 @@ func TestGitLabComponentsPipeline(t *testing.T) {
 	git.MustCommit(t, "team/infra", "main", "infra", map[string]string{
 		"charts/app/Chart.yaml":  "apiVersion: v2\nname: app\nversion: 0.1.0\n",
 		"charts/app/values.yaml": "replicaCount: 2\nimage:\n  repository: " + image + "\n  tag: \"0000000a\"\n",
-		"charts/app/templates/deployment.yaml": strings.Replace(strings.Replace(deploymentYAML(`"{{ .Values.image.repository }}:{{ .Values.image.tag }}"`),
+		"charts/app/templates/deployment.yaml": strings.Replace(strings.Replace(kubetest.DeploymentYAML(appName, `"{{ .Values.image.repository }}:{{ .Values.image.tag }}"`, 2),
 			"replicas: 2", "replicas: {{ .Values.replicaCount }}", 1), "name: "+appName+"\n", "name: {{ .Release.Name }}\n", 1),
 	})
 	git.MustCreateRepo(t, "internal/infra")
