@@ -1,7 +1,7 @@
-// Package tagrelay is the module root. It holds nothing but the CI templates as embedded data:
-// go:embed cannot reach a parent directory, and ci-templates/ must stay where users point
-// `include: project` and `uses:` at, so the files are embedded here and served by the citemplates
-// package.
+// Package tagrelay is the module root. It holds nothing but the CI templates as embedded data.
+// An embed directive cannot reach a parent directory, and ci-templates/ must stay where users
+// point `include: project` and `uses:` at, so the files are embedded here and served by the
+// citemplates package.
 package tagrelay
 
 import "embed"
