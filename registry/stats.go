@@ -30,8 +30,9 @@ func withStats(ctx context.Context, s *Stats) context.Context {
 // observer sits under ggcr's retry and auth transports: it sees every attempt on the wire,
 // counts it into the Stats of the request's context and logs it at debug level.
 //
-// It also bounds the blob bodies in flight to the client's Jobs: ggcr bounds the children of
-// an index and the layers of each image separately, which allows Jobs² at once.
+// It also bounds the blob uploads in flight to the client's Jobs: ggcr bounds the children of
+// an index and the layers of each image separately, which allows Jobs² at once. (Downloads,
+// the source side of a copy, are bounded by ggcr's own pull limiter.)
 type observer struct {
 	inner   http.RoundTripper
 	log     *slog.Logger
