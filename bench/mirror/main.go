@@ -64,13 +64,13 @@ func run(runs, commits, blob int, cacheRoot string) error {
 	if err := generate(origin, commits, blob); err != nil {
 		return fmt.Errorf("generating the source repository: %w", err)
 	}
-	bin := filepath.Join(work, "tagrelay")
-	// Built as `make build` does: what users run.
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/tagrelay")
+	bin := filepath.Join(work, "tagrelay-mirror")
+	// Built as `make build` does: the single-purpose binary of the mirror job's image.
+	build := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", bin, "./cmd/tagrelay-mirror")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("building tagrelay: %w", err)
+		return fmt.Errorf("building tagrelay-mirror: %w", err)
 	}
 	src, err := gittest.Start(gittest.WithRoot(filepath.Join(work, "src")))
 	if err != nil {
@@ -187,7 +187,7 @@ func (b *bench) command(step int, srcURL, dstURL string) []string {
 		}
 		return []string{"sh", "-c", fmt.Sprintf(`cd %s && git fetch -q --prune origin && git push -q %s %s`, k, dstURL, refspecs)}
 	}
-	return []string{b.bin, "mirror", "--source", srcURL, "--dest", dstURL, "--all", "--tags",
+	return []string{b.bin, "--source", srcURL, "--dest", dstURL, "--all", "--tags",
 		"--cache-dir", filepath.Join(b.work, "cache"), "--allow-noop", "--log-level", "warn"}
 }
 

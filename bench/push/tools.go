@@ -24,7 +24,7 @@ func findTools(ctx context.Context, work string) (tools, []string) {
 	var notes []string
 	t.tagrelay = filepath.Join(work, "tagrelay-push")
 	// Built as `make build` ships it; crane gets the same flags.
-	if out, err := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", t.tagrelay, "./cmd/tagrelay-push").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", t.tagrelay, "./cmd/tagrelay-push").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building tagrelay-push: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -12,6 +12,6 @@ import (
 
 func main() {
 	os.Exit(clirun.Main(func(env *clirun.Env) *cli.App {
-		return tagrelay.NewSingleApp(env, "tagrelay-bump", tagrelay.NewBumpCommand(env))
+		return clirun.NewSingleApp(env, "tagrelay-bump", tagrelay.NewBumpCommand(env))
 	}))
 }

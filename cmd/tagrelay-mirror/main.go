@@ -1,4 +1,5 @@
-// Command tagrelay-mirror is `tagrelay mirror` as a single-purpose binary for small CI images.
+// Command tagrelay-mirror is `tagrelay mirror` as a single-purpose binary for small CI images. It
+// links the mirror code only (internal/cli/mirrorcmd).
 package main
 
 import (
@@ -6,12 +7,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tagrelay/tagrelay/internal/cli/tagrelay"
+	"github.com/tagrelay/tagrelay/internal/cli/mirrorcmd"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 )
 
 func main() {
 	os.Exit(clirun.Main(func(env *clirun.Env) *cli.App {
-		return tagrelay.NewSingleApp(env, "tagrelay-mirror", tagrelay.NewMirrorCommand(env))
+		return clirun.NewSingleApp(env, "tagrelay-mirror", mirrorcmd.NewCommand(env))
 	}))
 }

@@ -50,7 +50,7 @@ func run(m *testing.M) (int, error) {
 // `install: go` finds them in the build cache.
 func build(dir string, pkgs ...string) error {
 	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-ldflags",
-		"-s -w -X github.com/tagrelay/tagrelay/internal/cli/tagrelay.Version=" + version, "-o", dir + string(filepath.Separator)}, pkgs...)...)
+		"-s -w -X github.com/tagrelay/tagrelay/internal/clirun.Version=" + version, "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -1,4 +1,6 @@
-package tagrelay
+// Package mirrorcmd is the tagrelay mirror command, in a package of its own so that the
+// tagrelay-mirror binary links the mirror code and nothing of bump, the registry or the forges.
+package mirrorcmd
 
 import (
 	"cmp"
@@ -41,9 +43,9 @@ type mirrorOptions struct {
 	timeout     time.Duration
 }
 
-// NewMirrorCommand returns the mirror command: copy branches and tags from one git remote to
+// NewCommand returns the mirror command: copy branches and tags from one git remote to
 // another, incrementally and without ever overwriting what the destination has on its own.
-func NewMirrorCommand(env *clirun.Env) *cli.Command {
+func NewCommand(env *clirun.Env) *cli.Command {
 	o := &mirrorOptions{}
 	return &cli.Command{
 		Name:  "mirror",

@@ -1,4 +1,6 @@
-package tagrelay
+// Package pushcmd is the tagrelay push command, in a package of its own so that the tagrelay-push
+// binary links the registry code and nothing of bump, mirror or the forges.
+package pushcmd
 
 import (
 	"context"
@@ -8,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/urfave/cli/v2"
 
+	"github.com/tagrelay/tagrelay/internal/cli/regflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/registry"
@@ -19,7 +21,7 @@ import (
 
 type pushOptions struct {
 	common       clirun.Common
-	reg          registryOptions
+	reg          regflags.Options
 	source       string
 	dest         string
 	tags         cli.StringSlice
@@ -35,8 +37,8 @@ type pushOptions struct {
 	scanInterval time.Duration
 }
 
-// NewPushCommand returns the push command: put an image under the commit's tag in a registry.
-func NewPushCommand(env *clirun.Env) *cli.Command {
+// NewCommand returns the push command: put an image under the commit's tag in a registry.
+func NewCommand(env *clirun.Env) *cli.Command {
 	o := &pushOptions{}
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "source", Aliases: []string{"s"}, Usage: "image to push, `SRC`: an OCI layout directory, an OCI or docker tarball, or a registry reference (prefixes oci:, oci-archive:, docker-archive:, docker:// force the kind)", EnvVars: []string{"TAGRELAY_SOURCE"}, Destination: &o.source, TakesFile: true},
@@ -53,7 +55,7 @@ func NewPushCommand(env *clirun.Env) *cli.Command {
 		&cli.DurationFlag{Name: "scan-timeout", Value: 10 * time.Minute, Usage: "how long to wait for the scan", EnvVars: []string{"TAGRELAY_SCAN_TIMEOUT"}, Destination: &o.scanTimeout, Category: "Harbor"},
 		&cli.DurationFlag{Name: "scan-interval", Value: 5 * time.Second, Usage: "how often to ask Harbor while the scan runs", EnvVars: []string{"TAGRELAY_SCAN_INTERVAL"}, Destination: &o.scanInterval, Category: "Harbor", Hidden: true},
 	}
-	flags = append(flags, registryFlags(&o.reg)...)
+	flags = append(flags, regflags.Flags(&o.reg)...)
 	return &cli.Command{
 		Name:  "push",
 		Usage: "push an image (OCI layout, tarball or registry reference) under the commit's tag; tags are immutable",
@@ -93,7 +95,7 @@ func runPush(c *cli.Context, env *clirun.Env, o *pushOptions) error {
 	}
 	// Explicit credentials are for the destination's registry (a retag or promotion inside it
 	// included); a source in another registry authenticates with config.json.
-	client, err := o.reg.client(env, log, o.jobs, registryOf(dest))
+	client, err := o.reg.Client(env, log, o.jobs, regflags.RegistryOf(dest))
 	if err != nil {
 		return err
 	}
@@ -247,7 +249,7 @@ func (o *pushOptions) destAndTags(env *clirun.Env) (string, []string, error) {
 }
 
 func runCheck(ctx context.Context, env *clirun.Env, log *slog.Logger, o *pushOptions) error {
-	client, err := o.reg.client(env, log, o.jobs, registryOf(o.check))
+	client, err := o.reg.Client(env, log, o.jobs, regflags.RegistryOf(o.check))
 	if err != nil {
 		return err
 	}
@@ -262,16 +264,6 @@ func runCheck(ctx context.Context, env *clirun.Env, log *slog.Logger, o *pushOpt
 // pushOutputs are the variables handed to the next CI job.
 func pushOutputs(image, tag, digest string) []clirun.KV {
 	return []clirun.KV{{Key: "IMAGE", Value: image}, {Key: "IMAGE_TAG", Value: tag}, {Key: "IMAGE_DIGEST", Value: digest}}
-}
-
-// registryOf returns the registry host of an image reference or repository (index.docker.io
-// for Docker Hub names), "" when it does not parse (the error comes later, with context).
-func registryOf(ref string) string {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return ""
-	}
-	return r.Context().RegistryStr()
 }
 
 func withSourceHint(err error) error {

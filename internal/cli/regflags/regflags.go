@@ -1,4 +1,6 @@
-package tagrelay
+// Package regflags holds the registry credential and TLS flags shared by tagrelay push, bump and
+// release, and builds a registry.Client from them and the CI variables.
+package regflags
 
 import (
 	"log/slog"
@@ -6,39 +8,41 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/registry"
 )
 
-// registryOptions are the registry credential and TLS flags shared by push and bump.
-type registryOptions struct {
+// Options are the values of the registry flags.
+type Options struct {
 	user         string
 	passwordFile string
 	caFile       string
-	insecure     bool
+	// Insecure is --insecure: skip TLS verification and allow plain HTTP.
+	Insecure bool
 }
 
-// registryFlags returns the registry auth and TLS flags bound to o. Each call returns new flags.
-func registryFlags(o *registryOptions) []cli.Flag {
+// Flags returns the registry auth and TLS flags bound to o. Each call returns new flags.
+func Flags(o *Options) []cli.Flag {
 	const cat = "Registry"
 	return []cli.Flag{
 		&cli.StringFlag{Name: "registry-user", Usage: "registry `USER` (a Harbor robot such as robot$project+ci works as is; default: CI_REGISTRY_USER for $CI_REGISTRY, else docker config.json)", EnvVars: []string{"TAGRELAY_REGISTRY_USER"}, Destination: &o.user, Category: cat},
 		&cli.StringFlag{Name: "registry-password-file", Usage: "read the registry password from `FILE` (default: TAGRELAY_REGISTRY_PASSWORD, or CI_REGISTRY_PASSWORD for $CI_REGISTRY)", EnvVars: []string{"TAGRELAY_REGISTRY_PASSWORD_FILE"}, Destination: &o.passwordFile, TakesFile: true, Category: cat},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra certificate authorities to trust, on top of the system's (default: CA_BUNDLE; SSL_CERT_FILE and SSL_CERT_DIR replace the system's, as in every Go program)", EnvVars: []string{"TAGRELAY_CA_FILE"}, Destination: &o.caFile, TakesFile: true, Category: cat},
-		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS verification and allow plain HTTP (logged as a warning on every use)", EnvVars: []string{"TAGRELAY_INSECURE"}, Destination: &o.insecure, Category: cat},
+		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS verification and allow plain HTTP (logged as a warning on every use)", EnvVars: []string{"TAGRELAY_INSECURE"}, Destination: &o.Insecure, Category: cat},
 	}
 }
 
-// client builds a registry client from the flags and CI variables. Explicit credentials
+// Client builds a registry client from the flags and CI variables. Explicit credentials
 // (--registry-user, TAGRELAY_REGISTRY_PASSWORD) go to hosts, the registries the command is
 // about; GitLab's CI_REGISTRY_USER/CI_REGISTRY_PASSWORD go only to $CI_REGISTRY (to hosts when
 // CI_REGISTRY is unset), so a job pushing to Harbor keeps its docker config.json credentials.
 // Every other registry gets credentials from config.json ($DOCKER_CONFIG, ~/.docker).
-func (o *registryOptions) client(env *clirun.Env, log *slog.Logger, jobs int, hosts ...string) (*registry.Client, error) {
+func (o *Options) Client(env *clirun.Env, log *slog.Logger, jobs int, hosts ...string) (*registry.Client, error) {
 	co := registry.DefaultClientOptions()
-	co.Logger, co.Insecure, co.DockerConfig = log, o.insecure, env.Getenv("DOCKER_CONFIG")
+	co.Logger, co.Insecure, co.DockerConfig = log, o.Insecure, env.Getenv("DOCKER_CONFIG")
 	if jobs > 0 {
 		co.Jobs = jobs
 	}
@@ -54,7 +58,7 @@ func (o *registryOptions) client(env *clirun.Env, log *slog.Logger, jobs int, ho
 		}
 	}
 	co.Username, co.Password, co.CredentialRegistries = user, password, hosts
-	co.CAFiles, err = o.caFiles(env)
+	co.CAFiles, err = o.CAFiles(env)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +68,7 @@ func (o *registryOptions) client(env *clirun.Env, log *slog.Logger, jobs int, ho
 
 // credentials returns --registry-user with the password from --registry-password-file or
 // TAGRELAY_REGISTRY_PASSWORD, registered with the redactor.
-func (o *registryOptions) credentials(env *clirun.Env) (user, password string, err error) {
+func (o *Options) credentials(env *clirun.Env) (user, password string, err error) {
 	password, err = env.Secret(env.Getenv("TAGRELAY_REGISTRY_PASSWORD"), o.passwordFile)
 	if err != nil {
 		return "", "", err
@@ -87,11 +91,11 @@ func (o *registryOptions) credentials(env *clirun.Env) (user, password string, e
 	return user, password, nil
 }
 
-// caFiles returns --ca-file, or the file named by GitLab's CA_BUNDLE, which may also hold the
+// CAFiles returns --ca-file, or the file named by GitLab's CA_BUNDLE, which may also hold the
 // PEM itself (a variable instead of a file variable): it is then written to a temporary file.
 // SSL_CERT_FILE and SSL_CERT_DIR need nothing here: Go's crypto/x509 reads them for the system
 // roots, lazily; adding them again would load every root at start for nothing.
-func (o *registryOptions) caFiles(env *clirun.Env) ([]string, error) {
+func (o *Options) CAFiles(env *clirun.Env) ([]string, error) {
 	if o.caFile != "" {
 		return []string{o.caFile}, nil
 	}
@@ -114,4 +118,14 @@ func (o *registryOptions) caFiles(env *clirun.Env) ([]string, error) {
 		}
 	}
 	return files, nil
+}
+
+// RegistryOf returns the registry host of an image reference or repository (index.docker.io
+// for Docker Hub names), "" when it does not parse (the error comes later, with context).
+func RegistryOf(ref string) string {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return ""
+	}
+	return r.Context().RegistryStr()
 }

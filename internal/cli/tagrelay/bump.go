@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/bump"
+	"github.com/tagrelay/tagrelay/internal/cli/regflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 )
@@ -38,7 +39,7 @@ type bumpOptions struct {
 	cr          changeRequestOptions
 
 	// registry check
-	reg      registryOptions
+	reg      regflags.Options
 	noVerify bool
 	waitFor  time.Duration
 	digest   bool
@@ -70,7 +71,7 @@ func NewBumpCommand(env *clirun.Env) *cli.Command {
 		&cli.DurationFlag{Name: "wait-for-image", Usage: "wait up to `DURATION` (10m) for the build to push the tag before bumping", EnvVars: []string{"TAGRELAY_WAIT_FOR_IMAGE"}, Destination: &o.waitFor, Category: "Registry"},
 		&cli.BoolFlag{Name: "digest", Usage: "resolve the tag's digest in the registry and write it too (pins the deploy; required where a digest is already pinned)", EnvVars: []string{"TAGRELAY_DIGEST"}, Destination: &o.digest, Category: "Registry"},
 	)
-	flags = append(flags, registryFlags(&o.reg)...)
+	flags = append(flags, regflags.Flags(&o.reg)...)
 	return &cli.Command{
 		Name:  "bump",
 		Usage: "point an image at a new tag in Kustomize, Helm values or manifests (local files or a git repository)",

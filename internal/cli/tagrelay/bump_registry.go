@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tagrelay/tagrelay/bump"
+	"github.com/tagrelay/tagrelay/internal/cli/regflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/registry"
@@ -28,9 +29,9 @@ func (o *bumpOptions) verifyImages(ctx context.Context, env *clirun.Env, log *sl
 	}
 	hosts := make([]string, 0, len(targets))
 	for _, t := range targets {
-		hosts = append(hosts, registryOf(t.Image))
+		hosts = append(hosts, regflags.RegistryOf(t.Image))
 	}
-	client, err := o.reg.client(env, log, 0, hosts...)
+	client, err := o.reg.Client(env, log, 0, hosts...)
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func lookup(ctx context.Context, client *registry.Client, ref string, wait time.
 // gitTLS returns the CA bundle and insecure setting for git from the same flags as the
 // registry's: a private PKI usually signs both.
 func (o *bumpOptions) gitTLS(env *clirun.Env, log *slog.Logger) ([]byte, bool, error) {
-	files, err := o.reg.caFiles(env)
+	files, err := o.reg.CAFiles(env)
 	if err != nil {
 		return nil, false, err
 	}
@@ -86,8 +87,8 @@ func (o *bumpOptions) gitTLS(env *clirun.Env, log *slog.Logger) ([]byte, bool, e
 		bundle = append(bundle, b...)
 		bundle = append(bundle, '\n')
 	}
-	if o.reg.insecure {
+	if o.reg.Insecure {
 		log.Warn("TLS verification of the git server disabled (--insecure)", "repo", o.repo)
 	}
-	return bundle, o.reg.insecure, nil
+	return bundle, o.reg.Insecure, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/bump"
+	"github.com/tagrelay/tagrelay/internal/cli/regflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/release"
@@ -27,7 +28,7 @@ type releaseOptions struct {
 	yes      bool
 	dryRun   bool
 	cacheDir string
-	registry registryOptions
+	registry regflags.Options
 	git      gitFlags
 }
 
@@ -43,7 +44,7 @@ func NewReleaseCommand(env *clirun.Env) *cli.Command {
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and write nothing", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun},
 		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` of the mirrors' caches (default: $XDG_CACHE_HOME/tagrelay/mirror)", EnvVars: []string{"TAGRELAY_CACHE_DIR"}, Destination: &o.cacheDir},
 	}
-	flags = append(flags, registryFlags(&o.registry)...)
+	flags = append(flags, regflags.Flags(&o.registry)...)
 	flags = append(flags, o.git.flags()...)
 	return &cli.Command{
 		Name:  "release",
@@ -121,11 +122,11 @@ func (o *releaseOptions) options(env *clirun.Env, log *slog.Logger, cfg *release
 			return release.Options{}, err
 		}
 	}
-	reg, err := o.registry.client(env, log, 0, registryHost(cfg.Image.Repository))
+	reg, err := o.registry.Client(env, log, 0, registryHost(cfg.Image.Repository))
 	if err != nil {
 		return release.Options{}, err
 	}
-	opts := release.Options{Version: o.version, Commit: commit, Registry: reg, Logger: log, GitInsecure: o.registry.insecure,
+	opts := release.Options{Version: o.version, Commit: commit, Registry: reg, Logger: log, GitInsecure: o.registry.Insecure,
 		Secret: func(name, file string) (string, error) { return env.Secret(env.Getenv(name), file) }}
 	if cfg.Infra != nil {
 		if _, opts.Git, err = o.git.credentials(env, cfg.Infra.Repo); err != nil {
@@ -137,7 +138,7 @@ func (o *releaseOptions) options(env *clirun.Env, log *slog.Logger, cfg *release
 			AuthorEmail: cmp.Or(env.Getenv("GITLAB_USER_EMAIL"), githubNoreply(env.Getenv("GITHUB_ACTOR"))),
 		}
 	}
-	cas, err := o.registry.caFiles(env)
+	cas, err := o.registry.CAFiles(env)
 	if err != nil {
 		return release.Options{}, err
 	}
