@@ -3,6 +3,8 @@ package mirror_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -350,6 +352,12 @@ func TestBadInput(t *testing.T) {
 	before := mirrored(t, p.dst, dstRepo)
 	closed := "http://127.0.0.1:1/nothing.git"
 	bad := func(c string) mirror.Remote { return mirror.Remote{Credentials: srcCreds, URL: c} }
+	// A git older than 2.31 fails on an option it lacks; the version is only asked then.
+	oldGit := filepath.Join(t.TempDir(), "git")
+	if err := os.WriteFile(oldGit, []byte("#!/bin/sh\nif [ \"$1\" = version ]; then echo 'git version 2.20.1'; exit 0; fi\n"+
+		"echo \"error: unknown option 'no-write-fetch-head'\" >&2\nexit 129\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name     string
@@ -366,6 +374,7 @@ func TestBadInput(t *testing.T) {
 		{"wrong destination credentials", p.source(), mirror.Remote{URL: p.dst.RepoURL(dstRepo), Credentials: srcCreds}, mirror.Options{}, mirror.ErrAuth, 1, "destination " + p.dst.RepoURL(dstRepo) + ": authentication failed"},
 		{"no destination credentials", p.source(), mirror.Remote{URL: p.dst.RepoURL(dstRepo)}, mirror.Options{}, mirror.ErrAuth, 1, "destination"},
 		{"missing git", p.source(), p.dest(), mirror.Options{Git: "/nonexistent/git"}, mirror.ErrGitMissing, 1, "git CLI not available"},
+		{"git too old", p.source(), p.dest(), mirror.Options{Git: oldGit}, mirror.ErrGitMissing, 1, "git 2.20.1 is too old, 2.31 or newer is needed"},
 		{"credentials in URL", mirror.Remote{URL: strings.Replace(p.src.RepoURL(srcRepo), "://", "://u:secret-in-url@", 1)}, p.dest(), mirror.Options{}, errdefs.ErrInvalid, 2, "carries credentials"},
 		{"ssh URL", mirror.Remote{URL: "git@github.com:org/app.git"}, p.dest(), mirror.Options{}, errdefs.ErrInvalid, 2, "only http(s) URLs"},
 		{"same repository", p.dest(), p.dest(), mirror.Options{}, errdefs.ErrInvalid, 2, "same repository"},
