@@ -87,13 +87,15 @@ func aptInstall(t testing.TB, command, pkg string) bool {
 }
 
 // gitlabCILocal returns the path of gitlab-ci-local, npm-installed once into the tools cache,
-// with rsync (which its shell executor needs). It skips the test, saying why, when npm is not
-// installed or its registry cannot be reached; an install that fails otherwise fails the test.
+// with rsync (which its shell executor needs) and npm installed with apt-get when missing. It
+// skips the test, saying why, only when npm cannot be installed or its registry cannot be
+// reached; an install that fails otherwise fails the test.
 func gitlabCILocal(t testing.TB) string {
 	t.Helper()
 	if !aptInstall(t, "rsync", "rsync") {
 		t.Fatal("gitlab-ci-local's shell executor needs rsync: apt-get install rsync")
 	}
+	aptInstall(t, "npm", "npm") // Debian's npm when the machine has none (NodeSource's node brings its own)
 	installMu.Lock()
 	defer installMu.Unlock()
 	dir := filepath.Join(toolsDir(t), "gitlab-ci-local-"+gitlabCILocalVersion)
