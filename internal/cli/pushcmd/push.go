@@ -151,7 +151,7 @@ func (o *pushOptions) push(ctx context.Context, env *clirun.Env, log *slog.Logge
 		log.Info("dry run: nothing pushed", "image", plan.Dest, "mode", plan.Mode, "digest", plan.Digest)
 		return &pushResult{Result: &registry.Result{Plan: plan}, DryRun: true}, nil
 	}
-	opts := []registry.PushOption{registry.WithForce(o.force)}
+	var opts []registry.PushOption // the plan holds --force's decisions
 	if env.TTY {
 		updates, done := showProgress(env)
 		defer done()

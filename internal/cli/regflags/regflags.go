@@ -22,6 +22,9 @@ type Options struct {
 	caFile       string
 	// Insecure is --insecure: skip TLS verification and allow plain HTTP.
 	Insecure bool
+
+	caFiles    []string // CAFiles, once resolved
+	caResolved bool
 }
 
 // Flags returns the registry auth and TLS flags bound to o. Each call returns new flags.
@@ -96,28 +99,43 @@ func (o *Options) credentials(env *clirun.Env) (user, password string, err error
 // SSL_CERT_FILE and SSL_CERT_DIR need nothing here: Go's crypto/x509 reads them for the system
 // roots, lazily; adding them again would load every root at start for nothing.
 func (o *Options) CAFiles(env *clirun.Env) ([]string, error) {
-	if o.caFile != "" {
-		return []string{o.caFile}, nil
+	if o.caResolved {
+		return o.caFiles, nil
 	}
-	var files []string
-	for _, k := range []string{"CA_BUNDLE"} {
-		v := strings.TrimSpace(env.Getenv(k))
-		switch {
-		case v == "":
-		case strings.Contains(v, "-----BEGIN"):
-			p := filepath.Join(os.TempDir(), "tagrelay-"+strings.ToLower(k)+".pem")
-			if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
-				return nil, err
-			}
-			files = append(files, p)
-		default:
-			if _, err := os.Stat(v); err != nil {
-				return nil, clirun.Usagef("point "+k+" at a PEM file", "%s: %v", k, err)
-			}
-			files = append(files, v)
+	switch v := strings.TrimSpace(env.Getenv("CA_BUNDLE")); {
+	case o.caFile != "":
+		o.caFiles = []string{o.caFile}
+	case v == "":
+	case strings.Contains(v, "-----BEGIN"):
+		p := filepath.Join(os.TempDir(), "tagrelay-ca_bundle.pem")
+		if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+			return nil, err
 		}
+		o.caFiles = []string{p}
+	default:
+		if _, err := os.Stat(v); err != nil {
+			return nil, clirun.Usagef("point CA_BUNDLE at a PEM file", "CA_BUNDLE: %v", err)
+		}
+		o.caFiles = []string{v}
 	}
-	return files, nil
+	o.caResolved = true
+	return o.caFiles, nil
+}
+
+// CABundle returns the PEM of CAFiles, for clients that take the certificates themselves (go-git),
+// with the files it came from.
+func (o *Options) CABundle(env *clirun.Env) (pem []byte, files []string, err error) {
+	if files, err = o.CAFiles(env); err != nil {
+		return nil, nil, err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, clirun.Usagef("check --ca-file", "reading CA file: %v", err)
+		}
+		pem = append(append(pem, b...), '\n')
+	}
+	return pem, files, nil
 }
 
 // RegistryOf returns the registry host of an image reference or repository (index.docker.io

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -74,18 +73,9 @@ func lookup(ctx context.Context, client *registry.Client, ref string, wait time.
 // gitTLS returns the CA bundle and insecure setting for git from the same flags as the
 // registry's: a private PKI usually signs both.
 func (o *bumpOptions) gitTLS(env *clirun.Env, log *slog.Logger) ([]byte, bool, error) {
-	files, err := o.reg.CAFiles(env)
+	bundle, _, err := o.reg.CABundle(env)
 	if err != nil {
 		return nil, false, err
-	}
-	var bundle []byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, false, clirun.Usagef("check --ca-file", "reading CA file: %v", err)
-		}
-		bundle = append(bundle, b...)
-		bundle = append(bundle, '\n')
 	}
 	if o.reg.Insecure {
 		log.Warn("TLS verification of the git server disabled (--insecure)", "repo", o.repo)

@@ -35,20 +35,10 @@ func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Lo
 		return err
 	}
 	remote := bump.Remote{URL: url, Branch: o.branch, Auth: creds.GoGit(), CABundle: ca, InsecureSkipTLS: insecure}
-	opts := bump.PushOptions{
-		Kind:        kind,
-		Message:     o.message,
-		AuthorName:  cmp.Or(o.authorName, env.Getenv("GITLAB_USER_NAME"), env.Getenv("GITHUB_ACTOR")),
-		AuthorEmail: cmp.Or(o.authorEmail, env.Getenv("GITLAB_USER_EMAIL"), githubNoreply(env.Getenv("GITHUB_ACTOR"))),
-		Retries:     o.retries,
-		DryRun:      o.dryRun,
-		Logger:      log,
-	}
+	opts := ciPushOptions(env, o.message, o.authorName, o.authorEmail)
+	opts.Kind, opts.Retries, opts.DryRun, opts.Logger = kind, o.retries, o.dryRun, log
 	if o.retries == 0 {
 		opts.Retries = -1
-	}
-	if opts.Message == "" {
-		opts.Message = bump.DefaultMessage + ciTrailer(env)
 	}
 	if o.cr.enabled() {
 		opts.HeadBranch = o.cr.branch(targets)
@@ -84,6 +74,19 @@ func runBumpRemote(c *cli.Context, env *clirun.Env, o *bumpOptions, log *slog.Lo
 		}{commit, change}
 	}
 	return env.Emit(&o.common, result, text, out)
+}
+
+// ciPushOptions are the commit message and author of a bump: the flags, else the CI's user and
+// the default message with a trailer naming the pipeline.
+func ciPushOptions(env *clirun.Env, message, name, email string) bump.PushOptions {
+	if message == "" {
+		message = bump.DefaultMessage + ciTrailer(env)
+	}
+	return bump.PushOptions{
+		Message:     message,
+		AuthorName:  cmp.Or(name, env.Getenv("GITLAB_USER_NAME"), env.Getenv("GITHUB_ACTOR")),
+		AuthorEmail: cmp.Or(email, env.Getenv("GITLAB_USER_EMAIL"), githubNoreply(env.Getenv("GITHUB_ACTOR"))),
+	}
 }
 
 // ciTrailer links the commit to the pipeline that made it.

@@ -2,7 +2,6 @@ package tagrelay
 
 import (
 	"bufio"
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tagrelay/tagrelay/bump"
 	"github.com/tagrelay/tagrelay/internal/cli/regflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
@@ -122,7 +120,7 @@ func (o *releaseOptions) options(env *clirun.Env, log *slog.Logger, cfg *release
 			return release.Options{}, err
 		}
 	}
-	reg, err := o.registry.Client(env, log, 0, registryHost(cfg.Image.Repository))
+	reg, err := o.registry.Client(env, log, 0, regflags.RegistryOf(cfg.Image.Repository))
 	if err != nil {
 		return release.Options{}, err
 	}
@@ -132,23 +130,14 @@ func (o *releaseOptions) options(env *clirun.Env, log *slog.Logger, cfg *release
 		if _, opts.Git, err = o.git.credentials(env, cfg.Infra.Repo); err != nil {
 			return release.Options{}, err
 		}
-		opts.Bump = bump.PushOptions{
-			Message:     bump.DefaultMessage + ciTrailer(env),
-			AuthorName:  cmp.Or(env.Getenv("GITLAB_USER_NAME"), env.Getenv("GITHUB_ACTOR")),
-			AuthorEmail: cmp.Or(env.Getenv("GITLAB_USER_EMAIL"), githubNoreply(env.Getenv("GITHUB_ACTOR"))),
-		}
+		opts.Bump = ciPushOptions(env, "", "", "")
 	}
-	cas, err := o.registry.CAFiles(env)
+	pem, cas, err := o.registry.CABundle(env)
 	if err != nil {
 		return release.Options{}, err
 	}
-	for _, f := range cas {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return release.Options{}, clirun.Usagef("check --ca-file", "reading CA file: %v", err)
-		}
-		opts.GitCABundle = append(opts.GitCABundle, b...)
-		opts.MirrorCAFile = f
+	if opts.GitCABundle = pem; len(cas) > 0 {
+		opts.MirrorCAFile = cas[len(cas)-1]
 	}
 	if opts.MirrorCacheDir = o.cacheDir; opts.MirrorCacheDir == "" {
 		dir, err := os.UserCacheDir()
@@ -158,11 +147,6 @@ func (o *releaseOptions) options(env *clirun.Env, log *slog.Logger, cfg *release
 		opts.MirrorCacheDir = filepath.Join(dir, "tagrelay", "mirror")
 	}
 	return opts, nil
-}
-
-func registryHost(repo string) string {
-	host, _, _ := strings.Cut(repo, "/")
-	return host
 }
 
 func describeRelease(r *release.Release) string {
