@@ -44,11 +44,9 @@ func (t treeFS) Stat(name string) (fs.FileInfo, error) {
 	}
 	info := entryInfo{name: path.Base(name), mode: e.Mode}
 	if e.Mode.IsFile() {
-		f, err := t.root.TreeEntryFile(e)
-		if err != nil {
+		if info.size, err = t.root.Size(name); err != nil { // the object's header: no blob read
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 		}
-		info.size = f.Size
 	}
 	return info, nil
 }

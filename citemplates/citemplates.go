@@ -4,7 +4,6 @@ import (
 	"io/fs"
 	"path"
 	"sort"
-	"strings"
 
 	"github.com/tagrelay/tagrelay"
 )
@@ -30,23 +29,6 @@ func FS() fs.FS {
 		panic(err) // the embed pattern guarantees the directory
 	}
 	return sub
-}
-
-// GitLabFiles returns the paths of every GitLab CI file in FS: include templates, components and
-// the component project's own pipeline, sorted.
-func GitLabFiles() ([]string, error) {
-	var out []string
-	err := fs.WalkDir(FS(), "gitlab", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && (strings.HasSuffix(p, ".yml") || strings.HasSuffix(p, ".yaml")) {
-			out = append(out, p)
-		}
-		return nil
-	})
-	sort.Strings(out)
-	return out, err
 }
 
 // ActionWorkflows returns the paths of the example workflows, sorted.

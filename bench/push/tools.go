@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/tagrelay/tagrelay/internal/measure"
 )
 
 // craneVersion is the crane built for the comparison: the go-containerregistry tagrelay uses.
@@ -29,7 +31,7 @@ func findTools(ctx context.Context, work string) (tools, []string) {
 		os.Exit(1)
 	}
 	var err error
-	if t.crane, err = crane(ctx); err != nil {
+	if t.crane, err = crane(); err != nil {
 		notes = append(notes, "crane skipped: "+err.Error())
 	}
 	if t.skopeo, err = skopeo(ctx); err != nil {
@@ -38,22 +40,9 @@ func findTools(ctx context.Context, work string) (tools, []string) {
 	return t, notes
 }
 
-func crane(ctx context.Context) (string, error) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(home, ".cache", "tagrelay", "tools")
-	bin := filepath.Join(dir, "crane-"+craneVersion+"-stripped")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	cmd := exec.CommandContext(ctx, "go", "install", "-trimpath", "-ldflags", "-s -w", "github.com/google/go-containerregistry/cmd/crane@"+craneVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install crane@%s: %v: %s", craneVersion, err, lastLine(out))
-	}
-	return bin, os.Rename(filepath.Join(dir, "crane"), bin)
+// crane is built as tagrelay-push is: stripped, without paths.
+func crane() (string, error) {
+	return measure.GoInstall("github.com/google/go-containerregistry/cmd/crane", craneVersion, "-trimpath", "-ldflags", "-s -w")
 }
 
 func skopeo(ctx context.Context) (string, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -105,9 +106,6 @@ func (t *Table) Compare(scenario string, base *Series, others ...*Series) {
 	}
 }
 
-// Row adds a free-form row.
-func (t *Table) Row(cells ...string) { t.rows = append(t.rows, cells) }
-
 // Write prints the table.
 func (t *Table) Write(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -135,25 +133,25 @@ func CacheDir(sub string) (string, error) {
 	return dir, os.MkdirAll(dir, 0o755)
 }
 
-// GoInstall returns the path of a tool built with `go install pkg@version` into the tools cache,
-// building it on first use.
-func GoInstall(pkg, version string) (string, error) {
-	dir, err := CacheDir(filepath.Join("tools", filepath.Base(pkg)+"-"+version))
+// GoInstall returns the path of a tool built with `go install [flags] pkg@version` into the tools
+// cache, building it on first use. Every caller of one pkg@version must pass the same flags.
+func GoInstall(pkg, version string, flags ...string) (string, error) {
+	name := path.Base(pkg) // the binary go install writes: kustomize for …/kustomize/v5
+	if m := path.Base(path.Dir(pkg)); len(name) > 1 && name[0] == 'v' && strings.Trim(name[1:], "0123456789") == "" {
+		name = m
+	}
+	dir, err := CacheDir(filepath.Join("tools", name+"-"+version))
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, filepath.Base(strings.TrimSuffix(pkg, "/v5")))
+	bin := filepath.Join(dir, name)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
-	cmd := exec.Command("go", "install", pkg+"@"+version)
+	cmd := exec.Command("go", append(append([]string{"install"}, flags...), pkg+"@"+version)...)
 	cmd.Env = append(os.Environ(), "GOBIN="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install %s@%s: %w\n%s", pkg, version, err, out)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) == 1 {
-		return filepath.Join(dir, entries[0].Name()), nil
 	}
 	return bin, nil
 }

@@ -15,8 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tagrelay/tagrelay/internal/gittest"
@@ -88,9 +85,12 @@ func (d *demo) run() (err error) {
 		return err
 	}
 	d.atEnd(func() { d.git.Close() })
-	reg := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
-	d.atEnd(reg.Close)
-	d.reg = strings.TrimPrefix(reg.URL, "http://")
+	reg, err := regtest.Start()
+	if err != nil {
+		return err
+	}
+	d.atEnd(func() { reg.Close() })
+	d.reg = reg.Host
 	d.say("git server (smart HTTP, basic auth): %s", d.git.URL)
 	d.say("OCI registry:                        %s", d.reg)
 	if err := d.startCluster(); err != nil {

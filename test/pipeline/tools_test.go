@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tagrelay/tagrelay/internal/measure"
 )
 
 // Pinned tool versions. gitlab-ci-local 4.74 and later need Node 22 (Set.prototype.union).
@@ -17,16 +19,8 @@ const (
 
 func toolsDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("TAGRELAY_CACHE")
-	if dir == "" {
-		home, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(home, "tagrelay")
-	}
-	dir = filepath.Join(dir, "tools")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := measure.CacheDir("tools")
+	if err != nil {
 		t.Fatal(err)
 	}
 	return dir
