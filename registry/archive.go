@@ -22,11 +22,16 @@ func sniffArchive(path string) (SourceKind, error) {
 		return "", sourceError(path, "%v", err)
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	var magic [2]byte
+	if n, _ := io.ReadFull(f, magic[:]); n == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		return "", sourceError(path, "gzip-compressed archive; decompress it first (gunzip)")
 	}
-	tr := tar.NewReader(br)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", sourceError(path, "%v", err)
+	}
+	// The *os.File itself, not a bufio.Reader: as an io.Seeker it lets archive/tar seek over
+	// the entry bodies instead of reading a multi-GB tarball through.
+	tr := tar.NewReader(f)
 	docker := false
 	for {
 		h, err := tr.Next()

@@ -290,10 +290,7 @@ func (h *harborClient) do(ctx context.Context, method, path string, want int, ou
 	}
 	resp, err := h.http.Do(req)
 	if err != nil {
-		if hint, k := classify(err); k != nil {
-			return errdefs.WithHint(&Error{Op: "reading scan of", Ref: h.ref, Kind: k, Cause: cause(k, err)}, hint)
-		}
-		return fmt.Errorf("reading scan of %s: %w", h.ref, err)
+		return wrap("reading scan of", h.ref, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))

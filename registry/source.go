@@ -51,7 +51,7 @@ type Source struct {
 }
 
 // Digest returns the digest of the manifest (or index) that will be pushed; for a remote
-// source, once Plan (or Resolve) has fetched it.
+// source, once Plan has fetched it.
 func (s *Source) Digest() string { return s.digest.String() }
 
 // MediaType returns the media type of the manifest (or index) that will be pushed.
@@ -80,7 +80,7 @@ func (s *Source) Close() error {
 //
 // A local source is checked here, before anything is pushed: it must parse, and every blob
 // must be present with its declared size; a missing or corrupt one is an ErrInvalidSource. A
-// remote source is only parsed here and fetched by Plan or Resolve; one that does not exist is
+// remote source is only parsed here and fetched by Plan; one that does not exist is
 // an ErrNotFound.
 func (c *Client) OpenSource(ctx context.Context, src string) (*Source, error) {
 	kind, path, sel := splitSource(src)
@@ -327,7 +327,3 @@ func platforms(idx v1.ImageIndex) ([]string, error) {
 	}
 	return out, nil
 }
-
-// Resolve fetches the manifest of a remote source now (Plan does it otherwise); local sources
-// are resolved by OpenSource.
-func (c *Client) Resolve(ctx context.Context, s *Source) error { return s.resolve(ctx, c, nil) }

@@ -57,12 +57,17 @@ func run(binDir, version, out, base string) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// One puller for every platform: one token handshake with the base's registry.
+	puller, err := remote.NewPuller(remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if err != nil {
+		return err
+	}
 	for _, p := range keys {
-		img, err := image(platforms[p], p, version, base)
+		plat, _ := v1.ParsePlatform(p)
+		img, err := image(platforms[p], plat, version, base, puller)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
-		plat, _ := v1.ParsePlatform(p)
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: plat}})
 	}
 	if err := os.RemoveAll(out); err != nil {
@@ -106,7 +111,7 @@ func binaries(dir string) (map[string]map[string]string, error) {
 	return out, nil
 }
 
-func image(files map[string]string, platform, version, base string) (v1.Image, error) {
+func image(files map[string]string, plat *v1.Platform, version, base string, puller *remote.Puller) (v1.Image, error) {
 	img := empty.Image
 	if base != "" {
 		ref, err := name.ParseReference(base)
@@ -116,8 +121,7 @@ func image(files map[string]string, platform, version, base string) (v1.Image, e
 		if _, ok := ref.(name.Digest); !ok {
 			return nil, fmt.Errorf("base %s is not pinned by digest", base)
 		}
-		plat, _ := v1.ParsePlatform(platform)
-		if img, err = remote.Image(ref, remote.WithPlatform(*plat), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		if img, err = remote.Image(ref, remote.WithPlatform(*plat), remote.Reuse(puller)); err != nil {
 			return nil, err
 		}
 	}
@@ -134,7 +138,6 @@ func image(files map[string]string, platform, version, base string) (v1.Image, e
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	plat, _ := v1.ParsePlatform(platform)
 	cf.OS, cf.Architecture, cf.Created = plat.OS, plat.Architecture, v1.Time{Time: time.Unix(0, 0).UTC()}
 	cf.Config.Entrypoint = []string{"/usr/local/bin/tagrelay"}
 	cf.Config.Cmd = nil

@@ -6,19 +6,16 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Request is one HTTP request the registry answered.
 type Request struct {
-	Method   string
-	Path     string
-	Query    string
-	Status   int
-	User     string // basic-auth user name, "" when anonymous
-	BytesIn  int64  // request body bytes received
-	BytesOut int64
-	Time     time.Time
+	Method  string
+	Path    string
+	Query   string
+	Status  int
+	User    string // basic-auth user name, "" when anonymous
+	BytesIn int64  // request body bytes received
 }
 
 // BlobUpload reports whether r completed a blob upload (the final PUT …/blobs/uploads/…?digest=,
@@ -101,7 +98,7 @@ func (s *Server) recorded(next http.Handler) http.Handler {
 			defer s.mu.Unlock()
 			s.requests = append(s.requests, Request{
 				Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status, User: user,
-				BytesIn: body.n.Load(), BytesOut: rec.n, Time: time.Now(),
+				BytesIn: body.n.Load(),
 			})
 			s.inflight--
 			if s.inflight == 0 && s.idle != nil {
@@ -128,7 +125,6 @@ func (c *countingReader) Close() error { return c.r.Close() }
 type recorder struct {
 	http.ResponseWriter
 	status  int
-	n       int64
 	written bool
 }
 
@@ -141,9 +137,7 @@ func (r *recorder) WriteHeader(code int) {
 
 func (r *recorder) Write(p []byte) (int, error) {
 	r.written = true
-	n, err := r.ResponseWriter.Write(p)
-	r.n += int64(n)
-	return n, err
+	return r.ResponseWriter.Write(p)
 }
 
 // Flush lets a proxied registry stream.
