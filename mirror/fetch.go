@@ -184,7 +184,7 @@ func (c *cache) open() (*gogit.Repository, error) {
 
 // covered reports whether a ref is in a namespace fetched whole.
 func (s *syncer) covered(ref string) bool {
-	return (s.o.All && strings.HasPrefix(ref, headsPrefix)) || (s.o.Tags && strings.HasPrefix(ref, tagsPrefix))
+	return inNamespaces(ref, s.o.All, s.o.Tags)
 }
 
 // ancestry returns the fast-forward check over the cache's object graph. Every ancestor of a

@@ -53,12 +53,16 @@ func Sync(ctx context.Context, src, dst Remote, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	caBundle, err := o.readCA()
+	if err != nil {
+		return nil, err
+	}
 	c, err := openCache(ctx, g, o.CacheDir, src.URL, o.Logger)
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	s := &syncer{git: g, cache: c, src: src, dst: dst, o: &o}
+	s := &syncer{git: g, cache: c, src: src, dst: dst, o: &o, caBundle: caBundle}
 	for attempt := 1; ; attempt++ {
 		res, err := s.once(ctx)
 		var rej *rejection
@@ -76,12 +80,14 @@ func Sync(ctx context.Context, src, dst Remote, o Options) (*Result, error) {
 	}
 }
 
-// syncer is one Sync: its git, its locked cache and both sides.
+// syncer is one Sync: its git, its locked cache, both sides and the CA bundle of o.CAFile
+// (read once, for every listing).
 type syncer struct {
 	git      *git
 	cache    *cache
 	src, dst Remote
 	o        *Options
+	caBundle []byte
 }
 
 // once observes both sides, plans, fetches what the plan needs, plans again with ancestry,
@@ -122,16 +128,16 @@ func (s *syncer) once(ctx context.Context) (*Result, error) {
 		return res, errdefs.WithHint(err, "the destination would lose commits; re-run with --force to overwrite (still only if unchanged since planned)")
 	}
 	pending := p.pending()
-	if len(pending) == 0 || s.o.DryRun {
-		if len(pending) == 0 && !s.o.DryRun {
+	if len(pending) == 0 {
+		if !s.o.DryRun {
 			st.record(s.dst.URL, p)
 			if err := st.write(s.cache.dir); err != nil {
 				return res, err
 			}
 		}
-		if len(pending) == 0 {
-			return res, fmt.Errorf("%w: %s already has %s of %s", ErrUnchanged, s.dst.URL, describeScope(s.o, len(wanted)), s.src.URL)
-		}
+		return res, fmt.Errorf("%w: %s already has %s of %s", ErrUnchanged, s.dst.URL, describeScope(s.o, len(wanted)), s.src.URL)
+	}
+	if s.o.DryRun {
 		return res, nil
 	}
 	s.o.Logger.Info("pushing", "repo", s.dst.URL, "refs", len(pending))
@@ -152,10 +158,13 @@ func (s *syncer) once(ctx context.Context) (*Result, error) {
 // branches), the fetch is the source's listing and runs alongside the destination's: the fetch is
 // the long pole, and a no-change fetch costs what a listing does. If that fetch fails or misses a
 // requested ref (a short name that is a tag), the source is listed with go-git instead, which also
-// gives precise errors.
+// gives precise errors; the destination's listing is kept.
 func (s *syncer) observe(ctx context.Context) (wanted, dst map[string]plumbing.Hash, fetched bool, err error) {
+	var srcL, dstL *listing
 	if exact, ok := s.guess(); ok {
-		refs, dstL, fetchErr, dstErr := s.fetchAlongside(ctx, exact)
+		var refs map[string]plumbing.Hash
+		var fetchErr, dstErr error
+		refs, dstL, fetchErr, dstErr = s.fetchAlongside(ctx, exact)
 		if dstErr != nil {
 			return nil, nil, false, dstErr
 		}
@@ -165,9 +174,10 @@ func (s *syncer) observe(ctx context.Context) (wanted, dst map[string]plumbing.H
 			}
 		}
 		s.o.Logger.Debug("the early fetch did not bring every requested ref; listing the source", "error", fetchErr)
-	}
-	srcL, dstL, err := s.list(ctx)
-	if err != nil {
+		if srcL, err = s.list(ctx, "source", s.src, transport.UploadPackServiceName); err != nil {
+			return nil, nil, false, err
+		}
+	} else if srcL, dstL, err = s.listBoth(ctx); err != nil {
 		return nil, nil, false, err
 	}
 	wanted, err = selectRefs(srcL.refs, srcL.head, s.o.Refs, s.o.All, s.o.Tags)
@@ -186,7 +196,7 @@ func (s *syncer) fetchAlongside(ctx context.Context, exact []string) (refs map[s
 		defer close(done)
 		refs, fetchErr = s.fetch(fetchCtx, exact)
 	}()
-	dstL, dstErr = list(ctx, "destination", s.dst, transport.ReceivePackServiceName, s.o)
+	dstL, dstErr = s.list(ctx, "destination", s.dst, transport.ReceivePackServiceName)
 	if dstErr != nil {
 		cancel()
 	}
@@ -194,19 +204,19 @@ func (s *syncer) fetchAlongside(ctx context.Context, exact []string) (refs map[s
 	return refs, dstL, fetchErr, dstErr
 }
 
-// list reads both advertisements concurrently.
-func (s *syncer) list(ctx context.Context) (srcL, dstL *listing, err error) {
+// listBoth reads both advertisements concurrently.
+func (s *syncer) listBoth(ctx context.Context) (srcL, dstL *listing, err error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	var srcErr, dstErr error
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		srcL, srcErr = list(ctx, "source", s.src, transport.UploadPackServiceName, s.o)
+		srcL, srcErr = s.list(ctx, "source", s.src, transport.UploadPackServiceName)
 	}()
 	go func() {
 		defer wg.Done()
-		dstL, dstErr = list(ctx, "destination", s.dst, transport.ReceivePackServiceName, s.o)
+		dstL, dstErr = s.list(ctx, "destination", s.dst, transport.ReceivePackServiceName)
 	}()
 	wg.Wait()
 	if srcErr != nil {
@@ -233,9 +243,8 @@ func describeScope(o *Options, n int) string {
 	return fmt.Sprintf("the %d requested refs", n)
 }
 
+// set counts the plan's changes into a fresh Result.
 func (r *Result) set(p *plan) {
-	r.Changes = nil
-	r.Created, r.Updated, r.Deleted, r.Unchanged, r.Kept = 0, 0, 0, 0, 0
 	for _, c := range p.changes {
 		switch c.Action {
 		case ActionGone:

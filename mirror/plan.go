@@ -81,9 +81,7 @@ func makePlan(in planInput) (*plan, error) {
 		}
 		p.changes = append(p.changes, c)
 	}
-	inScope := func(ref string) bool {
-		return (in.all && strings.HasPrefix(ref, headsPrefix)) || (in.tags && strings.HasPrefix(ref, tagsPrefix))
-	}
+	inScope := func(ref string) bool { return inNamespaces(ref, in.all, in.tags) }
 	for _, ref := range slices.Sorted(maps.Keys(in.dst)) {
 		old := in.dst[ref]
 		rec, known := in.known[ref]

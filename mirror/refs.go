@@ -22,17 +22,22 @@ func mirrorable(ref string) bool {
 	return strings.HasPrefix(ref, headsPrefix) || strings.HasPrefix(ref, tagsPrefix)
 }
 
+// inNamespaces reports whether a ref is in a namespace fetched and pruned whole: every branch
+// with all, every tag with tags.
+func inNamespaces(ref string, all, tags bool) bool {
+	return (all && strings.HasPrefix(ref, headsPrefix)) || (tags && strings.HasPrefix(ref, tagsPrefix))
+}
+
 // refPattern is one requested ref: an exact full name, a short name resolved against the source
 // (branch first, then tag), or a glob on short names.
 type refPattern struct {
-	raw   string
 	full  string // refs/heads/x or refs/tags/x
 	short string
 	glob  bool
 }
 
 func parseRefPattern(raw string) (refPattern, error) {
-	p := refPattern{raw: raw}
+	var p refPattern
 	s := strings.TrimSpace(raw)
 	switch {
 	case s == "":
@@ -68,7 +73,7 @@ func parseRefPattern(raw string) (refPattern, error) {
 func selectRefs(src map[string]plumbing.Hash, head string, refs []string, all, tags bool) (map[string]plumbing.Hash, error) {
 	out := map[string]plumbing.Hash{}
 	for name, h := range src {
-		if (all && strings.HasPrefix(name, headsPrefix)) || (tags && strings.HasPrefix(name, tagsPrefix)) {
+		if inNamespaces(name, all, tags) {
 			out[name] = h
 		}
 	}

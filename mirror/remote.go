@@ -26,17 +26,13 @@ type listing struct {
 // list reads a remote's ref advertisement with go-git: upload-pack for the source (what can be
 // fetched), receive-pack for the destination (what a push will be compared against, and a check
 // that the credentials may push; a failure cancels a fetch running alongside).
-func list(ctx context.Context, side string, r Remote, service string, o *Options) (*listing, error) {
+func (s *syncer) list(ctx context.Context, side string, r Remote, service string) (*listing, error) {
 	ep, err := transport.NewEndpoint(r.URL)
 	if err != nil {
 		return nil, errdefs.Invalid(fmt.Errorf("%s URL: %v", side, err))
 	}
-	ep.InsecureSkipTLS = o.Insecure
-	if o.CAFile != "" {
-		if ep.CaBundle, err = os.ReadFile(o.CAFile); err != nil {
-			return nil, errdefs.Invalid(fmt.Errorf("reading CA file: %w", err))
-		}
-	}
+	ep.InsecureSkipTLS = s.o.Insecure
+	ep.CaBundle = s.caBundle
 	cl, err := client.NewClient(ep)
 	if err != nil {
 		return nil, errdefs.Invalid(fmt.Errorf("%s URL: %v", side, err))
@@ -70,6 +66,18 @@ func list(ctx context.Context, side string, r Remote, service string, o *Options
 		}
 	}
 	return l, nil
+}
+
+// readCA returns the PEM bundle of o.CAFile, nil without one.
+func (o *Options) readCA() ([]byte, error) {
+	if o.CAFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return nil, errdefs.Invalid(fmt.Errorf("reading CA file: %w", err))
+	}
+	return b, nil
 }
 
 // remoteError names the side and classifies a listing failure so the CLI can say what to do.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -76,27 +75,21 @@ type Change struct {
 	Created bool   `json:"created"` // false when an open one was updated
 }
 
+// userAgent is the User-Agent of every request to a forge.
+const userAgent = "tagrelay"
+
 type options struct {
-	httpClient *http.Client
-	logger     *slog.Logger
-	userAgent  string
+	logger *slog.Logger
 }
 
 // Option configures a GitLab or GitHub client.
 type Option func(*options)
 
-// WithHTTPClient sends requests through c (proxies, custom CAs, tests). Default: a pooled client
-// with the environment's proxy settings.
-func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
-
 // WithLogger logs retries and polls. Default: discard.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithUserAgent sets the User-Agent. Default: "tagrelay".
-func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
-
 func makeOptions(opts []Option) options {
-	o := options{logger: slog.New(slog.DiscardHandler), userAgent: "tagrelay"}
+	o := options{logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		opt(&o)
 	}

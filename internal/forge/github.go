@@ -23,18 +23,14 @@ type GitHub struct {
 
 // NewGitHub returns a client of the GitHub API at baseURL ("" or https://api.github.com for
 // github.com; https://ghes.example.com for an Enterprise Server, /api/v3 optional) that sends
-// token as a bearer token (GITHUB_TOKEN, a fine-grained or classic PAT, an app token).
+// token as a bearer token (GITHUB_TOKEN, a fine-grained or classic PAT, an app token). opts
+// mirror NewGitLab's; none changes the GitHub client (it logs nothing).
 func NewGitHub(baseURL, token string, opts ...Option) (*GitHub, error) {
-	o := makeOptions(opts)
-	hc := o.httpClient
-	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	}
-	c := github.NewClient(hc)
+	c := github.NewClient(&http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()})
 	if token != "" {
 		c = c.WithAuthToken(token)
 	}
-	c.UserAgent = o.userAgent
+	c.UserAgent = userAgent
 	if baseURL = strings.TrimSpace(baseURL); baseURL != "" && !isGitHubCom(baseURL) {
 		var err error
 		if c, err = c.WithEnterpriseURLs(baseURL, baseURL); err != nil {
@@ -61,7 +57,7 @@ func splitRepo(repo string) (owner, name string, err error) {
 // DispatchEvent sends a repository_dispatch event of type eventType with payload as
 // client_payload. GitHub starts every workflow listening to it; none is followed.
 // https://docs.github.com/en/rest/repos/repos#create-a-repository-dispatch-event
-func (g *GitHub) DispatchEvent(ctx context.Context, repo, eventType string, payload map[string]any) error {
+func (g *GitHub) DispatchEvent(ctx context.Context, repo, eventType string, payload map[string]string) error {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return err

@@ -84,7 +84,7 @@ func TestGitHubRepositoryDispatch(t *testing.T) {
 	t.Parallel()
 	fake := fakegithub.New(t, fakegithub.Config{Token: githubToken})
 	gh := newGitHub(t, fake.URL, githubToken)
-	if err := gh.DispatchEvent(context.Background(), "octo-org/app", "deploy", map[string]any{"image": "app:1a2b3c4d"}); err != nil {
+	if err := gh.DispatchEvent(context.Background(), "octo-org/app", "deploy", map[string]string{"image": "app:1a2b3c4d"}); err != nil {
 		t.Fatal(err)
 	}
 	want := []map[string]any{{"event_type": "deploy", "client_payload": map[string]any{"image": "app:1a2b3c4d"}}}

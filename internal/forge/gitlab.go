@@ -35,12 +35,9 @@ func NewGitLab(baseURL, token string, opts ...Option) (*GitLab, error) {
 	}
 	copts := []gitlab.ClientOptionFunc{
 		gitlab.WithBaseURL(baseURL),
-		gitlab.WithUserAgent(o.userAgent),
+		gitlab.WithUserAgent(userAgent),
 		gitlab.WithCustomRetryMax(3),
 		gitlab.WithURLWarningLogger(o.logger),
-	}
-	if o.httpClient != nil {
-		copts = append(copts, gitlab.WithHTTPClient(o.httpClient))
 	}
 	var as gitlab.AuthSource = gitlab.Unauthenticated{}
 	if token != "" {
@@ -106,22 +103,18 @@ func (g *GitLab) Jobs(ctx context.Context, project string, id int64, states ...s
 		}
 		opt.Scope = &scope
 	}
+	jobs, err := gitlab.ScanAndCollect(func(page gitlab.PaginationOptionFunc) ([]*gitlab.Job, *gitlab.Response, error) {
+		return g.client.Jobs.ListPipelineJobs(project, id, opt, page, gitlab.WithContext(ctx))
+	})
+	if err != nil {
+		return nil, g.apiError(fmt.Sprintf("listing jobs of pipeline %d of %s", id, project), err, false)
+	}
 	var out []Job
-	for {
-		jobs, resp, err := g.client.Jobs.ListPipelineJobs(project, id, opt, gitlab.WithContext(ctx))
-		if err != nil {
-			return nil, g.apiError(fmt.Sprintf("listing jobs of pipeline %d of %s", id, project), err, false)
+	for _, j := range jobs {
+		if j.AllowFailure && j.Status == "failed" {
+			continue // does not fail the pipeline
 		}
-		for _, j := range jobs {
-			if j.AllowFailure && j.Status == "failed" {
-				continue // does not fail the pipeline
-			}
-			out = append(out, Job{Name: j.Name, Stage: j.Stage, Status: j.Status, URL: j.WebURL, Reason: j.FailureReason})
-		}
-		if resp == nil || resp.NextPage == 0 {
-			break
-		}
-		opt.Page = resp.NextPage
+		out = append(out, Job{Name: j.Name, Stage: j.Stage, Status: j.Status, URL: j.WebURL, Reason: j.FailureReason})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

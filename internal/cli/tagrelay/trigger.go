@@ -60,10 +60,7 @@ func progress(env *clirun.Env, kind string) (func(forge.Run), func()) {
 	start := time.Now()
 	tty := env.TTY
 	return func(r forge.Run) {
-			state := r.Status
-			if r.Conclusion != "" && r.Conclusion != r.Status {
-				state += " (" + r.Conclusion + ")"
-			}
+			state := runState(r)
 			elapsed := time.Since(start).Round(time.Second)
 			if tty {
 				fmt.Fprintf(env.Stderr, "\r\033[K%s %d: %s after %s  %s", kind, r.ID, state, elapsed, r.URL)
@@ -75,6 +72,14 @@ func progress(env *clirun.Env, kind string) (func(forge.Run), func()) {
 				fmt.Fprintln(env.Stderr)
 			}
 		}
+}
+
+// runState is a run's status, with its conclusion when that says more: "completed (failure)".
+func runState(r forge.Run) string {
+	if r.Conclusion != "" && r.Conclusion != r.Status {
+		return r.Status + " (" + r.Conclusion + ")"
+	}
+	return r.Status
 }
 
 // varName is what GitLab CI and GitHub Actions accept as a variable or input name.
@@ -104,7 +109,9 @@ type runResult struct {
 }
 
 // emitRun writes the result and returns the run's failure, if any, so the exit code is the run's.
-func emitRun(env *clirun.Env, common *clirun.Common, res runResult, waitErr error, prefix string) error {
+// kind ("pipeline", "run") names the run in the text and, upper-cased, the TAGRELAY_<KIND>_*
+// variables.
+func emitRun(env *clirun.Env, common *clirun.Common, res runResult, waitErr error, kind string) error {
 	var f *forge.RunFailure
 	if errors.As(waitErr, &f) {
 		res.FailedJobs = f.Jobs
@@ -113,10 +120,7 @@ func emitRun(env *clirun.Env, common *clirun.Common, res runResult, waitErr erro
 		return env.Emit(common, res, fmt.Sprintf("sent %s event to %s", res.Event, res.Target), nil)
 	}
 	r := res.Run
-	text := fmt.Sprintf("%s %d %s: %s", strings.ReplaceAll(strings.ToLower(prefix), "_", " "), r.ID, r.Status, r.URL)
-	if r.Conclusion != "" && r.Conclusion != r.Status {
-		text = fmt.Sprintf("%s %d %s (%s): %s", strings.ReplaceAll(strings.ToLower(prefix), "_", " "), r.ID, r.Status, r.Conclusion, r.URL)
-	}
+	text := fmt.Sprintf("%s %d %s: %s", kind, r.ID, runState(*r), r.URL)
 	for _, j := range res.FailedJobs {
 		text += fmt.Sprintf("\n  %s %s: %s", j.Status, j.Name, j.URL)
 	}
@@ -124,6 +128,7 @@ func emitRun(env *clirun.Env, common *clirun.Common, res runResult, waitErr erro
 	if r.Conclusion != "" {
 		status = r.Conclusion
 	}
+	prefix := strings.ToUpper(kind)
 	kv := []clirun.KV{
 		{Key: "TAGRELAY_" + prefix + "_ID", Value: fmt.Sprint(r.ID)},
 		{Key: "TAGRELAY_" + prefix + "_URL", Value: r.URL},
@@ -143,7 +148,7 @@ func readToken(env *clirun.Env, value, file string) (string, error) {
 // follow waits for the run started in res, printing its progress, and emits the result. The
 // exit code is the run's: a *forge.RunFailure or a timeout (saying the last status); a failure
 // to follow the run says that it was started all the same.
-func follow(env *clirun.Env, common *clirun.Common, res runResult, kind, prefix string, w waitFlags,
+func follow(env *clirun.Env, common *clirun.Common, res runResult, kind string, w waitFlags,
 	wait func(...forge.WaitOption) (*forge.Run, error)) error {
 	started := res.Run
 	show, done := progress(env, kind)
@@ -157,7 +162,7 @@ func follow(env *clirun.Env, common *clirun.Common, res runResult, kind, prefix 
 		return fmt.Errorf("%s %d started (%s), but following it failed: %w", kind, started.ID, started.URL, err)
 	}
 	res.Run = run
-	return emitRun(env, common, res, err, prefix)
+	return emitRun(env, common, res, err, kind)
 }
 
 type triggerGitLabOptions struct {
@@ -243,11 +248,11 @@ func runTriggerGitLab(c *cli.Context, env *clirun.Env, o *triggerGitLabOptions) 
 	log.Info("pipeline created", "id", run.ID, "url", run.URL)
 	res := runResult{Forge: "gitlab", Target: o.project, Ref: o.ref, Run: run}
 	if !o.wait.wait {
-		return emitRun(env, &o.common, res, nil, "PIPELINE")
+		return emitRun(env, &o.common, res, nil, "pipeline")
 	}
 	ctx, cancel := o.wait.context(c.Context)
 	defer cancel()
-	return follow(env, &o.common, res, "pipeline", "PIPELINE", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
+	return follow(env, &o.common, res, "pipeline", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
 		return gl.WaitPipeline(ctx, o.project, run.ID, opts...)
 	})
 }
@@ -317,14 +322,10 @@ func runTriggerGitHub(c *cli.Context, env *clirun.Env, o *triggerGitHubOptions) 
 		if err != nil {
 			return err
 		}
-		p := map[string]any{}
-		for k, v := range payload {
-			p[k] = v
-		}
-		if err := gh.DispatchEvent(c.Context, o.repo, o.event, p); err != nil {
+		if err := gh.DispatchEvent(c.Context, o.repo, o.event, payload); err != nil {
 			return err
 		}
-		return emitRun(env, &o.common, runResult{Forge: "github", Target: o.repo, Event: o.event}, nil, "RUN")
+		return emitRun(env, &o.common, runResult{Forge: "github", Target: o.repo, Event: o.event}, nil, "run")
 	}
 	inputs, err := parseVars("input", o.inputs.Value())
 	if err != nil {
@@ -339,9 +340,9 @@ func runTriggerGitHub(c *cli.Context, env *clirun.Env, o *triggerGitHubOptions) 
 	log.Info("workflow run started", "id", run.ID, "url", run.URL)
 	res := runResult{Forge: "github", Target: o.repo, Ref: o.ref, Run: run}
 	if !o.wait.wait {
-		return emitRun(env, &o.common, res, nil, "RUN")
+		return emitRun(env, &o.common, res, nil, "run")
 	}
-	return follow(env, &o.common, res, "run", "RUN", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
+	return follow(env, &o.common, res, "run", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
 		return gh.WaitRun(ctx, o.repo, run.ID, opts...)
 	})
 }
