@@ -62,7 +62,7 @@ func (r *Reconciler) resolve(rs []*resource) error {
 func renderedCRDs(rs []*resource) map[schema.GroupKind]string {
 	out := map[schema.GroupKind]string{}
 	for _, res := range rs {
-		if res.gk() != (schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}) {
+		if res.gk() != crdKind {
 			continue
 		}
 		group, _, _ := unstructured.NestedString(res.obj.Object, "spec", "group")
@@ -87,7 +87,7 @@ func guardTenancy(app App, rs []*resource) error {
 		case res.namespaced && ns != app.Namespace:
 			offenders = append(offenders, fmt.Sprintf("%s (namespace %s)", res, ns))
 		case !res.namespaced && !app.allowsClusterKind(res.gk()):
-			offenders = append(offenders, fmt.Sprintf("%s (cluster-scoped %s)", res, kindName(res.gk())))
+			offenders = append(offenders, fmt.Sprintf("%s (cluster-scoped %s)", res, res.gk().String()))
 		case !res.namespaced:
 			res.obj.SetNamespace("")
 		}
@@ -139,17 +139,9 @@ func guardOwnership(app App, rs []*resource, adopt bool) error {
 
 func (a App) allowsClusterKind(gk schema.GroupKind) bool {
 	for _, k := range a.AllowClusterKinds {
-		if k == gk.Kind || k == kindName(gk) {
+		if k == gk.Kind || k == gk.String() {
 			return true
 		}
 	}
 	return false
-}
-
-// kindName is Kind.group, or Kind for the core group.
-func kindName(gk schema.GroupKind) string {
-	if gk.Group == "" {
-		return gk.Kind
-	}
-	return gk.Kind + "." + gk.Group
 }

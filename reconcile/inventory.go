@@ -109,10 +109,17 @@ func (r *Reconciler) updateData(ctx context.Context, app, name, key string, upda
 	return nil
 }
 
-// ensureNamespace creates the reconciler's namespace once, when missing.
+// ensureNamespace creates the reconciler's namespace when missing. Only success is
+// remembered: after a failure (an API server not reachable yet), the next call tries again.
 func (r *Reconciler) ensureNamespace(ctx context.Context) error {
-	r.nsOnce.Do(func() { r.nsErr = r.createNamespace(ctx, r.opts.Namespace) })
-	return r.nsErr
+	if r.nsReady.Load() {
+		return nil
+	}
+	if err := r.createNamespace(ctx, r.opts.Namespace); err != nil {
+		return err
+	}
+	r.nsReady.Store(true)
+	return nil
 }
 
 func (r *Reconciler) createNamespace(ctx context.Context, name string) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -109,10 +108,8 @@ func (f *fixture) readyImages() map[string]int {
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		for _, c := range p.Status.Conditions {
-			if c.Type == "Ready" && c.Status == "True" {
-				out[p.Spec.Containers[0].Image]++
-			}
+		if kubetest.PodReady(&p) {
+			out[kubetest.Image(p.Spec)]++
 		}
 	}
 	return out
@@ -152,7 +149,7 @@ func (f *fixture) objectNames() []string {
 	return out
 }
 
-func deploymentYAML(name, image string, extra ...string) string {
+func deploymentYAML(name, image string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -169,7 +166,7 @@ spec:
       containers:
       - name: %[1]s
         image: %[2]s
-%[3]s`, name, image, strings.Join(extra, ""))
+`, name, image)
 }
 
 func configMapYAML(name string) string {

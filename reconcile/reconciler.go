@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -70,10 +71,11 @@ type Reconciler struct {
 	opts   Options
 	log    *slog.Logger
 
-	capsOnce sync.Once
-	caps     capabilities
-	nsOnce   sync.Once
-	nsErr    error
+	capsMu sync.Mutex
+	caps   capabilities
+	// capsVersion and capsAPIs record which half of caps was read; a failed read is retried.
+	capsVersion, capsAPIs bool
+	nsReady               atomic.Bool // the namespace exists (see ensureNamespace)
 }
 
 // New returns a Reconciler for the cluster of cfg. A rate limit left at client-go's default
@@ -102,18 +104,26 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 	}, nil
 }
 
-// capabilities reads the cluster's version and API versions once, for Helm templates; only
-// Helm apps ask for them.
+// capabilities reads the cluster's version and API versions, for Helm templates; only Helm
+// apps ask for them. What was read is kept; what failed (Helm's defaults meanwhile) is read
+// again by the next call.
 func (r *Reconciler) capabilities() capabilities {
-	r.capsOnce.Do(func() {
+	r.capsMu.Lock()
+	defer r.capsMu.Unlock()
+	if !r.capsVersion {
 		if v, err := r.disc.ServerVersion(); err == nil {
+			// A version Helm cannot parse will not parse better later: keep the default.
+			r.capsVersion = true
 			if kv, err := chartutil.ParseKubeVersion(v.GitVersion); err == nil {
 				r.caps.kubeVersion = kv
 			}
 		}
+	}
+	if !r.capsAPIs {
 		if vs, err := action.GetVersionSet(r.disc); err == nil {
+			r.capsAPIs = true
 			r.caps.apiVersions = vs
 		}
-	})
+	}
 	return r.caps
 }

@@ -13,9 +13,11 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
 // ErrRender marks a repository content that cannot be rendered (invalid YAML, a Kustomize or
@@ -31,13 +33,10 @@ var renderers = map[Type]renderer{
 	TypeHelm:      renderHelm,
 }
 
-// kustomizationFiles are the names krusty accepts, in its order of preference.
-var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
-
 // render renders the app's path of src.
 func render(ctx context.Context, app App, src *Source, caps func() capabilities) ([]*resource, error) {
 	if !hasDir(src, app.Path) {
-		return nil, errdefs.WithHint(errdefs.NotFound(fmt.Errorf("path %q not found at commit %s", app.Path, short(src.Commit))),
+		return nil, errdefs.WithHint(errdefs.NotFound(fmt.Errorf("path %q not found at commit %s", app.Path, api.ShortRevision(src.Commit))),
 			"check the app's path and revision")
 	}
 	typ := app.Type
@@ -46,17 +45,17 @@ func render(ctx context.Context, app App, src *Source, caps func() capabilities)
 	}
 	rs, err := renderers[typ](ctx, app, src, caps)
 	if err != nil {
-		return nil, errdefs.Invalid(fmt.Errorf("%w: %s app %s at %s: %w", ErrRender, typ, app.Name, short(src.Commit), err))
+		return nil, errdefs.Invalid(fmt.Errorf("%w: %s app %s at %s: %w", ErrRender, typ, app.Name, api.ShortRevision(src.Commit), err))
 	}
 	if len(rs) == 0 {
-		return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("%w: %s app %s renders no objects at %s", ErrRender, typ, app.Name, short(src.Commit))),
+		return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("%w: %s app %s renders no objects at %s", ErrRender, typ, app.Name, api.ShortRevision(src.Commit))),
 			"check the app's path")
 	}
 	return rs, nil
 }
 
 func detectType(src *Source, dir string) Type {
-	for _, name := range kustomizationFiles {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
 		if _, ok := src.Files[path.Join(dir, name)]; ok {
 			return TypeKustomize
 		}
@@ -168,11 +167,4 @@ func hasDir(src *Source, dir string) bool {
 		}
 	}
 	return false
-}
-
-func short(commit string) string {
-	if len(commit) > 8 {
-		return commit[:8]
-	}
-	return commit
 }

@@ -73,21 +73,30 @@ func (r *resource) ref() ref             { return refOf(r.obj) }
 func (r *resource) String() string       { return r.ref().String() }
 func (r *resource) gk() schema.GroupKind { return r.obj.GroupVersionKind().GroupKind() }
 
+// The kinds everything else may depend on, applied first.
+var (
+	crdKind       = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
+	namespaceKind = schema.GroupKind{Kind: "Namespace"}
+)
+
+// rank is r's place in the apply order: 0 CRDs, 1 namespaces, 2 other cluster-scoped objects,
+// 3 namespaced ones (and kinds of a CRD not applied yet).
+func rank(r *resource) int {
+	switch r.gk() {
+	case crdKind:
+		return 0
+	case namespaceKind:
+		return 1
+	}
+	if !r.namespaced && !r.pending {
+		return 2
+	}
+	return 3
+}
+
 // applyOrder sorts resources so that what others depend on goes first: CRDs and namespaces,
 // then other cluster-scoped objects, then namespaced ones; by kind and name within a group.
 func applyOrder(rs []*resource) {
-	rank := func(r *resource) int {
-		switch r.gk() {
-		case schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:
-			return 0
-		case schema.GroupKind{Kind: "Namespace"}:
-			return 1
-		}
-		if !r.namespaced && !r.pending {
-			return 2
-		}
-		return 3
-	}
 	sort.SliceStable(rs, func(i, j int) bool {
 		a, b := rs[i], rs[j]
 		if ra, rb := rank(a), rank(b); ra != rb {
@@ -97,12 +106,8 @@ func applyOrder(rs []*resource) {
 	})
 }
 
-// isFoundation reports whether r must be applied before everything else.
-func isFoundation(r *resource) bool {
-	gk := r.gk()
-	return gk.Kind == "Namespace" && gk.Group == "" ||
-		gk.Kind == "CustomResourceDefinition" && gk.Group == "apiextensions.k8s.io"
-}
+// isFoundation reports whether r must be applied before everything else: a CRD or a namespace.
+func isFoundation(r *resource) bool { return rank(r) < 2 }
 
 func joinRefs[T fmt.Stringer](items []T) string {
 	s := make([]string, len(items))

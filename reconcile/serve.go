@@ -132,7 +132,7 @@ func (s *Server) run(st *appState, opts SyncOptions) *Result {
 	if err != nil {
 		log = s.log.Warn
 	}
-	log("sync", "app", res.App, "trigger", res.Trigger, "revision", short(res.Revision), "status", res.Status,
+	log("sync", "app", res.App, "trigger", res.Trigger, "revision", api.ShortRevision(res.Revision), "status", res.Status,
 		"duration", time.Duration(res.Duration).Round(time.Millisecond), "message", res.Message)
 	return res
 }

@@ -10,7 +10,7 @@ import (
 
 // page is the status page: one row per app, no secrets and no messages (it needs no token).
 var page = template.Must(template.New("status").Funcs(template.FuncMap{
-	"short": short,
+	"short": api.ShortRevision,
 	"ago": func(t time.Time) string {
 		return time.Since(t).Round(time.Second).String() + " ago"
 	},

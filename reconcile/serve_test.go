@@ -165,15 +165,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // lastSync returns the last sync of app web, as GET /api/v1/apps/web shows it.
 func lastSync(t *testing.T, hs *httptest.Server) *api.SyncResult {
 	t.Helper()
-	r, _ := http.NewRequest(http.MethodGet, hs.URL+api.AppPath("web"), nil)
-	r.Header.Set("Authorization", "Bearer "+apiToken)
-	resp, err := http.DefaultClient.Do(r)
+	c := &api.Client{URL: hs.URL, Token: apiToken}
+	st, err := c.Status(context.Background(), "web")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st api.AppStatus
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
 	return st.LastSync

@@ -28,8 +28,10 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
+// stages is the kwok stage configuration: fast pods, ":broken" images crash-loop.
+//
 //go:embed stages.yaml
-var defaultStages []byte
+var stages []byte
 
 // NodeName is the name of the simulated node every pod is scheduled on.
 const NodeName = "kwok-node-0"
@@ -40,15 +42,10 @@ type Options struct {
 	// $TAGRELAY_TESTCLUSTER_BIN, else the output of `hack/testcluster.sh bindir` (which builds
 	// the binaries when missing), the script found in the working directory or above it.
 	BinDir string
-	// Dir is where certificates, logs and etcd data go. Default: a new temporary directory,
-	// removed by Stop.
-	Dir string
-	// Stages is the kwok stage configuration. Default: stages.yaml (fast pods, ":broken" images
-	// crash-loop).
-	Stages []byte
-	// StartTimeout bounds the start. Default: 2 minutes.
-	StartTimeout time.Duration
 }
+
+// startTimeout bounds Start.
+const startTimeout = 2 * time.Minute
 
 // Cluster is a running control plane.
 type Cluster struct {
@@ -56,7 +53,8 @@ type Cluster struct {
 	Kubeconfig string
 	// Host is the API server URL, https://127.0.0.1:PORT.
 	Host string
-	// Dir holds the certificates, the kubeconfig and the logs (logs/<component>.log).
+	// Dir holds the certificates, the kubeconfig and the logs (logs/<component>.log): a new
+	// temporary directory, removed by Stop (kept when Start fails, for its logs).
 	Dir string
 
 	token   string
@@ -64,7 +62,6 @@ type Cluster struct {
 	etcdURL string
 	procs   []*process
 	spawner chan func() // see spawn
-	ownDir  bool
 	stopped bool
 }
 
@@ -72,29 +69,24 @@ type Cluster struct {
 // 127.0.0.1 ports, registers one simulated node and returns when it is Ready and the controllers
 // run. The processes outlive ctx; call Stop.
 func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
-	if opts.StartTimeout == 0 {
-		opts.StartTimeout = 2 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	bin, err := binDir(ctx, opts.BinDir)
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{Dir: opts.Dir}
-	if c.Dir == "" {
-		if c.Dir, err = os.MkdirTemp("", "kubetest-"); err != nil {
-			return nil, err
-		}
-		c.ownDir = true
+	dir, err := os.MkdirTemp("", "kubetest-")
+	if err != nil {
+		return nil, err
 	}
+	c = &Cluster{Dir: dir}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("starting test cluster (logs in %s): %w", filepath.Join(c.Dir, "logs"), err)
 			c.stop(false)
 		}
 	}()
-	if err := c.prepare(opts); err != nil {
+	if err := c.prepare(); err != nil {
 		return nil, err
 	}
 	if err := c.startEtcd(ctx, bin); err != nil {
@@ -112,7 +104,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	return c, nil
 }
 
-func (c *Cluster) prepare(opts Options) error {
+func (c *Cluster) prepare() error {
 	for _, d := range []string{"logs", "certs", "etcd"} {
 		if err := os.MkdirAll(filepath.Join(c.Dir, d), 0o700); err != nil {
 			return err
@@ -128,10 +120,6 @@ func (c *Cluster) prepare(opts Options) error {
 		return err
 	}
 	c.token = hex.EncodeToString(tok)
-	stages := opts.Stages
-	if stages == nil {
-		stages = defaultStages
-	}
 	files := map[string][]byte{
 		"sa.key":      keyPEM,
 		"tokens.csv":  []byte(c.token + ",admin,admin,system:masters\n"),
@@ -286,8 +274,8 @@ func (c *Cluster) kubeconfig() clientcmdapi.Config {
 	return *cfg
 }
 
-// Stop stops every process (SIGTERM, then SIGKILL after 5 s) and removes a temporary Dir. It is
-// safe to call twice.
+// Stop stops every process (SIGTERM, then SIGKILL after 5 s) and removes Dir. It is safe to
+// call twice.
 func (c *Cluster) Stop() error {
 	return c.stop(true)
 }
@@ -304,7 +292,7 @@ func (c *Cluster) stop(removeDir bool) error {
 	if c.spawner != nil {
 		close(c.spawner) // its thread exits only now that every child is gone
 	}
-	if c.ownDir && removeDir {
+	if removeDir {
 		errs = append(errs, os.RemoveAll(c.Dir))
 	}
 	return errors.Join(errs...)

@@ -10,7 +10,7 @@ import (
 // and, for dry runs, the diffs.
 func (res *SyncResult) Describe(diffs bool) string {
 	var b strings.Builder
-	at := short(res.Revision)
+	at := ShortRevision(res.Revision)
 	if res.Ref != "" && res.Ref != res.Revision {
 		at += " (" + res.Ref + ")"
 	}
@@ -41,9 +41,11 @@ func (res *SyncResult) Describe(diffs bool) string {
 	return b.String()
 }
 
-func short(s string) string {
-	if len(s) > 8 {
-		return s[:8]
+// ShortRevision abbreviates a commit hash to its first 8 characters, as the reconciler's
+// messages and the CLI show it; a shorter string is returned whole.
+func ShortRevision(rev string) string {
+	if len(rev) > 8 {
+		return rev[:8]
 	}
-	return s
+	return rev
 }

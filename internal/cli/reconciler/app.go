@@ -4,7 +4,6 @@
 package reconciler
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -101,17 +100,13 @@ func (o *clusterOptions) setup(env *clirun.Env) (*reconcile.Config, *reconcile.R
 }
 
 // restConfig uses --kubeconfig, else the standard loading rules ($KUBECONFIG, ~/.kube/config),
-// else the in-cluster service account.
+// else the in-cluster service account (the deferred loader falls back to it by itself when no
+// kubeconfig is found).
 func (o *clusterOptions) restConfig() (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.kubeconfig
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.kubectx})
 	cfg, err := cc.ClientConfig()
-	if clientcmd.IsEmptyConfig(err) || errors.Is(err, clientcmd.ErrEmptyConfig) {
-		if in, ierr := rest.InClusterConfig(); ierr == nil {
-			return in, nil
-		}
-	}
 	if err != nil {
 		return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("loading kubeconfig: %w", err)),
 			"pass --kubeconfig FILE or set KUBECONFIG, or run in a cluster")

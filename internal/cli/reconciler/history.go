@@ -11,6 +11,7 @@ import (
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile"
+	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
 func newHistoryCommand(env *clirun.Env) *cli.Command {
@@ -58,7 +59,7 @@ func historyTable(hist []reconcile.Result) string {
 			msg = msg[:117] + "..."
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, h.Started.Local().Format(time.DateTime), h.Trigger, h.Status,
-			shortRev(h.Revision), time.Duration(h.Duration).Round(100*time.Millisecond), orNone(strings.Join(imgs, ", ")), msg)
+			api.ShortRevision(h.Revision), time.Duration(h.Duration).Round(100*time.Millisecond), orNone(strings.Join(imgs, ", ")), msg)
 	}
 	w.Flush()
 	return b.String()

@@ -102,10 +102,3 @@ func syncApp(ctx context.Context, env *clirun.Env, o clusterOptions, r *reconcil
 		{Key: "TAGRELAY_SYNC_REVISION", Value: res.Revision},
 	})
 }
-
-func shortRev(s string) string {
-	if len(s) > 8 {
-		return s[:8]
-	}
-	return s
-}
