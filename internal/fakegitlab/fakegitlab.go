@@ -18,7 +18,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tagrelay/tagrelay/internal/fakegitlab/apitest"
+	"github.com/tagrelay/tagrelay/internal/apitest"
 )
 
 //go:embed testdata/*.json

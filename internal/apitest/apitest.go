@@ -1,4 +1,4 @@
-// Package apitest is the plumbing the forge fakes (fakegitlab, fakegithub) share: a request log
+// Package apitest is the plumbing the API fakes (fakegitlab, fakegithub) share: a request log
 // for assertions, JSON replies and fixtures kept as documented JSON.
 package apitest
 
