@@ -1,0 +1,29 @@
+package forge
+
+import "errors"
+
+// Error is a failed call to a forge's API. Its message says what was being done and what the
+// forge answered (never a token); its hint, what that means. StatusCode lets a caller say what
+// to fix in its own terms: the command line names its flags.
+type Error struct {
+	// StatusCode is the HTTP status of the answer; 0 when none came (the network failed).
+	StatusCode int
+	// Trigger is set for a GitLab pipeline trigger call, whose 404 means a wrong trigger token
+	// as much as a missing project.
+	Trigger bool
+	err     error
+}
+
+func (e *Error) Error() string { return e.err.Error() }
+
+// Unwrap returns the classified error (errdefs classes, hints, the client's own error).
+func (e *Error) Unwrap() error { return e.err }
+
+// AsError returns the forge error behind err, if any.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+func apiErr(code int, err error) error { return &Error{StatusCode: code, err: err} }
