@@ -1,4 +1,4 @@
-package tagrelay
+package bumpcmd
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 )
 
 type corpusCase struct {
@@ -24,7 +25,7 @@ type corpusCase struct {
 // TestBumpCorpus runs every case of ../shared/corpus/bump through the CLI and compares the
 // result byte for byte.
 func TestBumpCorpus(t *testing.T) {
-	cases, err := filepath.Glob(filepath.Join(sharedDir(t, "corpus/bump"), "cases", "*"))
+	cases, err := filepath.Glob(filepath.Join(clitest.SharedDir(t, "corpus/bump"), "cases", "*"))
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no corpus cases: %v", err)
 	}
@@ -32,42 +33,42 @@ func TestBumpCorpus(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
 			var c corpusCase
-			if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "case.json"))), &c); err != nil {
+			if err := json.Unmarshal([]byte(clitest.ReadFile(t, filepath.Join(dir, "case.json"))), &c); err != nil {
 				t.Fatal(err)
 			}
-			input := readFile(t, filepath.Join(dir, "input.yaml"))
-			file := writeFile(t, t.TempDir(), "input.yaml", input)
+			input := clitest.ReadFile(t, filepath.Join(dir, "input.yaml"))
+			file := clitest.WriteFile(t, t.TempDir(), "input.yaml", input)
 			args := []string{"bump", "--file", file, "--image", c.Image, "--tag", c.Tag, "--kind", c.Kind}
 			if c.Key != "" {
 				args = append(args, "--key", c.Key)
 			}
-			got := run(t, nil, args...)
-			after := readFile(t, file)
+			got := runCLI(t, nil, args...)
+			after := clitest.ReadFile(t, file)
 			switch {
 			case c.ExpectNoop:
-				if got.code != 3 || !strings.Contains(got.stderr, "tag already current") {
-					t.Errorf("exit %d, stderr %q; want 3 and 'tag already current'", got.code, got.stderr)
+				if got.Code != 3 || !strings.Contains(got.Stderr, "tag already current") {
+					t.Errorf("exit %d, stderr %q; want 3 and 'tag already current'", got.Code, got.Stderr)
 				}
 				if after != input {
 					t.Errorf("file changed on a no-op")
 				}
 			case c.ExpectError != "":
-				if got.code != 4 || !strings.Contains(got.stderr, c.ExpectError) {
-					t.Errorf("exit %d, stderr %q; want 4 and %q", got.code, got.stderr, c.ExpectError)
+				if got.Code != 4 || !strings.Contains(got.Stderr, c.ExpectError) {
+					t.Errorf("exit %d, stderr %q; want 4 and %q", got.Code, got.Stderr, c.ExpectError)
 				}
 				if after != input {
 					t.Errorf("file changed on an error")
 				}
 			default:
-				if got.code != 0 {
-					t.Fatalf("exit %d, stderr %q; want 0", got.code, got.stderr)
+				if got.Code != 0 {
+					t.Fatalf("exit %d, stderr %q; want 0", got.Code, got.Stderr)
 				}
-				want := readFile(t, filepath.Join(dir, "expected.yaml"))
+				want := clitest.ReadFile(t, filepath.Join(dir, "expected.yaml"))
 				if diff := cmp.Diff(want, after); diff != "" {
 					t.Errorf("bump %s (%s) mismatch (-want +got):\n%s", c.Image, c.Notes, diff)
 				}
-				if n := strings.Count(got.stdout, "\n"); n != len(c.ChangedLines) {
-					t.Errorf("reported %d changes, want %d:\n%s", n, len(c.ChangedLines), got.stdout)
+				if n := strings.Count(got.Stdout, "\n"); n != len(c.ChangedLines) {
+					t.Errorf("reported %d changes, want %d:\n%s", n, len(c.ChangedLines), got.Stdout)
 				}
 			}
 		})
@@ -77,7 +78,7 @@ func TestBumpCorpus(t *testing.T) {
 // TestBumpCorpusIdempotent bumps each changed case a second time with the same tag: the loud
 // refusal (exit 3) and an untouched file.
 func TestBumpCorpusIdempotent(t *testing.T) {
-	cases, _ := filepath.Glob(filepath.Join(sharedDir(t, "corpus/bump"), "cases", "*"))
+	cases, _ := filepath.Glob(filepath.Join(clitest.SharedDir(t, "corpus/bump"), "cases", "*"))
 	for _, dir := range cases {
 		if _, err := os.Stat(filepath.Join(dir, "expected.yaml")); err != nil {
 			continue
@@ -85,19 +86,19 @@ func TestBumpCorpusIdempotent(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
 			var c corpusCase
-			if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "case.json"))), &c); err != nil {
+			if err := json.Unmarshal([]byte(clitest.ReadFile(t, filepath.Join(dir, "case.json"))), &c); err != nil {
 				t.Fatal(err)
 			}
-			expected := readFile(t, filepath.Join(dir, "expected.yaml"))
-			file := writeFile(t, t.TempDir(), "input.yaml", expected)
+			expected := clitest.ReadFile(t, filepath.Join(dir, "expected.yaml"))
+			file := clitest.WriteFile(t, t.TempDir(), "input.yaml", expected)
 			args := []string{"bump", "--file", file, "--image", c.Image, "--tag", c.Tag, "--kind", c.Kind}
 			if c.Key != "" {
 				args = append(args, "--key", c.Key)
 			}
-			if got := run(t, nil, args...); got.code != 3 {
-				t.Errorf("second bump: exit %d, stderr %q; want 3", got.code, got.stderr)
+			if got := runCLI(t, nil, args...); got.Code != 3 {
+				t.Errorf("second bump: exit %d, stderr %q; want 3", got.Code, got.Stderr)
 			}
-			if readFile(t, file) != expected {
+			if clitest.ReadFile(t, file) != expected {
 				t.Errorf("second bump changed the file")
 			}
 		})

@@ -1,10 +1,11 @@
-package tagrelay
+package bumpcmd
 
 import (
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 	"github.com/tagrelay/tagrelay/internal/fakegithub"
 	"github.com/tagrelay/tagrelay/internal/fakegitlab"
 	"github.com/tagrelay/tagrelay/internal/gittest"
@@ -18,10 +19,10 @@ func TestBumpMergeRequest(t *testing.T) {
 	dotenv := filepath.Join(t.TempDir(), "bump.env")
 	args := []string{"bump", "--repo", s.RepoURL("team/infra"), "--file", "chart/values.yaml", "--image", "harbor.example/team/web",
 		"--tag", "2b2b2b2b", "--no-verify-image", "--merge-request", "--gitlab-url", gl.URL, "--label", "deploy", "--dotenv", dotenv}
-	got := run(t, map[string]string{"GITLAB_TOKEN": gitToken}, args...)
+	got := runCLI(t, map[string]string{"GITLAB_TOKEN": gitToken}, args...)
 	assertNoToken(t, got)
-	if got.code != 0 {
-		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	if got.Code != 0 {
+		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
 	}
 	if now, _ := s.RevParse("team/infra", "main"); now != main {
 		t.Errorf("main moved to %s; the change belongs on the merge request branch", now)
@@ -35,13 +36,13 @@ func TestBumpMergeRequest(t *testing.T) {
 		t.Fatalf("merge requests = %v", mrs)
 	}
 	url, _ := mrs[0]["web_url"].(string)
-	if !strings.Contains(got.stdout, "opened "+url) || !strings.Contains(readFile(t, dotenv), "TAGRELAY_MR_URL="+url+"\n") {
-		t.Errorf("stdout %q / dotenv %q lack the merge request URL %s", got.stdout, readFile(t, dotenv), url)
+	if !strings.Contains(got.Stdout, "opened "+url) || !strings.Contains(clitest.ReadFile(t, dotenv), "TAGRELAY_MR_URL="+url+"\n") {
+		t.Errorf("stdout %q / dotenv %q lack the merge request URL %s", got.Stdout, clitest.ReadFile(t, dotenv), url)
 	}
 	// A second run of the same bump updates the same request.
-	got = run(t, map[string]string{"GITLAB_TOKEN": gitToken}, args...)
-	if got.code != 0 || !strings.Contains(got.stdout, "updated "+url) || len(gl.MergeRequests()) != 1 {
-		t.Errorf("re-run: exit %d, stdout %q, stderr %q, %d requests", got.code, got.stdout, got.stderr, len(gl.MergeRequests()))
+	got = runCLI(t, map[string]string{"GITLAB_TOKEN": gitToken}, args...)
+	if got.Code != 0 || !strings.Contains(got.Stdout, "updated "+url) || len(gl.MergeRequests()) != 1 {
+		t.Errorf("re-run: exit %d, stdout %q, stderr %q, %d requests", got.Code, got.Stdout, got.Stderr, len(gl.MergeRequests()))
 	}
 }
 
@@ -51,11 +52,12 @@ func TestBumpPullRequest(t *testing.T) {
 	s.MustCreateRepo(t, "octo-org/infra")
 	s.MustCommit(t, "octo-org/infra", "main", "seed", map[string]string{"prod/deployment.yaml": deployment})
 	gh := fakegithub.New(t, fakegithub.Config{Repo: "octo-org/infra", Token: gitToken})
-	got := run(t, map[string]string{"GITHUB_TOKEN": gitToken}, "bump", "--repo", s.RepoURL("octo-org/infra"), "--file", "prod",
-		"--image", "harbor.example/team/api", "--tag", "3c3c3c3c", "--no-verify-image", "--pull-request", "--github-url", gh.URL, "--head-branch", "deploy/api")
+	// GitHub Actions' job token, for its own server (plain HTTP here: --insecure).
+	got := runCLI(t, map[string]string{"GITHUB_TOKEN": gitToken, "GITHUB_SERVER_URL": s.URL}, "bump", "--repo", s.RepoURL("octo-org/infra"), "--file", "prod",
+		"--image", "harbor.example/team/api", "--tag", "3c3c3c3c", "--no-verify-image", "--pull-request", "--github-url", gh.URL, "--head-branch", "deploy/api", "--insecure")
 	assertNoToken(t, got)
-	if got.code != 0 {
-		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	if got.Code != 0 {
+		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
 	}
 	pulls := gh.Pulls()
 	head, _ := pulls[0]["head"].(map[string]any)
@@ -82,10 +84,10 @@ func TestBumpChangeRequestBadInput(t *testing.T) {
 		{"API refuses the token", []string{"--merge-request", "--gitlab-url", gl.URL}, 1, "the change is on branch tagrelay/web-4d4d4d4d"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := run(t, map[string]string{"GITLAB_TOKEN": gitToken}, append(base, tc.args...)...)
+			got := runCLI(t, map[string]string{"GITLAB_TOKEN": gitToken}, append(base, tc.args...)...)
 			assertNoToken(t, got)
-			if got.code != tc.code || !strings.Contains(got.stderr, tc.msg) {
-				t.Errorf("exit %d, stderr %q; want %d containing %q", got.code, got.stderr, tc.code, tc.msg)
+			if got.Code != tc.code || !strings.Contains(got.Stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d containing %q", got.Code, got.Stderr, tc.code, tc.msg)
 			}
 		})
 	}

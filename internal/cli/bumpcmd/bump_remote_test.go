@@ -1,4 +1,4 @@
-package tagrelay
+package bumpcmd
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 	"github.com/tagrelay/tagrelay/internal/gittest"
 	"github.com/tagrelay/tagrelay/internal/regtest"
 )
@@ -22,10 +23,10 @@ func infraServer(t *testing.T, opts ...gittest.Option) *gittest.Server {
 	return s
 }
 
-func assertNoToken(t *testing.T, got result) {
+func assertNoToken(t *testing.T, got clitest.Result) {
 	t.Helper()
-	if strings.Contains(got.stdout+got.stderr, gitToken) || strings.Contains(got.stdout+got.stderr, strings.ToLower(gitToken)) {
-		t.Errorf("token leaked:\nstdout: %s\nstderr: %s", got.stdout, got.stderr)
+	if strings.Contains(got.Stdout+got.Stderr, gitToken) || strings.Contains(got.Stdout+got.Stderr, strings.ToLower(gitToken)) {
+		t.Errorf("token leaked:\nstdout: %s\nstderr: %s", got.Stdout, got.Stderr)
 	}
 }
 
@@ -34,18 +35,18 @@ func TestBumpRemote(t *testing.T) {
 	s := infraServer(t)
 	before, _ := s.RevParse("team/infra", "main")
 	dotenv := filepath.Join(t.TempDir(), "bump.env")
-	got := run(t, map[string]string{
+	got := runCLI(t, map[string]string{
 		"GITLAB_TOKEN": gitToken, "GITLAB_USER_NAME": "Jane Dev", "GITLAB_USER_EMAIL": "jane@example.com",
 		"CI_PROJECT_PATH": "team/app", "CI_COMMIT_SHA": "1a2b3c4d5e6f", "CI_PIPELINE_URL": "https://gitlab.example/team/app/-/pipelines/42",
 	}, "bump", "--repo", s.RepoURL("team/infra"), "--file", "chart/values.yaml", "--image", "harbor.example/team/web",
 		"--tag", "1a2b3c4d", "--dotenv", dotenv, "--log-level", "debug", "--no-verify-image")
 	assertNoToken(t, got)
-	if got.code != 0 {
-		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	if got.Code != 0 {
+		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
 	}
 	after, _ := s.RevParse("team/infra", "main")
-	if !strings.Contains(got.stdout, "pushed "+after+" to main of "+s.RepoURL("team/infra")) {
-		t.Errorf("stdout = %q, want the pushed commit %s", got.stdout, after)
+	if !strings.Contains(got.Stdout, "pushed "+after+" to main of "+s.RepoURL("team/infra")) {
+		t.Errorf("stdout = %q, want the pushed commit %s", got.Stdout, after)
 	}
 	msg, _ := s.Git("team/infra", "log", "-1", "--format=%an <%ae>%n%P%n%B", "main")
 	for _, want := range []string{"Jane Dev <jane@example.com>", before, "deploy: harbor.example/team/web:1a2b3c4d",
@@ -54,7 +55,7 @@ func TestBumpRemote(t *testing.T) {
 			t.Errorf("commit %q lacks %q", msg, want)
 		}
 	}
-	env := readFile(t, dotenv)
+	env := clitest.ReadFile(t, dotenv)
 	if !strings.Contains(env, "TAGRELAY_BUMP_COMMIT="+after+"\n") || !strings.Contains(env, "TAGRELAY_BUMPED_TAGS=1a2b3c4d\n") {
 		t.Errorf("dotenv = %q", env)
 	}
@@ -105,10 +106,10 @@ func TestBumpRemoteBadInput(t *testing.T) {
 			t.Parallel()
 			args := []string{"bump", "--file", "chart/values.yaml", "--image", "harbor.example/team/web", "--tag", "2.0.0", "--log-level", "debug", "--no-verify-image"}
 			args = append(args, tc.args...)
-			got := run(t, tc.vars, args...)
+			got := runCLI(t, tc.vars, args...)
 			assertNoToken(t, got)
-			if got.code != tc.code || !strings.Contains(got.stderr, tc.msg) {
-				t.Errorf("exit %d, stderr %q; want %d containing %q", got.code, got.stderr, tc.code, tc.msg)
+			if got.Code != tc.code || !strings.Contains(got.Stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d containing %q", got.Code, got.Stderr, tc.code, tc.msg)
 			}
 		})
 	}
@@ -151,16 +152,16 @@ func TestBumpRemoteRegistryCheck(t *testing.T) {
 		{"tag absent from the registry", vars, []string{"--file", "chart/values.yaml", "--tag", "9f9f9f9f"}, 4, "--wait-for-image"},
 		{"tag never appears", vars, []string{"--file", "chart/values.yaml", "--tag", "9f9f9f9f", "--wait-for-image", "600ms"}, 4, "did not appear within 600ms"},
 		{"wrong registry password", map[string]string{"GITLAB_TOKEN": gitToken, "CI_REGISTRY_USER": "robot$team+ci", "CI_REGISTRY_PASSWORD": "wrong"}, []string{"--file", "chart/values.yaml", "--tag", "1a2b3c4d"}, 1, "looking up " + image + ":1a2b3c4d"},
-		{"pinned digest without --digest", vars, []string{"--file", "prod/kustomization.yaml", "--tag", "1a2b3c4d"}, 4, "Use --digest"},
+		{"pinned digest without --digest", vars, []string{"--file", "prod/kustomization.yaml", "--tag", "1a2b3c4d"}, 4, "pass --digest"},
 		{"--digest with --no-verify-image", vars, []string{"--file", "prod/kustomization.yaml", "--tag", "1a2b3c4d", "--digest", "--no-verify-image"}, 2, "--digest needs the registry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := run(t, tc.vars, append([]string{"bump", "--repo", url, "--image", image}, tc.args...)...)
-			if got.code != tc.code || !strings.Contains(got.stderr, tc.msg) {
-				t.Errorf("exit %d, stderr %q; want %d containing %q", got.code, got.stderr, tc.code, tc.msg)
+			got := runCLI(t, tc.vars, append([]string{"bump", "--repo", url, "--image", image}, tc.args...)...)
+			if got.Code != tc.code || !strings.Contains(got.Stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d containing %q", got.Code, got.Stderr, tc.code, tc.msg)
 			}
-			if strings.Contains(got.stdout+got.stderr, "reg-Passw0rd") {
+			if strings.Contains(got.Stdout+got.Stderr, "reg-Passw0rd") {
 				t.Errorf("registry password leaked")
 			}
 		})
@@ -170,9 +171,9 @@ func TestBumpRemoteRegistryCheck(t *testing.T) {
 	}
 
 	// --digest resolves the digest and writes it next to the tag.
-	got := run(t, vars, "bump", "--repo", url, "--image", image, "--file", "prod/kustomization.yaml", "--tag", "1a2b3c4d", "--digest")
-	if got.code != 0 {
-		t.Fatalf("--digest: exit %d: %s", got.code, got.stderr)
+	got := runCLI(t, vars, "bump", "--repo", url, "--image", image, "--file", "prod/kustomization.yaml", "--tag", "1a2b3c4d", "--digest")
+	if got.Code != 0 {
+		t.Fatalf("--digest: exit %d: %s", got.Code, got.Stderr)
 	}
 	want := "images:\n  - name: " + image + "\n    newTag: 1a2b3c4d\n    digest: " + digest + "\n"
 	if k := s.MustReadFile(t, "team/infra", "main", "prod/kustomization.yaml"); k != want {
@@ -189,9 +190,9 @@ func TestBumpWaitForImage(t *testing.T) {
 		time.Sleep(700 * time.Millisecond)
 		reg.Write(t, "team/web:2b2b2b2b", regtest.Image(t, 256, 1))
 	}()
-	got := run(t, vars, "bump", "--repo", s.RepoURL("team/infra"), "--image", image, "--file", "chart/values.yaml", "--tag", "2b2b2b2b", "--wait-for-image", "1m")
-	if got.code != 0 {
-		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	got := runCLI(t, vars, "bump", "--repo", s.RepoURL("team/infra"), "--image", image, "--file", "chart/values.yaml", "--tag", "2b2b2b2b", "--wait-for-image", "1m")
+	if got.Code != 0 {
+		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
 	}
 	if v := s.MustReadFile(t, "team/infra", "main", "chart/values.yaml"); !strings.Contains(v, `tag: "2b2b2b2b"`) {
 		t.Errorf("values = %s", v)
@@ -202,14 +203,14 @@ func TestBumpWaitForImage(t *testing.T) {
 func TestInsecureWarnsOnEveryUse(t *testing.T) {
 	t.Parallel()
 	s, reg, _, vars := registryInfra(t)
-	got := run(t, vars, "bump", "--repo", s.RepoURL("team/infra"), "--image", reg.Host+"/team/web", "--file", "chart/values.yaml",
+	got := runCLI(t, vars, "bump", "--repo", s.RepoURL("team/infra"), "--image", reg.Host+"/team/web", "--file", "chart/values.yaml",
 		"--tag", "1a2b3c4d", "--insecure")
-	if got.code != 0 {
-		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	if got.Code != 0 {
+		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
 	}
 	for _, want := range []string{"TLS verification of the git server disabled (--insecure)", "TLS verification disabled and plain HTTP allowed (--insecure)\" registry=" + reg.Host} {
-		if !strings.Contains(got.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, got.stderr)
+		if !strings.Contains(got.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, got.Stderr)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package tagrelay
+package bumpcmd
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 )
 
 const deployment = `apiVersion: apps/v1
@@ -58,16 +59,16 @@ func TestBumpBadInput(t *testing.T) {
 		{"directory with no match", map[string]string{"a/d.yaml": deployment, "a/b/v.yaml": values}, []string{"--file", "a", "--image", "docker.io/library/nginx", "--tag", "1"}, 4, "image not found: docker.io/library/nginx in a (0 files read)"},
 		{"tag already current", map[string]string{"d.yaml": deployment}, []string{"--file", "d.yaml", "--image", "harbor.example/team/api", "--tag", "0.9.0"}, 3, "tag already current: harbor.example/team/api:0.9.0 in d.yaml; nothing was written; the deploy would not change"},
 		{"pinned digest", map[string]string{"d.yaml": strings.Replace(deployment, "api:0.9.0 # app", "api:0.9.0@sha256:"+strings.Repeat("a", 64)+" # app", 1)}, []string{"--file", "d.yaml", "--image", "harbor.example/team/api", "--tag", "1.0.0"}, 4, "is pinned to sha256:aaaa"},
-		{"pinned digest in values", map[string]string{"v.yaml": strings.Replace(values, `digest: ""`, "digest: sha256:"+strings.Repeat("b", 64), 1)}, []string{"--file", "v.yaml", "--image", "harbor.example/team/web", "--tag", "1.0.1"}, 4, "Use --digest"},
+		{"pinned digest in values", map[string]string{"v.yaml": strings.Replace(values, `digest: ""`, "digest: sha256:"+strings.Repeat("b", 64), 1)}, []string{"--file", "v.yaml", "--image", "harbor.example/team/web", "--tag", "1.0.1"}, 4, "pass --digest"},
 		{"yaml anchor", map[string]string{"v.yaml": "x: &t 1.0\nimage:\n  repository: nginx\n  tag: *t\n"}, []string{"--file", "v.yaml", "--image", "nginx", "--tag", "1.1"}, 4, "anchor or alias"},
-		{"key holds another image", map[string]string{"v.yaml": "app:\n  image: nginx:1.0\n"}, []string{"--file", "v.yaml", "--image", "redis", "--tag", "1.1", "--key", "app.image"}, 4, "--key app.image holds image nginx, not redis"},
+		{"key holds another image", map[string]string{"v.yaml": "app:\n  image: nginx:1.0\n"}, []string{"--file", "v.yaml", "--image", "redis", "--tag", "1.1", "--key", "app.image"}, 4, "key app.image holds image nginx, not redis"},
 		{"unexpected argument", map[string]string{"d.yaml": deployment}, []string{"--file", "d.yaml", "--image", "nginx", "--tag", "1", "extra"}, 2, `unexpected argument "extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			for name, content := range tc.files {
-				writeFile(t, dir, name, content)
+				clitest.WriteFile(t, dir, name, content)
 			}
 			args := append([]string{"bump"}, tc.args...)
 			for i, a := range args {
@@ -75,15 +76,15 @@ func TestBumpBadInput(t *testing.T) {
 					args[i] = filepath.Join(dir, a)
 				}
 			}
-			got := run(t, nil, args...)
-			if got.code != tc.code || !strings.Contains(got.stderr, tc.msg) {
-				t.Errorf("exit %d, stderr %q; want %d containing %q", got.code, got.stderr, tc.code, tc.msg)
+			got := runCLI(t, nil, args...)
+			if got.Code != tc.code || !strings.Contains(got.Stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d containing %q", got.Code, got.Stderr, tc.code, tc.msg)
 			}
-			if n := strings.Count(strings.TrimSpace(got.stderr), "\n"); n != 0 {
-				t.Errorf("stderr has %d lines, want one:\n%s", n+1, got.stderr)
+			if n := strings.Count(strings.TrimSpace(got.Stderr), "\n"); n != 0 {
+				t.Errorf("stderr has %d lines, want one:\n%s", n+1, got.Stderr)
 			}
 			for name, content := range tc.files {
-				if after := readFile(t, filepath.Join(dir, name)); after != content {
+				if after := clitest.ReadFile(t, filepath.Join(dir, name)); after != content {
 					t.Errorf("%s was written:\n%s", name, after)
 				}
 			}
@@ -100,21 +101,21 @@ func TestBumpBadInput(t *testing.T) {
 func TestBumpLocal(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	d := writeFile(t, dir, "app/deployment.yaml", deployment)
-	v := writeFile(t, dir, "app/values.yaml", values)
-	writeFile(t, dir, "app/templates/broken.yaml", "image: {{ .Values.image.repository }}:{{ .Values.image.tag }}\n")
-	writeFile(t, dir, "app/.git/config.yaml", "image: harbor.example/team/api:0.9.0\n")
+	d := clitest.WriteFile(t, dir, "app/deployment.yaml", deployment)
+	v := clitest.WriteFile(t, dir, "app/values.yaml", values)
+	clitest.WriteFile(t, dir, "app/templates/broken.yaml", "image: {{ .Values.image.repository }}:{{ .Values.image.tag }}\n")
+	clitest.WriteFile(t, dir, "app/.git/config.yaml", "image: harbor.example/team/api:0.9.0\n")
 
-	got := run(t, map[string]string{"CI_COMMIT_SHORT_SHA": "1234e567"},
+	got := runCLI(t, map[string]string{"CI_COMMIT_SHORT_SHA": "1234e567"},
 		"bump", "--file", filepath.Join(dir, "app"), "--set", "harbor.example/team/web=2.0.0", "--image", "harbor.example/team/api", "--output", "json")
-	if got.code != 0 {
-		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	if got.Code != 0 {
+		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
 	}
 	wantDeploy := strings.NewReplacer("team/api:0.9.0", "team/api:1234e567").Replace(deployment)
-	if diff := cmp.Diff(wantDeploy, readFile(t, d)); diff != "" {
+	if diff := cmp.Diff(wantDeploy, clitest.ReadFile(t, d)); diff != "" {
 		t.Errorf("deployment (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(strings.Replace(values, `tag: "1.0.0"`, `tag: "2.0.0"`, 1), readFile(t, v)); diff != "" {
+	if diff := cmp.Diff(strings.Replace(values, `tag: "1.0.0"`, `tag: "2.0.0"`, 1), clitest.ReadFile(t, v)); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
 	var res struct {
@@ -123,8 +124,8 @@ func TestBumpLocal(t *testing.T) {
 			Changes []struct{ Image, From, To string }
 		}
 	}
-	if err := json.Unmarshal([]byte(got.stdout), &res); err != nil {
-		t.Fatalf("stdout is not JSON: %v\n%s", err, got.stdout)
+	if err := json.Unmarshal([]byte(got.Stdout), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, got.Stdout)
 	}
 	if len(res.Files) != 2 || res.Files[0].Path != "app/deployment.yaml" || len(res.Files[0].Changes) != 2 || res.Files[0].Changes[0].To != "1234e567" {
 		t.Errorf("JSON result = %+v", res)
@@ -134,12 +135,12 @@ func TestBumpLocal(t *testing.T) {
 func TestBumpQuotesNonStringTags(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	k := writeFile(t, dir, "kustomization.yaml", "images:\n- name: app\n  newTag: v1\n- name: other\n")
-	if got := run(t, nil, "bump", "--file", k, "--set", "app=12345e67", "--set", "other=0777"); got.code != 0 {
-		t.Fatalf("exit %d: %s", got.code, got.stderr)
+	k := clitest.WriteFile(t, dir, "kustomization.yaml", "images:\n- name: app\n  newTag: v1\n- name: other\n")
+	if got := runCLI(t, nil, "bump", "--file", k, "--set", "app=12345e67", "--set", "other=0777"); got.Code != 0 {
+		t.Fatalf("exit %d: %s", got.Code, got.Stderr)
 	}
 	want := "images:\n- name: app\n  newTag: \"12345e67\"\n- name: other\n  newTag: \"0777\"\n"
-	if diff := cmp.Diff(want, readFile(t, k)); diff != "" {
+	if diff := cmp.Diff(want, clitest.ReadFile(t, k)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
@@ -147,12 +148,12 @@ func TestBumpQuotesNonStringTags(t *testing.T) {
 func TestBumpDryRunWritesNothing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	v := writeFile(t, dir, "values.yaml", values)
-	got := run(t, nil, "bump", "--file", v, "--image", "harbor.example/team/web", "--tag", "1.1.0", "--dry-run")
-	if got.code != 0 || !strings.Contains(got.stdout, "-  tag: \"1.0.0\"\n+  tag: \"1.1.0\"") {
-		t.Errorf("exit %d, stdout:\n%s\nstderr: %s", got.code, got.stdout, got.stderr)
+	v := clitest.WriteFile(t, dir, "values.yaml", values)
+	got := runCLI(t, nil, "bump", "--file", v, "--image", "harbor.example/team/web", "--tag", "1.1.0", "--dry-run")
+	if got.Code != 0 || !strings.Contains(got.Stdout, "-  tag: \"1.0.0\"\n+  tag: \"1.1.0\"") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr: %s", got.Code, got.Stdout, got.Stderr)
 	}
-	if readFile(t, v) != values {
+	if clitest.ReadFile(t, v) != values {
 		t.Errorf("dry run wrote the file")
 	}
 }
@@ -160,10 +161,10 @@ func TestBumpDryRunWritesNothing(t *testing.T) {
 func TestBumpAllowNoop(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	v := writeFile(t, dir, "values.yaml", values)
-	got := run(t, nil, "bump", "--file", v, "--image", "harbor.example/team/web", "--tag", "1.0.0", "--allow-noop")
-	if got.code != 0 || !strings.Contains(got.stderr, "no-op accepted") {
-		t.Errorf("exit %d, stderr %q; want 0 and a warning", got.code, got.stderr)
+	v := clitest.WriteFile(t, dir, "values.yaml", values)
+	got := runCLI(t, nil, "bump", "--file", v, "--image", "harbor.example/team/web", "--tag", "1.0.0", "--allow-noop")
+	if got.Code != 0 || !strings.Contains(got.Stderr, "no-op accepted") {
+		t.Errorf("exit %d, stderr %q; want 0 and a warning", got.Code, got.Stderr)
 	}
 }
 
@@ -179,17 +180,17 @@ func TestBumpDefaultTag(t *testing.T) {
 		{nil, "", 2},
 	} {
 		dir := t.TempDir()
-		v := writeFile(t, dir, "values.yaml", values)
-		got := run(t, tc.vars, "bump", "--file", v, "--image", "harbor.example/team/web")
-		if got.code != tc.code {
-			t.Errorf("vars %v: exit %d (%s), want %d", tc.vars, got.code, got.stderr, tc.code)
+		v := clitest.WriteFile(t, dir, "values.yaml", values)
+		got := runCLI(t, tc.vars, "bump", "--file", v, "--image", "harbor.example/team/web")
+		if got.Code != tc.code {
+			t.Errorf("vars %v: exit %d (%s), want %d", tc.vars, got.Code, got.Stderr, tc.code)
 			continue
 		}
-		if tc.code == 0 && !strings.Contains(readFile(t, v), `tag: "`+tc.want+`"`) {
-			t.Errorf("vars %v: tag not %s:\n%s", tc.vars, tc.want, readFile(t, v))
+		if tc.code == 0 && !strings.Contains(clitest.ReadFile(t, v), `tag: "`+tc.want+`"`) {
+			t.Errorf("vars %v: tag not %s:\n%s", tc.vars, tc.want, clitest.ReadFile(t, v))
 		}
-		if tc.code == 2 && !strings.Contains(got.stderr, "no tag given") {
-			t.Errorf("stderr = %q", got.stderr)
+		if tc.code == 2 && !strings.Contains(got.Stderr, "no tag given") {
+			t.Errorf("stderr = %q", got.Stderr)
 		}
 	}
 }

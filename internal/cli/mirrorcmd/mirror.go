@@ -4,18 +4,14 @@ package mirrorcmd
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
-	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/gitauth"
 	"github.com/tagrelay/tagrelay/mirror"
 )
@@ -38,8 +34,7 @@ type mirrorOptions struct {
 	dryRun      bool
 	allowNoop   bool
 	cacheDir    string
-	caFile      string
-	insecure    bool
+	tls         tlsflags.Options
 	timeout     time.Duration
 }
 
@@ -58,7 +53,7 @@ func NewCommand(env *clirun.Env) *cli.Command {
 			"(exit 4, nothing pushed) unless --force; every update carries the destination value it was planned\n" +
 			"against, so a concurrent writer is never overwritten. --prune deletes only refs mirrored from the source\n" +
 			"before and unchanged since. Nothing to change: exit 3 unless --allow-noop. Needs the git CLI (≥ 2.31).",
-		Flags:  append(mirrorFlags(o), clirun.CommonFlags(&o.common)...),
+		Flags:  append(append(mirrorFlags(o), tlsflags.Flags(&o.tls)...), clirun.CommonFlags(&o.common)...),
 		Action: func(c *cli.Context) error { return runMirror(c, env, o) },
 	}
 }
@@ -82,10 +77,8 @@ func mirrorFlags(o *mirrorOptions) []cli.Flag {
 		&cli.BoolFlag{Name: "ci-skip", Usage: "same as --push-option ci.skip: GitLab creates no pipeline for the mirrored push", EnvVars: []string{"TAGRELAY_CI_SKIP", "CI_SKIP"}, Destination: &o.ciSkip, Category: "How"},
 		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` of the persistent caches, one bare repository per source (default: $XDG_CACHE_HOME/tagrelay/mirror)", EnvVars: []string{"TAGRELAY_CACHE_DIR"}, Destination: &o.cacheDir, TakesFile: true, Category: "How"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and push nothing (the cache is still fetched into)", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun, Category: "How"},
-		&cli.BoolFlag{Name: "allow-noop", Usage: "exit 0 (with a warning) instead of 3 when the destination is already up to date", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop, Category: "How"},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs for both remotes", EnvVars: []string{"TAGRELAY_CA_FILE", "SSL_CERT_FILE", "CA_BUNDLE"}, Destination: &o.caFile, TakesFile: true, Category: "How"},
-		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS verification (warns on every use)", EnvVars: []string{"TAGRELAY_INSECURE"}, Destination: &o.insecure, Category: "How"},
-		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (0: no limit)", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout, Category: "How"},
+		clirun.AllowNoopFlag(&o.allowNoop, "exit 0 (with a warning) instead of 3 when the destination is already up to date", "How"),
+		clirun.TimeoutFlag(&o.timeout, 0, "give up after `DURATION`, the whole mirror (0: no limit)", "How", "TAGRELAY_TIMEOUT"),
 	}
 }
 
@@ -105,25 +98,23 @@ func runMirror(c *cli.Context, env *clirun.Env, o *mirrorOptions) error {
 	if err != nil {
 		return err
 	}
-	opts := o.libOptions(env)
-	opts.Logger = log
-	if o.insecure {
+	opts, err := o.libOptions(env)
+	if err != nil {
+		return err
+	}
+	caFile, caDone, err := o.tls.File(env)
+	if err != nil {
+		return err
+	}
+	defer caDone()
+	opts.Logger, opts.CAFile, opts.Insecure = log, caFile, o.tls.Insecure
+	if o.tls.Insecure {
 		log.Warn("TLS verification is off for both remotes (--insecure)")
 	}
-	ctx := c.Context
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
+	ctx, cancel := clirun.WithTimeout(c.Context, o.timeout)
+	defer cancel()
 	res, err := mirror.Sync(ctx, src, dst, opts)
-	if errors.Is(err, mirror.ErrUnchanged) {
-		if !o.allowNoop {
-			return errdefs.WithHint(err, "nothing to mirror; pass --allow-noop (or TAGRELAY_ALLOW_NOOP=true) to accept, e.g. in scheduled jobs")
-		}
-		log.Warn("no-op accepted (--allow-noop): destination already up to date")
-		err = nil
-	}
+	err = clirun.AcceptNoop(log, o.allowNoop, err, "nothing to mirror; pass --allow-noop (or TAGRELAY_ALLOW_NOOP=true) to accept, e.g. in scheduled jobs")
 	if err != nil {
 		return err
 	}
@@ -170,33 +161,24 @@ func defaultUsername(env *clirun.Env, token string) string {
 	return gitauth.DefaultUsername("")
 }
 
-func (o *mirrorOptions) libOptions(env *clirun.Env) mirror.Options {
+func (o *mirrorOptions) libOptions(env *clirun.Env) (mirror.Options, error) {
 	opts := mirror.Options{
 		Refs: trimAll(o.refs.Value()), All: o.all, Tags: o.tags, Prune: o.prune, Force: o.force,
 		DryRun: o.dryRun, PushOptions: trimAll(o.pushOptions.Value()), CacheDir: o.cacheDir,
-		CAFile: o.caFile, Insecure: o.insecure,
 	}
 	if o.ciSkip {
 		opts.PushOptions = append(opts.PushOptions, "ci.skip")
 	}
 	if opts.CacheDir == "" {
-		opts.CacheDir = filepath.Join(cacheHome(env), "tagrelay", "mirror")
+		var err error
+		if opts.CacheDir, err = env.CacheDir("mirror"); err != nil {
+			return opts, err
+		}
 	}
 	if env.TTY {
 		opts.Progress = env.Stderr
 	}
-	return opts
-}
-
-// cacheHome is $XDG_CACHE_HOME, else ~/.cache, else the temporary directory.
-func cacheHome(env *clirun.Env) string {
-	if d := env.Getenv("XDG_CACHE_HOME"); d != "" {
-		return d
-	}
-	if h := env.Getenv("HOME"); h != "" {
-		return filepath.Join(h, ".cache")
-	}
-	return filepath.Join(os.TempDir(), "tagrelay-cache")
+	return opts, nil
 }
 
 func describeMirror(res *mirror.Result) string {

@@ -1,4 +1,4 @@
-package tagrelay
+package mirrorcmd
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 	"github.com/tagrelay/tagrelay/internal/gittest"
 )
 
@@ -33,7 +34,7 @@ func newMirrorPair(t *testing.T) *mirrorPair {
 	}
 	p.src.MustCreateRepo(t, "ext/app")
 	p.dst.MustCreateRepo(t, "int/app")
-	tokenFile := writeFile(t, t.TempDir(), "dst-token", mirrorDstToken+"\n")
+	tokenFile := clitest.WriteFile(t, t.TempDir(), "dst-token", mirrorDstToken+"\n")
 	p.args = []string{"mirror",
 		"--source", strings.Replace(p.src.RepoURL("ext/app"), "http://", "http://reader:"+mirrorSrcToken+"@", 1),
 		"--dest", p.dst.RepoURL("int/app"), "--dest-token-file", tokenFile,
@@ -41,9 +42,9 @@ func newMirrorPair(t *testing.T) *mirrorPair {
 	return p
 }
 
-func (p *mirrorPair) run(t *testing.T, extra ...string) result {
+func (p *mirrorPair) run(t *testing.T, extra ...string) clitest.Result {
 	t.Helper()
-	return run(t, nil, append(append([]string(nil), p.args...), extra...)...)
+	return runCLI(t, nil, append(append([]string(nil), p.args...), extra...)...)
 }
 
 func (p *mirrorPair) destRefs(t *testing.T) map[string]string {
@@ -55,16 +56,6 @@ func (p *mirrorPair) destRefs(t *testing.T) map[string]string {
 	return refs
 }
 
-// assertNoSecrets fails when a token shows in any output.
-func assertNoSecrets(t *testing.T, r result, secrets ...string) {
-	t.Helper()
-	for _, s := range secrets {
-		if strings.Contains(r.stdout+r.stderr, s) {
-			t.Errorf("output shows secret %q:\nstdout: %s\nstderr: %s", s, r.stdout, r.stderr)
-		}
-	}
-}
-
 func TestMirrorCommand(t *testing.T) {
 	t.Parallel()
 	p := newMirrorPair(t)
@@ -73,32 +64,32 @@ func TestMirrorCommand(t *testing.T) {
 	dotenv := filepath.Join(t.TempDir(), "mirror.env")
 
 	r := p.run(t, "--ref", "main", "--dotenv", dotenv)
-	if r.code != 0 {
-		t.Fatalf("mirror = exit %d\n%s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("mirror = exit %d\n%s", r.Code, r.Stderr)
 	}
 	wantOut := "created      refs/heads/main " + main[:8] + "\nmirrored " + p.src.RepoURL("ext/app") + " -> " + p.dst.RepoURL("int/app") + ": 1 created, 0 updated, 0 deleted, 0 unchanged\n"
-	if diff := cmp.Diff(wantOut, r.stdout); diff != "" {
+	if diff := cmp.Diff(wantOut, r.Stdout); diff != "" {
 		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
 	wantEnv := "TAGRELAY_MIRROR_CREATED=1\nTAGRELAY_MIRROR_UPDATED=0\nTAGRELAY_MIRROR_DELETED=0\nTAGRELAY_MIRROR_REFS=refs/heads/main\nTAGRELAY_MIRROR_SHA=" + main + "\n"
-	if diff := cmp.Diff(wantEnv, readFile(t, dotenv)); diff != "" {
+	if diff := cmp.Diff(wantEnv, clitest.ReadFile(t, dotenv)); diff != "" {
 		t.Errorf("dotenv (-want +got):\n%s", diff)
 	}
-	assertNoSecrets(t, r, mirrorSrcToken, mirrorDstToken)
+	clitest.AssertNoSecrets(t, r, mirrorSrcToken, mirrorDstToken)
 
 	// Nothing new: exit 3 and no push; --allow-noop accepts it.
 	p.dst.ResetRequests()
 	r = p.run(t, "--ref", "main")
-	if r.code != 3 || !strings.Contains(r.stderr, "destination already up to date") || !strings.Contains(r.stderr, "--allow-noop") {
-		t.Errorf("no-change mirror = exit %d, stderr %q; want 3 with a hint", r.code, r.stderr)
+	if r.Code != 3 || !strings.Contains(r.Stderr, "destination already up to date") || !strings.Contains(r.Stderr, "--allow-noop") {
+		t.Errorf("no-change mirror = exit %d, stderr %q; want 3 with a hint", r.Code, r.Stderr)
 	}
 	for _, req := range p.dst.Requests() {
 		if req.Service == "git-receive-pack" && req.Method == "POST" {
 			t.Errorf("no-change mirror pushed")
 		}
 	}
-	if r = p.run(t, "--ref", "main", "--allow-noop"); r.code != 0 || !strings.Contains(r.stderr, "no-op accepted") {
-		t.Errorf("--allow-noop = exit %d, stderr %q", r.code, r.stderr)
+	if r = p.run(t, "--ref", "main", "--allow-noop"); r.Code != 0 || !strings.Contains(r.Stderr, "no-op accepted") {
+		t.Errorf("--allow-noop = exit %d, stderr %q", r.Code, r.Stderr)
 	}
 
 	// JSON result of an --all run.
@@ -107,8 +98,8 @@ func TestMirrorCommand(t *testing.T) {
 		Created, Unchanged int
 		Changes            []struct{ Ref, Action, New string }
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 {
-		t.Fatalf("--output json = exit %d, %v:\n%s%s", r.code, err, r.stdout, r.stderr)
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil || r.Code != 0 {
+		t.Fatalf("--output json = exit %d, %v:\n%s%s", r.Code, err, r.Stdout, r.Stderr)
 	}
 	if res.Created != 1 || res.Unchanged != 1 || len(res.Changes) != 2 || res.Changes[0].Ref != "refs/heads/dev" {
 		t.Errorf("JSON result = %+v", res)
@@ -119,21 +110,21 @@ func TestMirrorCommandNonFastForward(t *testing.T) {
 	t.Parallel()
 	p := newMirrorPair(t)
 	p.src.MustCommit(t, "ext/app", "main", "seed", map[string]string{"a": "1\n"})
-	if r := p.run(t); r.code != 0 {
-		t.Fatalf("first mirror = exit %d: %s", r.code, r.stderr)
+	if r := p.run(t); r.Code != 0 {
+		t.Fatalf("first mirror = exit %d: %s", r.Code, r.Stderr)
 	}
 	internal := p.dst.MustCommit(t, "int/app", "main", "internal", map[string]string{"i": "1\n"})
 	upstream := p.src.MustCommit(t, "ext/app", "main", "upstream", map[string]string{"a": "2\n"})
 
 	r := p.run(t)
-	if r.code != 4 || !strings.Contains(r.stderr, "refusing to update refs/heads/main") || !strings.Contains(r.stderr, "--force") {
-		t.Errorf("non-fast-forward mirror = exit %d, stderr %q; want 4 naming the ref and --force", r.code, r.stderr)
+	if r.Code != 4 || !strings.Contains(r.Stderr, "refusing to update refs/heads/main") || !strings.Contains(r.Stderr, "--force") {
+		t.Errorf("non-fast-forward mirror = exit %d, stderr %q; want 4 naming the ref and --force", r.Code, r.Stderr)
 	}
 	if got := p.destRefs(t)["refs/heads/main"]; got != internal {
 		t.Errorf("destination main = %s, want the internal commit %s untouched", got, internal)
 	}
-	if r = p.run(t, "--force"); r.code != 0 || !strings.Contains(r.stdout, "forced") {
-		t.Errorf("--force = exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r = p.run(t, "--force"); r.Code != 0 || !strings.Contains(r.Stdout, "forced") {
+		t.Errorf("--force = exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if got := p.destRefs(t)["refs/heads/main"]; got != upstream {
 		t.Errorf("destination main after --force = %s, want %s", got, upstream)
@@ -147,7 +138,7 @@ func TestMirrorCommandBadInput(t *testing.T) {
 	before := p.destRefs(t)
 	srcURL := p.src.RepoURL("ext/app")
 	dstURL := p.dst.RepoURL("int/app")
-	wrongFile := writeFile(t, t.TempDir(), "wrong", "wrong-token-99\n")
+	wrongFile := clitest.WriteFile(t, t.TempDir(), "wrong", "wrong-token-99\n")
 	tests := []struct {
 		name string
 		args []string
@@ -166,14 +157,14 @@ func TestMirrorCommandBadInput(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := run(t, nil, tc.args...)
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
-				t.Errorf("exit %d, stderr %q; want %d containing %q", r.code, r.stderr, tc.code, tc.msg)
+			r := runCLI(t, nil, tc.args...)
+			if r.Code != tc.code || !strings.Contains(r.Stderr, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want %d containing %q", r.Code, r.Stderr, tc.code, tc.msg)
 			}
-			if n := strings.Count(r.stderr, "tagrelay: "); n != 1 {
-				t.Errorf("stderr has %d error lines, want 1: %q", n, r.stderr)
+			if n := strings.Count(r.Stderr, "tagrelay: "); n != 1 {
+				t.Errorf("stderr has %d error lines, want 1: %q", n, r.Stderr)
 			}
-			assertNoSecrets(t, r, mirrorSrcToken, mirrorDstToken, "wrong-token-99")
+			clitest.AssertNoSecrets(t, r, mirrorSrcToken, mirrorDstToken, "wrong-token-99")
 			if diff := cmp.Diff(before, p.destRefs(t)); diff != "" {
 				t.Errorf("destination changed (-before +after):\n%s", diff)
 			}
@@ -187,8 +178,8 @@ func TestMirrorCommandWithoutGit(t *testing.T) {
 	p.src.MustCommit(t, "ext/app", "main", "seed", map[string]string{"a": "1\n"})
 	t.Setenv("PATH", t.TempDir())
 	r := p.run(t)
-	if r.code != 1 || !strings.Contains(r.stderr, `git CLI not available: "git" not found on PATH; install git ≥ 2.31`) {
-		t.Errorf("without git: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, `git CLI not available: "git" not found on PATH; install git ≥ 2.31`) {
+		t.Errorf("without git: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 }
 
@@ -201,7 +192,7 @@ func TestMirrorCommandCloudPiNativeVariables(t *testing.T) {
 	p.git(t, "tag", "v1", main)
 	optsFile := filepath.Join(t.TempDir(), "push-options")
 	hooks := filepath.Join(p.dst.Root, "int/app.git", "hooks")
-	writeFile(t, hooks, "pre-receive", "#!/bin/sh\necho \"${GIT_PUSH_OPTION_0:-none}\" >> "+optsFile+"\n")
+	clitest.WriteFile(t, hooks, "pre-receive", "#!/bin/sh\necho \"${GIT_PUSH_OPTION_0:-none}\" >> "+optsFile+"\n")
 	if err := os.Chmod(filepath.Join(hooks, "pre-receive"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -213,18 +204,18 @@ func TestMirrorCommandCloudPiNativeVariables(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	r := run(t, nil, "mirror")
-	if r.code != 0 {
-		t.Fatalf("mirror with GIT_* variables = exit %d: %s", r.code, r.stderr)
+	r := runCLI(t, nil, "mirror")
+	if r.Code != 0 {
+		t.Fatalf("mirror with GIT_* variables = exit %d: %s", r.Code, r.Stderr)
 	}
 	want := map[string]string{"refs/heads/main": main, "refs/tags/v1": main}
 	if diff := cmp.Diff(want, p.destRefs(t)); diff != "" {
 		t.Errorf("destination (-want +got):\n%s", diff)
 	}
-	if got := readFile(t, optsFile); got != "ci.skip\n" {
+	if got := clitest.ReadFile(t, optsFile); got != "ci.skip\n" {
 		t.Errorf("push options = %q, want ci.skip (CI_SKIP=true)", got)
 	}
-	assertNoSecrets(t, r, mirrorSrcToken, mirrorDstToken)
+	clitest.AssertNoSecrets(t, r, mirrorSrcToken, mirrorDstToken)
 }
 
 func (p *mirrorPair) git(t *testing.T, args ...string) {

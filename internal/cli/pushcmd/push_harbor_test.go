@@ -1,4 +1,4 @@
-package tagrelay
+package pushcmd
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 	"github.com/tagrelay/tagrelay/internal/regtest"
 )
 
@@ -56,13 +57,13 @@ func TestPushRequireScan(t *testing.T) {
 		t.Run(tc.flag, func(t *testing.T) {
 			t.Parallel()
 			tag := strings.NewReplacer("=", "-", "--", "").Replace(tc.flag)
-			r := run(t, ciVars(), "push", "--source", regtest.Layout(t, regtest.Image(t, 128, 1)), "--dest", reg.Host+"/team/app", "--tag", tag,
+			r := runCLI(t, ciVars(), "push", "--source", regtest.Layout(t, regtest.Image(t, 128, 1)), "--dest", reg.Host+"/team/app", "--tag", tag,
 				tc.flag, "--harbor-url", harbor.URL, "--scan-interval", "1ms", "--output", "json")
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
-				t.Errorf("push %s = %d, stderr %q; want %d containing %q", tc.flag, r.code, r.stderr, tc.code, tc.msg)
+			if r.Code != tc.code || !strings.Contains(r.Stderr, tc.msg) {
+				t.Errorf("push %s = %d, stderr %q; want %d containing %q", tc.flag, r.Code, r.Stderr, tc.code, tc.msg)
 			}
-			if tc.code == 0 && !strings.Contains(r.stdout, `"severity": "High"`) {
-				t.Errorf("JSON result has no scan report:\n%s", r.stdout)
+			if tc.code == 0 && !strings.Contains(r.Stdout, `"severity": "High"`) {
+				t.Errorf("JSON result has no scan report:\n%s", r.Stdout)
 			}
 		})
 	}
@@ -79,11 +80,11 @@ func TestPushCredentialHelper(t *testing.T) {
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cfg := t.TempDir()
-	writeFile(t, cfg, "config.json", fmt.Sprintf(`{"credHelpers":{%q:"tagrelaytest"}}`, reg.Host))
-	r := run(t, map[string]string{"DOCKER_CONFIG": cfg}, "push", "--source", regtest.Layout(t, regtest.Image(t, 64, 1)), "--dest", reg.Host+"/team/app",
+	clitest.WriteFile(t, cfg, "config.json", fmt.Sprintf(`{"credHelpers":{%q:"tagrelaytest"}}`, reg.Host))
+	r := runCLI(t, map[string]string{"DOCKER_CONFIG": cfg}, "push", "--source", regtest.Layout(t, regtest.Image(t, 64, 1)), "--dest", reg.Host+"/team/app",
 		"--tag", "v1", "--ca-file", reg.CA.CertFile)
-	if r.code != 0 {
-		t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("push = %d, stderr:\n%s", r.Code, r.Stderr)
 	}
 	if n := reg.Count(func(r regtest.Request) bool { return r.User == robotUser }); n == 0 {
 		t.Errorf("no request authenticated as %s", robotUser)
@@ -94,17 +95,17 @@ func TestPushDryRun(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t, false)
 	reg.Write(t, "team/app:v1", regtest.Image(t, 64, 1))
-	r := run(t, ciVars(), "push", "--source", regtest.Layout(t, regtest.Image(t, 64, 1)), "--dest", reg.Host+"/team/app", "--tag", "v1", "--tag", "v2",
+	r := runCLI(t, ciVars(), "push", "--source", regtest.Layout(t, regtest.Image(t, 64, 1)), "--dest", reg.Host+"/team/app", "--tag", "v1", "--tag", "v2",
 		"--force", "--dry-run", "--output", "json")
-	if r.code != 0 {
-		t.Fatalf("push --dry-run = %d, stderr:\n%s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("push --dry-run = %d, stderr:\n%s", r.Code, r.Stderr)
 	}
 	var got struct {
 		DryRun bool
 		Tags   []struct{ Tag, Action string }
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || !got.DryRun || len(got.Tags) != 2 || got.Tags[0].Action != "overwrite" || got.Tags[1].Action != "create" {
-		t.Errorf("push --dry-run JSON = %+v (%v), want dryRun with v1 overwrite, v2 create:\n%s", got, err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || !got.DryRun || len(got.Tags) != 2 || got.Tags[0].Action != "overwrite" || got.Tags[1].Action != "create" {
+		t.Errorf("push --dry-run JSON = %+v (%v), want dryRun with v1 overwrite, v2 create:\n%s", got, err, r.Stdout)
 	}
 	if n := reg.Count(func(r regtest.Request) bool { return r.Method != http.MethodGet && r.Method != http.MethodHead }); n != 0 {
 		t.Errorf("--dry-run sent %d writing requests", n)
@@ -116,10 +117,10 @@ func TestPushDryRunText(t *testing.T) {
 	reg := newRegistry(t, false)
 	old := reg.Write(t, "team/app:v1", regtest.Image(t, 64, 1))
 	img := regtest.Image(t, 64, 1)
-	r := run(t, ciVars(), "push", "--source", regtest.Layout(t, img), "--dest", reg.Host+"/team/app", "--tag", "v1", "--tag", "v2", "--force", "--dry-run")
+	r := runCLI(t, ciVars(), "push", "--source", regtest.Layout(t, img), "--dest", reg.Host+"/team/app", "--tag", "v1", "--tag", "v2", "--force", "--dry-run")
 	d := digestOf(t, img)
 	want := fmt.Sprintf("%[1]s/team/app:v1 overwrite %[2]s (upload), was %[3]s\n%[1]s/team/app:v2 create %[2]s (upload)\n", reg.Host, d, old)
-	if r.code != 0 || r.stdout != want {
-		t.Errorf("push --dry-run = %d, stdout:\n%s\nwant:\n%s", r.code, r.stdout, want)
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("push --dry-run = %d, stdout:\n%s\nwant:\n%s", r.Code, r.Stdout, want)
 	}
 }

@@ -1,4 +1,4 @@
-package tagrelay
+package pushcmd
 
 import (
 	"archive/tar"
@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/regtest"
 )
@@ -78,16 +79,16 @@ func TestPushOutputs(t *testing.T) {
 	want := digestOf(t, idx)
 	dir := t.TempDir()
 	dotenv, ghOut := filepath.Join(dir, "push.env"), filepath.Join(dir, "gh-output")
-	r := run(t, ciVars("GITHUB_OUTPUT", ghOut), args(srv, "--source", regtest.Layout(t, idx), "--dest", srv.Host+"/team/app", "--tag", "v1.0.0", "--tag", "latest-release", "--dotenv", dotenv)...)
-	if r.code != 0 {
-		t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
+	r := runCLI(t, ciVars("GITHUB_OUTPUT", ghOut), args(srv, "--source", regtest.Layout(t, idx), "--dest", srv.Host+"/team/app", "--tag", "v1.0.0", "--tag", "latest-release", "--dotenv", dotenv)...)
+	if r.Code != 0 {
+		t.Fatalf("push = %d, stderr:\n%s", r.Code, r.Stderr)
 	}
-	if got := strings.TrimSpace(r.stdout); got != want {
+	if got := strings.TrimSpace(r.Stdout); got != want {
 		t.Errorf("stdout = %q, want the digest %q", got, want)
 	}
 	wantEnv := fmt.Sprintf("IMAGE=%s/team/app\nIMAGE_TAG=v1.0.0\nIMAGE_DIGEST=%s\n", srv.Host, want)
 	for _, p := range []string{dotenv, ghOut} {
-		if diff := cmp.Diff(wantEnv, readFile(t, p)); diff != "" {
+		if diff := cmp.Diff(wantEnv, clitest.ReadFile(t, p)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", filepath.Base(p), diff)
 		}
 	}
@@ -102,17 +103,17 @@ func TestPushJSONAndDefaultTag(t *testing.T) {
 	t.Parallel()
 	srv := newRegistry(t, true)
 	img := regtest.Image(t, 256, 2)
-	r := run(t, ciVars(), args(srv, "--source", regtest.Layout(t, img), "--dest", srv.Host+"/team/app", "--output", "json")...)
-	if r.code != 0 {
-		t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
+	r := runCLI(t, ciVars(), args(srv, "--source", regtest.Layout(t, img), "--dest", srv.Host+"/team/app", "--output", "json")...)
+	if r.Code != 0 {
+		t.Fatalf("push = %d, stderr:\n%s", r.Code, r.Stderr)
 	}
 	var got struct {
 		Image, Digest, Mode string
 		Tags                []struct{ Tag, Action string }
 		Stats               struct{ BlobsUploaded int }
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
-		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.Stdout)
 	}
 	if got.Digest != digestOf(t, img) || got.Image != srv.Host+"/team/app" || got.Mode != "upload" {
 		t.Errorf("JSON = %+v, want digest %s, image %s/team/app, mode upload", got, digestOf(t, img), srv.Host)
@@ -158,9 +159,9 @@ func TestPushTransfers(t *testing.T) {
 			if tc.seedApp {
 				srv.Write(t, "team/app:1a2b3c4d", img)
 			}
-			r := run(t, ciVars(), args(srv, "--source", tc.source(srv, regtest.Layout(t, img)), "--dest", srv.Host+"/team/app", "--tag", "v2")...)
-			if r.code != 0 {
-				t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
+			r := runCLI(t, ciVars(), args(srv, "--source", tc.source(srv, regtest.Layout(t, img)), "--dest", srv.Host+"/team/app", "--tag", "v2")...)
+			if r.Code != 0 {
+				t.Fatalf("push = %d, stderr:\n%s", r.Code, r.Stderr)
 			}
 			if got := srv.Digest(t, "team/app:v2"); got != want {
 				t.Errorf("team/app:v2 = %q, want %q", got, want)
@@ -181,9 +182,9 @@ func TestPushCopyBetweenRegistriesKeepsIndexDigest(t *testing.T) {
 	// One client config for both: config.json holds the robot for both registries.
 	cfg := dockerConfig(t, map[string]string{from.Host: robotUser + ":" + robotPass, to.Host: robotUser + ":" + robotPass})
 	vars := map[string]string{"DOCKER_CONFIG": cfg}
-	r := run(t, vars, "push", "--source", from.Host+"/team/app:1a2b3c4d", "--dest", to.Host+"/prod/app", "--tag", "v1.0.0", "--ca-file", from.CA.CertFile)
-	if r.code != 0 {
-		t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
+	r := runCLI(t, vars, "push", "--source", from.Host+"/team/app:1a2b3c4d", "--dest", to.Host+"/prod/app", "--tag", "v1.0.0", "--ca-file", from.CA.CertFile)
+	if r.Code != 0 {
+		t.Fatalf("push = %d, stderr:\n%s", r.Code, r.Stderr)
 	}
 	if got := to.Digest(t, "prod/app:v1.0.0"); got != want {
 		t.Errorf("copied index digest = %q, want %q", got, want)
@@ -206,7 +207,7 @@ func dockerConfig(t *testing.T, auths map[string]string) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeFile(t, dir, "config.json", string(b))
+	clitest.WriteFile(t, dir, "config.json", string(b))
 	return dir
 }
 
@@ -216,7 +217,7 @@ func TestPushRobotAccount(t *testing.T) {
 		srv := newRegistry(t, tls)
 		img := regtest.Image(t, 128, 1)
 		src := regtest.Layout(t, img)
-		pwFile := writeFile(t, t.TempDir(), "pw", robotPass+"\n")
+		pwFile := clitest.WriteFile(t, t.TempDir(), "pw", robotPass+"\n")
 		for i, tc := range []struct {
 			name string
 			vars map[string]string
@@ -230,9 +231,9 @@ func TestPushRobotAccount(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/tls=%v", tc.name, tls), func(t *testing.T) {
 				tag := fmt.Sprintf("case%d-tls-%v", i, tls)
 				a := append(args(srv, "--source", src, "--dest", srv.Host+"/team/app", "--tag", tag, "--log-level", "debug"), tc.args...)
-				r := run(t, tc.vars, a...)
-				if r.code != 0 {
-					t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
+				r := runCLI(t, tc.vars, a...)
+				if r.Code != 0 {
+					t.Fatalf("push = %d, stderr:\n%s", r.Code, r.Stderr)
 				}
 				if srv.Count(func(r regtest.Request) bool { return r.User != "" && r.User != robotUser }) != 0 {
 					t.Errorf("a request authenticated as another user than %q", robotUser)
@@ -243,11 +244,11 @@ func TestPushRobotAccount(t *testing.T) {
 	}
 }
 
-func assertNoSecret(t *testing.T, r result) {
+func assertNoSecret(t *testing.T, r clitest.Result) {
 	t.Helper()
 	for _, s := range []string{robotPass, base64.StdEncoding.EncodeToString([]byte(robotUser + ":" + robotPass))} {
-		if strings.Contains(r.stdout+r.stderr, s) {
-			t.Errorf("a secret was printed:\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
+		if strings.Contains(r.Stdout+r.Stderr, s) {
+			t.Errorf("a secret was printed:\nstdout: %s\nstderr: %s", r.Stdout, r.Stderr)
 		}
 	}
 }
@@ -269,9 +270,9 @@ func TestPushCheck(t *testing.T) {
 	} {
 		t.Run(tc.ref, func(t *testing.T) {
 			t.Parallel()
-			r := run(t, ciVars(), args(srv, "--check", srv.Host+"/"+tc.ref)...)
-			if r.code != tc.code || r.stdout != tc.stdout || !strings.Contains(r.stderr, tc.stderr) {
-				t.Errorf("push --check %s = %d, stdout %q, stderr %q; want %d, %q, containing %q", tc.ref, r.code, r.stdout, r.stderr, tc.code, tc.stdout, tc.stderr)
+			r := runCLI(t, ciVars(), args(srv, "--check", srv.Host+"/"+tc.ref)...)
+			if r.Code != tc.code || r.Stdout != tc.stdout || !strings.Contains(r.Stderr, tc.stderr) {
+				t.Errorf("push --check %s = %d, stdout %q, stderr %q; want %d, %q, containing %q", tc.ref, r.Code, r.Stdout, r.Stderr, tc.code, tc.stdout, tc.stderr)
 			}
 		})
 	}
@@ -305,13 +306,13 @@ func TestPushArchives(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tg := strings.ToLower(strings.ReplaceAll(strings.ReplaceAll(tc.name, " ", "-"), ":", ""))
-			r := run(t, ciVars(), args(srv, "--source", tc.source, "--dest", srv.Host+"/team/"+tg, "--tag", "t1")...)
-			if r.code != 0 {
-				t.Fatalf("push = %d, stderr:\n%s", r.code, r.stderr)
+			r := runCLI(t, ciVars(), args(srv, "--source", tc.source, "--dest", srv.Host+"/team/"+tg, "--tag", "t1")...)
+			if r.Code != 0 {
+				t.Fatalf("push = %d, stderr:\n%s", r.Code, r.Stderr)
 			}
 			got := srv.Digest(t, "team/"+tg+":t1")
-			if got != strings.TrimSpace(r.stdout) || (tc.want != "" && got != tc.want) {
-				t.Errorf("pushed %s, stdout %q; want %q", got, r.stdout, tc.want)
+			if got != strings.TrimSpace(r.Stdout) || (tc.want != "" && got != tc.want) {
+				t.Errorf("pushed %s, stdout %q; want %q", got, r.Stdout, tc.want)
 			}
 		})
 	}
@@ -362,7 +363,7 @@ func TestPushBadInput(t *testing.T) {
 	srv.Write(t, "team/app:1a2b3c4d", img)
 	good := regtest.Layout(t, img)
 	dir := t.TempDir()
-	garbage := writeFile(t, dir, "garbage.tar", "this is not a tar archive at all, just text that is long enough to fill a header block")
+	garbage := clitest.WriteFile(t, dir, "garbage.tar", "this is not a tar archive at all, just text that is long enough to fill a header block")
 	truncated := filepath.Join(dir, "truncated.tar")
 	full := filepath.Join(dir, "full.tar")
 	tarDir(t, regtest.Layout(t, regtest.Image(t, 4096, 1)), full)
@@ -373,7 +374,7 @@ func TestPushBadInput(t *testing.T) {
 	if err := os.WriteFile(truncated, b[:len(b)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	wrongPw := writeFile(t, dir, "wrong-pw", "not-the-password\n")
+	wrongPw := clitest.WriteFile(t, dir, "wrong-pw", "not-the-password\n")
 	dest := srv.Host + "/team/app"
 	ca := []string{"--ca-file", srv.CA.CertFile}
 	for _, tc := range []struct {
@@ -415,18 +416,18 @@ func TestPushBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := srv.Tags(t, "team/app")
 			srv.Reset()
-			r := run(t, tc.vars, append([]string{"push"}, tc.args...)...)
-			t.Logf("exit %d: %s", r.code, r.stderr)
-			if r.code != tc.code {
-				t.Errorf("exit code = %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			r := runCLI(t, tc.vars, append([]string{"push"}, tc.args...)...)
+			t.Logf("exit %d: %s", r.Code, r.Stderr)
+			if r.Code != tc.code {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", r.Code, tc.code, r.Stderr)
 			}
 			for _, m := range tc.msg {
-				if !strings.Contains(r.stderr, m) {
-					t.Errorf("stderr does not contain %q:\n%s", m, r.stderr)
+				if !strings.Contains(r.Stderr, m) {
+					t.Errorf("stderr does not contain %q:\n%s", m, r.Stderr)
 				}
 			}
-			if lines := strings.Count(strings.TrimSpace(r.stderr), "\n") + 1; lines != 1 {
-				t.Errorf("stderr has %d lines, want one:\n%s", lines, r.stderr)
+			if lines := strings.Count(strings.TrimSpace(r.Stderr), "\n") + 1; lines != 1 {
+				t.Errorf("stderr has %d lines, want one:\n%s", lines, r.Stderr)
 			}
 			if n := srv.Count(func(r regtest.Request) bool { return r.Method != "GET" && r.Method != "HEAD" }); n != 0 {
 				t.Errorf("%d writing requests reached the registry: %+v", n, srv.Requests())
@@ -445,17 +446,17 @@ func TestPushForceAndAllowNoop(t *testing.T) {
 	img := regtest.Image(t, 256, 1)
 	old := srv.Write(t, "team/app:v1", regtest.Image(t, 256, 1))
 	src := regtest.Layout(t, img)
-	r := run(t, ciVars(), "push", "--source", src, "--dest", srv.Host+"/team/app", "--tag", "v1", "--force")
-	if r.code != 0 || !strings.Contains(r.stderr, "moving tag") || !strings.Contains(r.stderr, old) {
-		t.Fatalf("push --force = %d, stderr:\n%s", r.code, r.stderr)
+	r := runCLI(t, ciVars(), "push", "--source", src, "--dest", srv.Host+"/team/app", "--tag", "v1", "--force")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "moving tag") || !strings.Contains(r.Stderr, old) {
+		t.Fatalf("push --force = %d, stderr:\n%s", r.Code, r.Stderr)
 	}
 	if got := srv.Digest(t, "team/app:v1"); got != digestOf(t, img) {
 		t.Errorf("team/app:v1 = %s after --force, want %s", got, digestOf(t, img))
 	}
 	srv.Reset()
-	r = run(t, ciVars(), "push", "--source", src, "--dest", srv.Host+"/team/app", "--tag", "v1", "--allow-noop")
-	if r.code != 0 || strings.TrimSpace(r.stdout) != digestOf(t, img) || !strings.Contains(r.stderr, "no-op accepted") {
-		t.Errorf("push --allow-noop = %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	r = runCLI(t, ciVars(), "push", "--source", src, "--dest", srv.Host+"/team/app", "--tag", "v1", "--allow-noop")
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != digestOf(t, img) || !strings.Contains(r.Stderr, "no-op accepted") {
+		t.Errorf("push --allow-noop = %d, stdout %q, stderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if n := srv.Count(regtest.Request.ManifestPut); n != 0 {
 		t.Errorf("--allow-noop wrote %d manifests, want 0", n)
@@ -471,7 +472,7 @@ func TestPushProgressOnTTY(t *testing.T) {
 		env := clirun.NewEnv(strings.NewReader(""), &stdout, &stderr, ciVars())
 		env.TTY = tty
 		tag := fmt.Sprintf("tty-%v", tty)
-		code := clirun.Run(context.Background(), env, NewApp(env), []string{"tagrelay", "push", "--source", regtest.Layout(t, regtest.Image(t, 64<<10, 2)),
+		code := clirun.Run(context.Background(), env, newApp(env), []string{"tagrelay", "push", "--source", regtest.Layout(t, regtest.Image(t, 64<<10, 2)),
 			"--dest", srv.Host + "/team/app", "--tag", tag})
 		if code != 0 {
 			t.Fatalf("push (tty=%v) = %d, stderr:\n%s", tty, code, stderr.String())
@@ -489,7 +490,7 @@ func TestPushCredentialsStayWithTheirRegistry(t *testing.T) {
 	from := regtest.New(t) // anonymous: records any credentials it is sent
 	to := newRegistry(t, false)
 	from.Write(t, "team/app:1a2b3c4d", regtest.Image(t, 256, 1))
-	pw := writeFile(t, t.TempDir(), "pw", robotPass)
+	pw := clitest.WriteFile(t, t.TempDir(), "pw", robotPass)
 	for _, tc := range []struct {
 		name string
 		vars map[string]string
@@ -503,9 +504,9 @@ func TestPushCredentialsStayWithTheirRegistry(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tag := strings.ReplaceAll(strings.ReplaceAll(tc.name, " ", "-"), "_", "-")[:14]
-			r := run(t, tc.vars, append([]string{"push", "--source", from.Host + "/team/app:1a2b3c4d", "--dest", to.Host + "/team/app", "--tag", tag}, tc.args...)...)
-			if r.code != tc.code {
-				t.Errorf("push = %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			r := runCLI(t, tc.vars, append([]string{"push", "--source", from.Host + "/team/app:1a2b3c4d", "--dest", to.Host + "/team/app", "--tag", tag}, tc.args...)...)
+			if r.Code != tc.code {
+				t.Errorf("push = %d, want %d; stderr:\n%s", r.Code, tc.code, r.Stderr)
 			}
 			if n := from.Count(func(r regtest.Request) bool { return r.User != "" }); n != 0 {
 				t.Errorf("%d requests to the source registry carried credentials meant for the destination", n)

@@ -1,24 +1,27 @@
-package tagrelay
+// Package releasecmd is the tagrelay release command: push -> bump -> mirror -> trigger -> wait,
+// from the app repository's .tagrelay.yaml, confirmed first, safe to run again.
+package releasecmd
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd"
+	"github.com/tagrelay/tagrelay/internal/cli/gitflags"
 	"github.com/tagrelay/tagrelay/internal/cli/regflags"
+	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/release"
 )
 
-type releaseOptions struct {
+type options struct {
 	common   clirun.Common
 	version  string
 	config   string
@@ -27,13 +30,15 @@ type releaseOptions struct {
 	dryRun   bool
 	cacheDir string
 	registry regflags.Options
-	git      gitFlags
+	tls      tlsflags.Options
+	git      gitflags.Options
+
+	caDone func() // removes the mirrors' CA file, when one was written
 }
 
-// NewReleaseCommand returns the release command: push -> bump -> mirror -> trigger -> wait, from
-// the app repository's .tagrelay.yaml, confirmed first, safe to run again.
-func NewReleaseCommand(env *clirun.Env) *cli.Command {
-	o := &releaseOptions{}
+// NewCommand returns the release command.
+func NewCommand(env *clirun.Env) *cli.Command {
+	o := &options{caDone: func() {}}
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "version", Usage: "`VERSION` to release (v1.4.0): the commit's image is promoted to that tag and deployed; default: the commit's own tag", EnvVars: []string{"TAGRELAY_RELEASE_VERSION"}, Destination: &o.version},
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: release.DefaultConfigFile, Usage: "release configuration `FILE`", EnvVars: []string{"TAGRELAY_CONFIG"}, Destination: &o.config, TakesFile: true},
@@ -43,7 +48,8 @@ func NewReleaseCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` of the mirrors' caches (default: $XDG_CACHE_HOME/tagrelay/mirror)", EnvVars: []string{"TAGRELAY_CACHE_DIR"}, Destination: &o.cacheDir},
 	}
 	flags = append(flags, regflags.Flags(&o.registry)...)
-	flags = append(flags, o.git.flags()...)
+	flags = append(flags, tlsflags.Flags(&o.tls)...)
+	flags = append(flags, gitflags.Flags(&o.git)...)
 	return &cli.Command{
 		Name:  "release",
 		Usage: "release the commit: promote its image, bump the infra repository, mirror, trigger the deploy and wait",
@@ -54,14 +60,14 @@ func NewReleaseCommand(env *clirun.Env) *cli.Command {
 			"A step already done (tag present, files at the tag, refs mirrored, image running) is not repeated,\n" +
 			"so an interrupted release can be run again; when every step was already done it exits 3.",
 		Flags:  append(flags, clirun.CommonFlags(&o.common)...),
-		Action: func(c *cli.Context) error { return runRelease(c, env, o) },
+		Action: func(c *cli.Context) error { return run(c, env, o) },
 	}
 }
 
 // versionRE is a semantic version with an optional v, which is also a valid OCI tag.
 var versionRE = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
 
-func runRelease(c *cli.Context, env *clirun.Env, o *releaseOptions) error {
+func run(c *cli.Context, env *clirun.Env, o *options) error {
 	log, err := env.Begin(&o.common)
 	if err != nil {
 		return err
@@ -80,6 +86,7 @@ func runRelease(c *cli.Context, env *clirun.Env, o *releaseOptions) error {
 		return err
 	}
 	opts, err := o.options(env, log, cfg)
+	defer o.caDone()
 	if err != nil {
 		return err
 	}
@@ -111,8 +118,9 @@ func runRelease(c *cli.Context, env *clirun.Env, o *releaseOptions) error {
 	})
 }
 
-// options builds the library's clients from the flags.
-func (o *releaseOptions) options(env *clirun.Env, log *slog.Logger, cfg *release.Config) (release.Options, error) {
+// options builds the library's clients from the flags: one TLS configuration for the registry,
+// git, the mirrors and the reconciler.
+func (o *options) options(env *clirun.Env, log *slog.Logger, cfg *release.Config) (release.Options, error) {
 	commit := o.commit
 	if commit == "" {
 		var err error
@@ -120,31 +128,37 @@ func (o *releaseOptions) options(env *clirun.Env, log *slog.Logger, cfg *release
 			return release.Options{}, err
 		}
 	}
-	reg, err := o.registry.Client(env, log, 0, regflags.RegistryOf(cfg.Image.Repository))
+	reg, err := o.registry.Client(env, log, &o.tls, 0, regflags.RegistryOf(cfg.Image.Repository))
 	if err != nil {
 		return release.Options{}, err
 	}
-	opts := release.Options{Version: o.version, Commit: commit, Registry: reg, Logger: log, GitInsecure: o.registry.Insecure,
+	opts := release.Options{Version: o.version, Commit: commit, Registry: reg, Logger: log, GitInsecure: o.tls.Insecure,
 		Secret: func(name, file string) (string, error) { return env.Secret(env.Getenv(name), file) }}
 	if cfg.Infra != nil {
-		if _, opts.Git, err = o.git.credentials(env, cfg.Infra.Repo); err != nil {
+		if _, opts.Git, err = o.git.Credentials(env, log, cfg.Infra.Repo, o.tls.Insecure); err != nil {
 			return release.Options{}, err
 		}
-		opts.Bump = ciPushOptions(env, "", "", "")
+		opts.Bump = bumpcmd.CIPushOptions(env, "", "", "")
 	}
-	pem, cas, err := o.registry.CABundle(env)
-	if err != nil {
+	if opts.GitCABundle, err = o.tls.Bundle(env); err != nil {
 		return release.Options{}, err
 	}
-	if opts.GitCABundle = pem; len(cas) > 0 {
-		opts.MirrorCAFile = cas[len(cas)-1]
-	}
-	if opts.MirrorCacheDir = o.cacheDir; opts.MirrorCacheDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return release.Options{}, clirun.Usagef("pass --cache-dir", "no cache directory: %v", err)
+	if cfg.Trigger != nil && cfg.Trigger.Reconciler != nil {
+		if opts.HTTPClient, err = o.tls.HTTPClient(env, log, cfg.Trigger.Reconciler.URL, 0); err != nil {
+			return release.Options{}, err
 		}
-		opts.MirrorCacheDir = filepath.Join(dir, "tagrelay", "mirror")
+	}
+	if len(cfg.Mirrors) > 0 {
+		if opts.MirrorCacheDir = o.cacheDir; opts.MirrorCacheDir == "" {
+			if opts.MirrorCacheDir, err = env.CacheDir("mirror"); err != nil {
+				return release.Options{}, err
+			}
+		}
+		file, done, err := o.tls.File(env)
+		if err != nil {
+			return release.Options{}, err
+		}
+		opts.MirrorCAFile, o.caDone = file, done
 	}
 	return opts, nil
 }

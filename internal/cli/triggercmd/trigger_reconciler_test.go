@@ -1,4 +1,4 @@
-package tagrelay
+package triggercmd
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ func TestTriggerReconcilerInputErrors(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			env := clirun.NewEnv(nil, &stdout, &stderr, nil)
 			args := append([]string{"tagrelay", "trigger", "reconciler"}, tc.args...)
-			code := clirun.Run(context.Background(), env, NewApp(env), args)
+			code := clirun.Run(context.Background(), env, newApp(env), args)
 			if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("trigger reconciler %v = exit %d, stderr %q; want exit %d containing %q", tc.args, code, stderr.String(), tc.code, tc.want)
 			}

@@ -1,4 +1,4 @@
-package tagrelay
+package triggercmd
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/fakegithub"
 	"github.com/tagrelay/tagrelay/internal/fakegitlab"
@@ -55,24 +56,24 @@ func TestTriggerGitLab(t *testing.T) {
 			t.Parallel()
 			tc.cfg.TriggerToken, tc.cfg.APIToken = cliTriggerToken, cliAPIToken
 			fake := fakegitlab.New(t, tc.cfg)
-			tokenFile := writeFile(t, t.TempDir(), "trigger", cliTriggerToken+"\n")
+			tokenFile := clitest.WriteFile(t, t.TempDir(), "trigger", cliTriggerToken+"\n")
 			args := []string{"trigger", "gitlab", "--gitlab-url", fake.URL, "--project", "group/app", "--ref", "main",
 				"--token", cliAPIToken, "--var", "IMAGE_TAG=1a2b3c4d", "--poll-interval", "1ms", "--log-level", "debug"}
 			if !strings.Contains(strings.Join(tc.args, " "), "--trigger-token") {
 				args = append(args, "--trigger-token-file", tokenFile) // a file wins over the flag
 			}
 			args = append(args, tc.args...)
-			r := run(t, nil, args...)
-			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(lines[len(lines)-1], tc.stderr) {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant stdout ⊇ %q, last stderr line ⊇ %q", r.code, tc.code, r.stdout, r.stderr, tc.stdout, tc.stderr)
+			r := runCLI(t, nil, args...)
+			lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+			if r.Code != tc.code || !strings.Contains(r.Stdout, tc.stdout) || !strings.Contains(lines[len(lines)-1], tc.stderr) {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant stdout ⊇ %q, last stderr line ⊇ %q", r.Code, tc.code, r.Stdout, r.Stderr, tc.stdout, tc.stderr)
 			}
 			for _, p := range tc.progress {
-				if !strings.Contains("\n"+r.stderr, "\n"+p) {
-					t.Errorf("stderr has no line %q…:\n%s", p, r.stderr)
+				if !strings.Contains("\n"+r.Stderr, "\n"+p) {
+					t.Errorf("stderr has no line %q…:\n%s", p, r.Stderr)
 				}
 			}
-			assertNoSecrets(t, r, cliTriggerToken, cliAPIToken, "glptt-wrong-token-1", "glpat-wrong-token-2")
+			clitest.AssertNoSecrets(t, r, cliTriggerToken, cliAPIToken, "glptt-wrong-token-1", "glpat-wrong-token-2")
 		})
 	}
 }
@@ -81,17 +82,17 @@ func TestTriggerGitLabOutputs(t *testing.T) {
 	t.Parallel()
 	fake := fakegitlab.New(t, fakegitlab.Config{APIToken: cliAPIToken})
 	dotenv := filepath.Join(t.TempDir(), "trigger.env")
-	r := run(t, nil, "trigger", "gitlab", "--gitlab-url", fake.URL, "--project", "group/app", "--ref", "main",
+	r := runCLI(t, nil, "trigger", "gitlab", "--gitlab-url", fake.URL, "--project", "group/app", "--ref", "main",
 		"--token", cliAPIToken, "--wait", "--poll-interval", "1ms", "--dotenv", dotenv, "-o", "json")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	want := "TAGRELAY_PIPELINE_ID=1001\nTAGRELAY_PIPELINE_URL=https://gitlab.example.com/group/app/-/pipelines/1001\nTAGRELAY_PIPELINE_STATUS=success\n"
-	if diff := cmp.Diff(want, readFile(t, dotenv)); diff != "" {
+	if diff := cmp.Diff(want, clitest.ReadFile(t, dotenv)); diff != "" {
 		t.Errorf("dotenv (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(r.stdout, `"forge": "gitlab"`) || !strings.Contains(r.stdout, `"status": "success"`) {
-		t.Errorf("JSON result = %s", r.stdout)
+	if !strings.Contains(r.Stdout, `"forge": "gitlab"`) || !strings.Contains(r.Stdout, `"status": "success"`) {
+		t.Errorf("JSON result = %s", r.Stdout)
 	}
 	if req := fake.Requests()[0]; req.Path != "/projects/group%2Fapp/pipeline" || req.Header.Get("PRIVATE-TOKEN") != cliAPIToken {
 		t.Errorf("without a trigger token, request = %s %s", req.Method, req.Path)
@@ -100,11 +101,11 @@ func TestTriggerGitLabOutputs(t *testing.T) {
 
 func TestTriggerGitLabNetworkError(t *testing.T) {
 	t.Parallel()
-	r := run(t, nil, "trigger", "gitlab", "--gitlab-url", "http://127.0.0.1:1", "--project", "group/app", "--ref", "main", "--trigger-token", cliTriggerToken)
-	if r.code != 1 || !strings.Contains(r.stderr, "reaching http://127.0.0.1:1/api/v4") || !strings.Contains(r.stderr, "check --gitlab-url") {
-		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	r := runCLI(t, nil, "trigger", "gitlab", "--gitlab-url", "http://127.0.0.1:1", "--project", "group/app", "--ref", "main", "--trigger-token", cliTriggerToken)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "reaching http://127.0.0.1:1/api/v4") || !strings.Contains(r.Stderr, "check --gitlab-url") {
+		t.Errorf("exit %d, stderr %q", r.Code, r.Stderr)
 	}
-	assertNoSecrets(t, r, cliTriggerToken)
+	clitest.AssertNoSecrets(t, r, cliTriggerToken)
 }
 
 func TestTriggerGitHub(t *testing.T) {
@@ -138,12 +139,12 @@ func TestTriggerGitHub(t *testing.T) {
 			fake := fakegithub.New(t, tc.cfg)
 			args := append([]string{"trigger", "github", "--github-url", fake.URL, "--repo", "octo-org/app", "--token", cliGitHubToken,
 				"--poll-interval", "1ms"}, tc.args...)
-			r := run(t, nil, args...)
-			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(lines[len(lines)-1], tc.stderr) {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant stdout ⊇ %q, last stderr line ⊇ %q", r.code, tc.code, r.stdout, r.stderr, tc.stdout, tc.stderr)
+			r := runCLI(t, nil, args...)
+			lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+			if r.Code != tc.code || !strings.Contains(r.Stdout, tc.stdout) || !strings.Contains(lines[len(lines)-1], tc.stderr) {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s\nwant stdout ⊇ %q, last stderr line ⊇ %q", r.Code, tc.code, r.Stdout, r.Stderr, tc.stdout, tc.stderr)
 			}
-			assertNoSecrets(t, r, cliGitHubToken, "ghp_wrong_token_123")
+			clitest.AssertNoSecrets(t, r, cliGitHubToken, "ghp_wrong_token_123")
 		})
 	}
 }
@@ -154,7 +155,7 @@ func TestTriggerProgressOnATerminal(t *testing.T) {
 	var stdout, stderr strings.Builder
 	env := clirun.NewEnv(strings.NewReader(""), &stdout, &stderr, nil)
 	env.TTY = true
-	code := clirun.Run(context.Background(), env, NewApp(env), []string{"tagrelay", "trigger", "gitlab", "--gitlab-url", fake.URL,
+	code := clirun.Run(context.Background(), env, newApp(env), []string{"tagrelay", "trigger", "gitlab", "--gitlab-url", fake.URL,
 		"--project", "group/app", "--ref", "main", "--token", cliAPIToken, "--wait", "--poll-interval", "1ms", "--log-level", "warn"})
 	want := "\r\033[Kpipeline 1001: running after 0s  https://gitlab.example.com/group/app/-/pipelines/1001" +
 		"\r\033[Kpipeline 1001: success after 0s  https://gitlab.example.com/group/app/-/pipelines/1001\n"
