@@ -2,6 +2,8 @@ package forge
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -84,6 +86,8 @@ func (t *retryTransport) decide(req *http.Request, resp *http.Response, err erro
 	backoff := min(t.r.Base<<min(attempt-1, 16), t.r.Max)
 	backoff = backoff/4 + rand.N(backoff*3/4+1) // full jitter, as bump's push retries
 	switch {
+	case err != nil && untrusted(err):
+		return 0, false // the same certificate next time
 	case err != nil:
 		return backoff, repeatable(req) || neverConnected(err)
 	case resp.StatusCode == http.StatusTooManyRequests, rateLimited(resp):
@@ -116,6 +120,14 @@ func neverConnected(err error) bool {
 	var op *net.OpError
 	var dns *net.DNSError
 	return (errors.As(err, &op) && op.Op == "dial") || (errors.As(err, &dns) && !dns.IsNotFound)
+}
+
+// untrusted reports a TLS verification failure: not transient.
+func untrusted(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var host x509.HostnameError
+	return errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &host)
 }
 
 // rateLimited reports a 403 that is GitHub's rate limit rather than a missing permission.

@@ -95,3 +95,39 @@ func TestBumpChangeRequestBadInput(t *testing.T) {
 		t.Errorf("a merge request was opened")
 	}
 }
+
+// TestBumpMergeRequestPrivateCA: the TLS flags reach the forge's API: a GitLab served over HTTPS
+// with a certificate of a private CA is trusted with --ca-file or CA_BUNDLE (the PEM itself, as
+// a GitLab variable holds it), and refused without.
+func TestBumpMergeRequestPrivateCA(t *testing.T) {
+	t.Parallel()
+	s := infraServer(t)
+	gl := fakegitlab.New(t, fakegitlab.Config{Project: "team/infra", APIToken: gitToken, TLS: true})
+	if !strings.HasPrefix(gl.URL, "https://") {
+		t.Fatalf("fake GitLab at %s, want https", gl.URL)
+	}
+	pem := clitest.ReadFile(t, gl.CAFile)
+	for _, tc := range []struct {
+		name  string
+		vars  map[string]string
+		extra []string
+		code  int
+		msg   string
+		mrs   int
+	}{
+		{"CA not trusted", nil, nil, 1, "certificate", 0},
+		{"--ca-file", nil, []string{"--ca-file", gl.CAFile}, 0, "opened https://gitlab.example.com/team/infra/-/merge_requests/1", 1},
+		{"CA_BUNDLE holding the PEM", map[string]string{"CA_BUNDLE": pem}, nil, 0, "updated https://gitlab.example.com/team/infra/-/merge_requests/1", 1},
+	} {
+		vars := map[string]string{"GITLAB_TOKEN": gitToken}
+		for k, v := range tc.vars {
+			vars[k] = v
+		}
+		got := runCLI(t, vars, append([]string{"bump", "--repo", s.RepoURL("team/infra"), "--file", "chart/values.yaml", "--image", "harbor.example/team/web",
+			"--tag", "5e5e5e5e", "--no-verify-image", "--merge-request", "--gitlab-url", gl.URL}, tc.extra...)...)
+		assertNoToken(t, got)
+		if got.Code != tc.code || !strings.Contains(got.Stdout+got.Stderr, tc.msg) || len(gl.MergeRequests()) != tc.mrs {
+			t.Errorf("%s: exit %d, %d merge requests\nstdout: %s\nstderr: %s\nwant exit %d, %d, %q", tc.name, got.Code, len(gl.MergeRequests()), got.Stdout, got.Stderr, tc.code, tc.mrs, tc.msg)
+		}
+	}
+}
