@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -83,9 +82,6 @@ func (g *GitHub) DispatchEvent(ctx context.Context, repo, eventType string, payl
 // go-github's messages carry the request URL (never a token: it travels in the Authorization
 // header).
 func (g *GitHub) apiError(doing string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", doing, err)
-	}
 	var rate *github.RateLimitError
 	var abuse *github.AbuseRateLimitError
 	if errors.As(err, &rate) || errors.As(err, &abuse) {
@@ -97,12 +93,7 @@ func (g *GitHub) apiError(doing string, err error) error {
 		code := resp.Response.StatusCode
 		return apiErr(code, statusError(fmt.Errorf("%s: GitHub answered %s: %s", doing, resp.Response.Status, resp.Message), code))
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return apiErr(0, errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("%s: reaching %s: %w", doing, g.base, err)),
-			"check the GitHub URL and the network (proxy variables, VPN, firewall)"))
-	}
-	return errdefs.Unavailable(fmt.Errorf("%s: %w", doing, err))
+	return unanswered("GitHub", g.base, doing, err)
 }
 
 // statusError classifies an answer of GitHub's and says what it means.

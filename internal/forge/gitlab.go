@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -146,9 +145,6 @@ func pipelineEnded(status string) bool {
 // client-go's errors carry the request URL without its query; trigger tokens travel in the body,
 // so neither shows a secret.
 func (g *GitLab) apiError(doing string, err error, trigger bool) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", doing, err)
-	}
 	var resp *gitlab.ErrorResponse
 	switch {
 	case errors.Is(err, gitlab.ErrNotFound) && trigger:
@@ -160,12 +156,7 @@ func (g *GitLab) apiError(doing string, err error, trigger bool) error {
 	case errors.As(err, &resp) && resp.Response != nil:
 		return apiErr(resp.Response.StatusCode, g.statusError(doing, resp))
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return apiErr(0, errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("%s: reaching %s: %w", doing, g.base, err)),
-			"check the GitLab URL and the network (proxy variables, VPN, firewall)"))
-	}
-	return errdefs.Unavailable(fmt.Errorf("%s: %w", doing, err))
+	return unanswered("GitLab", g.base, doing, err)
 }
 
 func (g *GitLab) notFoundHint() string {

@@ -6,7 +6,7 @@ import (
 	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 )
 
-// run runs `tagrelay bump …` (args start with "bump") in-process.
+// runCLI runs `tagrelay bump …` in-process (args start with "bump").
 func runCLI(t *testing.T, vars map[string]string, args ...string) clitest.Result {
 	t.Helper()
 	return clitest.Run(t, []clitest.NewCommand{NewCommand}, vars, args...)

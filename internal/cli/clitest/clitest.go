@@ -47,12 +47,18 @@ func RunWith(t testing.TB, cmds []NewCommand, o Options, args ...string) Result 
 	var stdout, stderr bytes.Buffer
 	env := clirun.NewEnv(strings.NewReader(o.Stdin), &stdout, &stderr, o.Vars)
 	env.Dir, env.TTY = t.TempDir(), o.TTY
+	code := clirun.Run(context.Background(), env, App(env, cmds...), append([]string{"tagrelay"}, args...))
+	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code}
+}
+
+// App returns an app named tagrelay holding the commands built by cmds, for tests that make
+// their own Env.
+func App(env *clirun.Env, cmds ...NewCommand) *cli.App {
 	app := &cli.App{Name: "tagrelay", Writer: env.Stdout, ErrWriter: env.Stderr, Reader: env.Stdin, HideHelpCommand: true}
 	for _, c := range cmds {
 		app.Commands = append(app.Commands, c(env))
 	}
-	code := clirun.Run(context.Background(), env, app, append([]string{"tagrelay"}, args...))
-	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code}
+	return app
 }
 
 // AssertNoSecrets fails when a secret shows in any output.

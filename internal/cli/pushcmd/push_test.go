@@ -472,7 +472,7 @@ func TestPushProgressOnTTY(t *testing.T) {
 		env := clirun.NewEnv(strings.NewReader(""), &stdout, &stderr, ciVars())
 		env.TTY = tty
 		tag := fmt.Sprintf("tty-%v", tty)
-		code := clirun.Run(context.Background(), env, newApp(env), []string{"tagrelay", "push", "--source", regtest.Layout(t, regtest.Image(t, 64<<10, 2)),
+		code := clirun.Run(context.Background(), env, clitest.App(env, NewCommand), []string{"tagrelay", "push", "--source", regtest.Layout(t, regtest.Image(t, 64<<10, 2)),
 			"--dest", srv.Host + "/team/app", "--tag", tag})
 		if code != 0 {
 			t.Fatalf("push (tty=%v) = %d, stderr:\n%s", tty, code, stderr.String())

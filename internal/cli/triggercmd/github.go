@@ -67,11 +67,8 @@ func newGitHubCommand(env *clirun.Env) *cli.Command {
 var ownerName = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 
 func runGitHub(c *cli.Context, env *clirun.Env, o *githubOptions) error {
-	log, err := env.Begin(&o.common)
+	log, err := begin(c, env, &o.common)
 	if err != nil {
-		return err
-	}
-	if err := renamedTimeout(c, env, log); err != nil {
 		return err
 	}
 	if err := env.Renamed(c, log, "repo", "TAGRELAY_REPO", "TAGRELAY_GITHUB_REPO", ownerName.MatchString); err != nil {
@@ -116,12 +113,8 @@ func runGitHub(c *cli.Context, env *clirun.Env, o *githubOptions) error {
 	if err != nil {
 		return githubHints.apply(err)
 	}
-	log.Info("workflow run started", "id", run.ID, "url", run.URL)
 	res := runResult{Forge: "github", Target: o.repo, Ref: o.ref, Run: run}
-	if !o.wait.wait {
-		return emitRun(env, &o.common, res, nil, "run")
-	}
-	return follow(env, &o.common, res, "run", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
+	return started(env, log, &o.common, res, "run", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
 		r, err := gh.WaitRun(ctx, o.repo, run.ID, opts...)
 		return r, githubHints.apply(err)
 	})

@@ -54,11 +54,8 @@ func newGitLabCommand(env *clirun.Env) *cli.Command {
 }
 
 func runGitLab(c *cli.Context, env *clirun.Env, o *gitlabOptions) error {
-	log, err := env.Begin(&o.common)
+	log, err := begin(c, env, &o.common)
 	if err != nil {
-		return err
-	}
-	if err := renamedTimeout(c, env, log); err != nil {
 		return err
 	}
 	if err := env.Renamed(c, log, "project", "TAGRELAY_PROJECT", "TAGRELAY_GITLAB_PROJECT", nil); err != nil {
@@ -110,12 +107,8 @@ func runGitLab(c *cli.Context, env *clirun.Env, o *gitlabOptions) error {
 	if err != nil {
 		return hints.apply(err)
 	}
-	log.Info("pipeline created", "id", run.ID, "url", run.URL)
 	res := runResult{Forge: "gitlab", Target: o.project, Ref: o.ref, Run: run}
-	if !o.wait.wait {
-		return emitRun(env, &o.common, res, nil, "pipeline")
-	}
-	return follow(env, &o.common, res, "pipeline", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
+	return started(env, log, &o.common, res, "pipeline", o.wait, func(opts ...forge.WaitOption) (*forge.Run, error) {
 		r, err := gl.WaitPipeline(ctx, o.project, run.ID, opts...)
 		return r, hints.apply(err)
 	})

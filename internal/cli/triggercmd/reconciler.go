@@ -60,11 +60,8 @@ func newReconcilerCommand(env *clirun.Env) *cli.Command {
 }
 
 func runReconciler(c *cli.Context, env *clirun.Env, o *reconcilerOptions) error {
-	log, err := env.Begin(&o.common)
+	log, err := begin(c, env, &o.common)
 	if err != nil {
-		return err
-	}
-	if err := renamedTimeout(c, env, log); err != nil {
 		return err
 	}
 	if err := o.validate(); err != nil {

@@ -54,9 +54,14 @@ func (w *waitFlags) flags() []cli.Flag {
 	}
 }
 
-// renamedTimeout reads TAGRELAY_TIMEOUT when TAGRELAY_WAIT_TIMEOUT and --timeout are not set.
-func renamedTimeout(c *cli.Context, env *clirun.Env, log *slog.Logger) error {
-	return env.Renamed(c, log, "timeout", "TAGRELAY_TIMEOUT", waitTimeoutVar, nil)
+// begin starts the run of a trigger: its logger, and TAGRELAY_TIMEOUT read when
+// TAGRELAY_WAIT_TIMEOUT and --timeout are not set.
+func begin(c *cli.Context, env *clirun.Env, common *clirun.Common) (*slog.Logger, error) {
+	log, err := env.Begin(common)
+	if err != nil {
+		return nil, err
+	}
+	return log, env.Renamed(c, log, "timeout", "TAGRELAY_TIMEOUT", waitTimeoutVar, nil)
 }
 
 // progress prints one line per status change; on a terminal the line is rewritten in place.
@@ -144,12 +149,16 @@ func emitRun(env *clirun.Env, common *clirun.Common, res runResult, waitErr erro
 	return waitErr
 }
 
-// follow waits for the run started in res, printing its progress, and emits the result. The
-// exit code is the run's: a *forge.RunFailure or a timeout (saying the last status); a failure
-// to follow the run says that it was started all the same.
-func follow(env *clirun.Env, common *clirun.Common, res runResult, kind string, w waitFlags,
+// started emits the run started in res or, with --wait, follows it. The exit code is the run's:
+// a *forge.RunFailure or a timeout (saying the last status); a failure to follow the run says
+// that it was started all the same.
+func started(env *clirun.Env, log *slog.Logger, common *clirun.Common, res runResult, kind string, w waitFlags,
 	wait func(...forge.WaitOption) (*forge.Run, error)) error {
 	started := res.Run
+	log.Info(kind+" started", "id", started.ID, "url", started.URL)
+	if !w.wait {
+		return emitRun(env, common, res, nil, kind)
+	}
 	show, done := progress(env, kind)
 	run, err := wait(forge.WithPollInterval(w.interval), forge.WithProgress(show))
 	done()

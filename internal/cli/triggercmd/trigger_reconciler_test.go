@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 )
 
@@ -39,7 +40,7 @@ func TestTriggerReconcilerInputErrors(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			env := clirun.NewEnv(nil, &stdout, &stderr, nil)
 			args := append([]string{"tagrelay", "trigger", "reconciler"}, tc.args...)
-			code := clirun.Run(context.Background(), env, newApp(env), args)
+			code := clirun.Run(context.Background(), env, clitest.App(env, NewCommand), args)
 			if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("trigger reconciler %v = exit %d, stderr %q; want exit %d containing %q", tc.args, code, stderr.String(), tc.code, tc.want)
 			}

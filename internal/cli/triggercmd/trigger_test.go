@@ -155,7 +155,7 @@ func TestTriggerProgressOnATerminal(t *testing.T) {
 	var stdout, stderr strings.Builder
 	env := clirun.NewEnv(strings.NewReader(""), &stdout, &stderr, nil)
 	env.TTY = true
-	code := clirun.Run(context.Background(), env, newApp(env), []string{"tagrelay", "trigger", "gitlab", "--gitlab-url", fake.URL,
+	code := clirun.Run(context.Background(), env, clitest.App(env, NewCommand), []string{"tagrelay", "trigger", "gitlab", "--gitlab-url", fake.URL,
 		"--project", "group/app", "--ref", "main", "--token", cliAPIToken, "--wait", "--poll-interval", "1ms", "--log-level", "warn"})
 	want := "\r\033[Kpipeline 1001: running after 0s  https://gitlab.example.com/group/app/-/pipelines/1001" +
 		"\r\033[Kpipeline 1001: success after 0s  https://gitlab.example.com/group/app/-/pipelines/1001\n"
