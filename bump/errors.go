@@ -10,7 +10,7 @@ import (
 var (
 	// ErrUnchanged: every requested image is already at the requested tag; nothing was written.
 	ErrUnchanged = errdefs.Noop(errors.New("tag already current"))
-	// ErrImageNotFound: a requested image appears in none of the files (or not at the --key).
+	// ErrImageNotFound: a requested image appears in none of the files (or not at its Key).
 	ErrImageNotFound = errdefs.NotFound(errors.New("image not found"))
 	// ErrPinnedDigest: the image is pinned by digest next to its tag and no new digest was given,
 	// so a tag-only bump would deploy nothing new.

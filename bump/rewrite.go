@@ -43,7 +43,7 @@ type Change struct {
 	Line  int    `json:"line"`
 	Image string `json:"image"`
 	// Field is what changed: "tag" (a tag inside an image string), "newTag", "digest", or the
-	// Helm key ("tag", "imageTag", or the --key).
+	// Helm key ("tag", "imageTag", or the target's Key).
 	Field string `json:"field"`
 	From  string `json:"from"`
 	To    string `json:"to"`
