@@ -68,8 +68,6 @@ type Target struct {
 	// Key is a dotted path ("image.tag", "spec.values.app.image") to one node of a Helm values
 	// file or HelmRelease; "" means find the image by its repository.
 	Key string
-
-	canon string
 }
 
 // String returns "image:tag" (and "@digest" when set).
