@@ -26,4 +26,10 @@ var (
 	ErrRepoNotFound = errdefs.NotFound(errors.New("repository not found"))
 	// ErrRejected: the destination refused the push (protected branch, hook, lease lost too often).
 	ErrRejected = errdefs.Conflict(errors.New("push rejected"))
+	// ErrLFSPointers: the commits to push hold Git LFS pointers and Options.LFS is off; nothing
+	// was pushed.
+	ErrLFSPointers = errdefs.Precondition(errors.New("Git LFS objects not mirrored"))
+	// ErrLFSObject: an LFS object could not be copied: the source's LFS server lacks it, or it
+	// sent other bytes than the pointer names; nothing was pushed.
+	ErrLFSObject = errdefs.Precondition(errors.New("Git LFS object not copied"))
 )
