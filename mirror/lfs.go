@@ -116,6 +116,17 @@ func (s *syncer) syncLFS(ctx context.Context, p *plan, pending []Change, dst map
 	d := st.dest(s.dst.URL)
 	tips := map[string]string{} // ref → commit to scan
 	var exclude []string
+	// Commits known to be in the cache: what the source's refs point at (fetched) and the old
+	// value of a fast-forward (an ancestor of a fetched commit).
+	known := map[string]bool{}
+	for _, c := range p.changes {
+		if c.New != "" {
+			known[c.New] = true
+		}
+		if c.Action == ActionUpdate {
+			known[c.Old] = true
+		}
+	}
 	if !s.o.LFS {
 		for _, c := range pending {
 			if c.Action != ActionDelete {
@@ -140,7 +151,7 @@ func (s *syncer) syncLFS(ctx context.Context, p *plan, pending []Change, dst map
 		return false, nil
 	}
 	start := time.Now()
-	ptrs, err := s.scanLFS(ctx, slices.Sorted(maps.Values(tips)), exclude)
+	ptrs, err := s.scanLFS(ctx, slices.Sorted(maps.Values(tips)), slices.Compact(slices.Sorted(slices.Values(exclude))), known)
 	if err != nil {
 		return false, err
 	}

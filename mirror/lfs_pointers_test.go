@@ -5,6 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -66,5 +70,28 @@ func TestLFSPointersOnlyInScope(t *testing.T) {
 	res := p.mustSync(t, mirror.Options{Refs: []string{"main"}})
 	if got := mirrored(t, p.dst, dstRepo); got["refs/heads/main"] != main || len(got) != 1 || res.LFS != nil {
 		t.Errorf("destination = %v (lfs %+v), want main only", got, res.LFS)
+	}
+}
+
+// TestLFSPointersWithGitBefore232: a git without --filter=object:type (older than 2.32) scans
+// through the extra cat-file --batch-check stage, with the same result.
+func TestLFSPointersWithGitBefore232(t *testing.T) {
+	t.Parallel()
+	real, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(t.TempDir(), "git")
+	script := "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *object:type*) echo \"fatal: invalid filter-spec '$a'\" >&2; exit 128;; esac; done\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(old, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := newPair(t)
+	p.src.MustCommit(t, srcRepo, "main", "plain", map[string]string{"README": "app\n"})
+	p.mustSync(t, mirror.Options{Git: old})
+	p.src.MustCommit(t, srcRepo, "main", "model", map[string]string{"model.bin": pointer("weights"), "small.txt": "not a pointer, but small\n"})
+	_, err = p.sync(t, mirror.Options{Git: old})
+	if !errors.Is(err, mirror.ErrLFSPointers) || !strings.Contains(err.Error(), "1 Git LFS pointer(s) (model.bin)") {
+		t.Errorf("Sync() with git < 2.32 = %v, want ErrLFSPointers naming model.bin", err)
 	}
 }

@@ -3,11 +3,14 @@ package mirror
 import (
 	"bufio"
 	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -72,22 +75,33 @@ func parseLFSPointer(b []byte) (lfsPointer, bool) {
 }
 
 // scanLFS returns the LFS objects named by pointer files in the commits reachable from tips and
-// not from exclude (commits the cache lacks are ignored), keyed by oid. Three git processes
-// stream into each other: rev-list lists the objects without the blobs too large to be pointers,
-// cat-file --batch-check keeps the small blobs, cat-file --batch reads them. Memory holds only
-// the small blobs' names.
+// not from exclude, keyed by oid. known are the excluded commits already known to be in the cache
+// (the others are checked: rev-list stops on a missing one, even with --ignore-missing).
 //
-// With nothing to exclude (a first sync: the destination has none of it), that walk would cost
-// what counting the objects of the push does (0.65 s of CPU on 15,000 commits); a look at every
-// object of the cache, which reads pack indexes and object headers and no tree, answers "no
-// pointer anywhere" for most repositories at a third of that, and only a cache that has pointers
-// gets the walk.
-func (s *syncer) scanLFS(ctx context.Context, tips, exclude []string) (map[string]lfsPointer, error) {
-	exclude, err := s.present(ctx, exclude)
+// The usual sync pushes a few new commits, so this is built to cost one process: rev-list lists
+// only the small blobs (--filter=combine:blob:limit=1024+object:type=blob, git ≥ 2.32; older
+// gits get a cat-file --batch-check stage), and those that a small fetch left as loose objects
+// are read here, without opening the cache's packs; the others go through one cat-file --batch.
+//
+// With nothing to exclude (a first sync: the destination has none of it), the walk would cost what
+// counting the objects of the push does (0.65 s of CPU on 15,000 commits); a look at every object
+// of the cache, which reads pack indexes and object headers and no tree (0.25 s), answers "no
+// pointer anywhere" for most repositories, and only a cache that holds pointers gets the walk.
+func (s *syncer) scanLFS(ctx context.Context, tips, exclude []string, known map[string]bool) (map[string]lfsPointer, error) {
+	var ex, unknown []string
+	for _, e := range exclude {
+		if known[e] {
+			ex = append(ex, e)
+		} else {
+			unknown = append(unknown, e)
+		}
+	}
+	have, err := s.present(ctx, unknown)
 	if err != nil {
 		return nil, err
 	}
-	if len(exclude) == 0 {
+	ex = append(ex, have...)
+	if len(ex) == 0 {
 		any, err := s.cacheHasPointers(ctx)
 		if err != nil || !any {
 			return map[string]lfsPointer{}, err
@@ -97,17 +111,125 @@ func (s *syncer) scanLFS(ctx context.Context, tips, exclude []string) (map[strin
 	for _, t := range tips {
 		in.WriteString(t + "\n")
 	}
-	for _, e := range exclude {
+	for _, e := range ex {
 		in.WriteString("^" + e + "\n")
 	}
-	revList, revErr := s.git.local(ctx, s.cache.dir, "rev-list", "--objects", "--stdin", "--ignore-missing",
-		"--filter=blob:limit="+strconv.Itoa(lfsPointerMax))
-	revList.Stdin = strings.NewReader(in.String())
-	blobs, paths, err := s.smallBlobs(ctx, revList, revErr)
+	blobs, paths, err := s.walkSmallBlobs(ctx, in.String(), tips)
+	if errors.Is(err, errOldGit) {
+		revList, revErr := s.git.local(ctx, s.cache.dir, "rev-list", "--objects", "--stdin", "--ignore-missing",
+			"--filter=blob:limit="+strconv.Itoa(lfsPointerMax))
+		revList.Stdin = strings.NewReader(in.String())
+		blobs, paths, err = s.smallBlobs(ctx, revList, revErr)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return s.readPointers(ctx, blobs, paths)
+	ptrs := map[string]lfsPointer{}
+	var packed []string
+	for _, b := range blobs {
+		body, ok := s.cache.readLoose(b)
+		if !ok {
+			packed = append(packed, b)
+			continue
+		}
+		if p, ok := parseLFSPointer(body); ok {
+			if _, dup := ptrs[p.OID]; !dup {
+				p.Path = paths[b]
+				ptrs[p.OID] = p
+			}
+		}
+	}
+	more, err := s.readPointers(ctx, packed, paths)
+	if err != nil {
+		return nil, err
+	}
+	for oid, p := range more {
+		if _, dup := ptrs[oid]; !dup {
+			ptrs[oid] = p
+		}
+	}
+	return ptrs, nil
+}
+
+// errOldGit: the git CLI lacks the object:type filter (git < 2.32).
+var errOldGit = errors.New("git without --filter=object:type")
+
+// walkSmallBlobs runs rev-list with input on stdin and returns the blobs under lfsPointerMax bytes
+// it lists, with their paths. Commits and the tag objects of tips are skipped.
+func (s *syncer) walkSmallBlobs(ctx context.Context, input string, tips []string) ([]string, map[string]string, error) {
+	revList, tail := s.git.local(ctx, s.cache.dir, "rev-list", "--objects", "--stdin",
+		"--filter=combine:blob:limit="+strconv.Itoa(lfsPointerMax)+"+object:type=blob")
+	revList.Stdin = strings.NewReader(input)
+	out, err := revList.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := revList.Start(); err != nil {
+		return nil, nil, fmt.Errorf("scanning for LFS pointers: %w", err)
+	}
+	isTip := map[string]bool{}
+	for _, t := range tips {
+		isTip[t] = true
+	}
+	var blobs []string
+	paths := map[string]string{}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		oid, path, named := strings.Cut(sc.Text(), " ")
+		if !named || isTip[oid] {
+			continue // a commit, or an annotated tag given as a tip
+		}
+		if _, seen := paths[oid]; !seen {
+			blobs = append(blobs, oid)
+			paths[oid] = path
+		}
+	}
+	scanErr := sc.Err()
+	if scanErr != nil {
+		io.Copy(io.Discard, out)
+	}
+	if err := revList.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		if msg := tail.String(); strings.Contains(msg, "filter") && strings.Contains(msg, "object:type") || strings.Contains(msg, "invalid filter-spec") {
+			return nil, nil, errOldGit
+		}
+		return nil, nil, fmt.Errorf("scanning for LFS pointers: git rev-list: %v: %s", err, tail)
+	}
+	if scanErr != nil {
+		return nil, nil, fmt.Errorf("scanning for LFS pointers: %w", scanErr)
+	}
+	return blobs, paths, nil
+}
+
+// readLoose returns the content of a blob stored as a loose object of the cache (what a small
+// fetch leaves), false when it is packed, not a blob, or not small enough to be a pointer.
+func (c *cache) readLoose(oid string) ([]byte, bool) {
+	if len(oid) < 3 {
+		return nil, false
+	}
+	f, err := os.Open(filepath.Join(c.dir, "objects", oid[:2], oid[2:]))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	zr, err := zlib.NewReader(f)
+	if err != nil {
+		return nil, false
+	}
+	defer zr.Close()
+	b, err := io.ReadAll(io.LimitReader(zr, lfsPointerMax+32))
+	if err != nil {
+		return nil, false
+	}
+	header, body, ok := bytes.Cut(b, []byte{0})
+	typ, size, _ := strings.Cut(string(header), " ")
+	if !ok || typ != "blob" || size != strconv.Itoa(len(body)) {
+		return nil, false
+	}
+	return body, true
 }
 
 // cacheHasPointers reports whether any object of the cache is an LFS pointer.
@@ -208,7 +330,7 @@ func (s *syncer) readPointers(ctx context.Context, blobs []string, paths map[str
 	}
 	read, readErr := s.git.local(ctx, s.cache.dir, "cat-file", "--batch")
 	read.Stdin = strings.NewReader(strings.Join(blobs, "\n") + "\n")
-	var stdout bytes.Buffer // at most len(blobs) × 1 KiB
+	var stdout bytes.Buffer // the blobs are under 1 KiB each
 	read.Stdout = &stdout
 	if err := read.Run(); err != nil {
 		if ctx.Err() != nil {
@@ -223,16 +345,22 @@ func (s *syncer) readPointers(ctx context.Context, blobs []string, paths map[str
 			return nil, fmt.Errorf("scanning for LFS pointers: reading cat-file output: %w", err)
 		}
 		f := strings.Fields(header)
+		if len(f) == 2 && f[1] == "missing" {
+			continue
+		}
 		if len(f) != 3 {
 			return nil, fmt.Errorf("scanning for LFS pointers: unexpected cat-file output %q", strings.TrimSpace(header))
 		}
 		n, err := strconv.Atoi(f[2])
-		if err != nil || n >= lfsPointerMax {
+		if err != nil || n < 0 {
 			return nil, fmt.Errorf("scanning for LFS pointers: unexpected cat-file output %q", strings.TrimSpace(header))
 		}
 		body := make([]byte, n+1)
 		if _, err := io.ReadFull(r, body); err != nil {
 			return nil, errors.Join(errors.New("scanning for LFS pointers: short cat-file output"), err)
+		}
+		if f[1] != "blob" || n >= lfsPointerMax {
+			continue
 		}
 		if p, ok := parseLFSPointer(body[:n]); ok {
 			if _, dup := ptrs[p.OID]; !dup {
