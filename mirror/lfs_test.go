@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,9 +29,7 @@ type giteaPair struct {
 
 func newGiteaPair(t *testing.T) *giteaPair {
 	t.Helper()
-	if _, err := exec.LookPath("git-lfs"); err != nil {
-		t.Skip("needs Debian's git-lfs client to write and read the LFS repositories (apt-get install git-lfs)")
-	}
+	giteatest.NeedGitLFS(t)
 	s := giteatest.StartN(t, 2)
 	src, dst := s[0], s[1]
 	return &giteaPair{src: src, dst: dst, srcURL: src.CreateRepo(t, "app"), dstURL: dst.CreateRepo(t, "app"), cache: t.TempDir()}
@@ -47,69 +44,6 @@ func (p *giteaPair) sync(o mirror.Options) (*mirror.Result, error) {
 		mirror.Remote{URL: p.dstURL, Credentials: p.dst.Credentials()}, o)
 }
 
-// worktree is a clone used the way a developer uses git-lfs: track, commit, push (the pre-push
-// hook uploads the objects).
-type worktree struct {
-	dir, home string
-	creds     gitauth.Credentials
-}
-
-func newWorktree(t *testing.T, url string, creds gitauth.Credentials) *worktree {
-	t.Helper()
-	w := &worktree{dir: t.TempDir(), home: t.TempDir(), creds: creds}
-	w.git(t, "init", "--quiet", "--initial-branch=main", ".")
-	w.git(t, "lfs", "install", "--local")
-	w.git(t, "remote", "add", "origin", url)
-	return w
-}
-
-// git runs git in the worktree; credentials go as a header in the environment (git-lfs reads
-// the same configuration).
-func (w *worktree) git(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := w.run(args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func (w *worktree) run(args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = w.dir
-	cmd.Env = append(os.Environ(), "HOME="+w.home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
-		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
-	cmd.Env = append(cmd.Env, w.creds.GitEnv(cmd.Env)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", errors.New("git " + strings.Join(args, " ") + ": " + err.Error() + ": " + strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-func (w *worktree) write(t *testing.T, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(w.dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func (w *worktree) commit(t *testing.T, msg string, files map[string]string) string {
-	t.Helper()
-	w.write(t, files)
-	w.git(t, "add", "-A")
-	w.git(t, "commit", "--quiet", "-m", msg)
-	return w.git(t, "rev-parse", "HEAD")
-}
-
 // TestLFSMirrorBetweenGiteas: a repository with LFS files mirrored from one real Gitea to
 // another. Without LFS it is refused with nothing pushed; with it the destination's checkout has
 // the real content, a later sync copies only the new object, and a re-mirror uploads nothing.
@@ -117,11 +51,11 @@ func TestLFSMirrorBetweenGiteas(t *testing.T) {
 	t.Parallel()
 	p := newGiteaPair(t)
 	model, weights := random(300_000, 1), random(1_200_000, 2)
-	w := newWorktree(t, p.srcURL, p.src.Credentials())
-	w.git(t, "lfs", "track", "*.bin")
-	w.commit(t, "models", map[string]string{"model.bin": model, "data/weights.bin": weights, "README.md": "app\n"})
-	w.git(t, "tag", "v1")
-	w.git(t, "push", "--quiet", "origin", "main", "v1")
+	w := giteatest.NewWorktree(t, p.srcURL, p.src.Credentials())
+	w.Git(t, "lfs", "track", "*.bin")
+	w.Commit(t, "models", map[string]string{"model.bin": model, "data/weights.bin": weights, "README.md": "app\n"})
+	w.Git(t, "tag", "v1")
+	w.Git(t, "push", "--quiet", "origin", "main", "v1")
 	srcStore := p.src.LFSObjects(t)
 	if len(srcStore) != 2 {
 		t.Fatalf("source LFS store = %v, want the 2 objects git-lfs pushed", srcStore)
@@ -133,7 +67,7 @@ func TestLFSMirrorBetweenGiteas(t *testing.T) {
 		!strings.Contains(err.Error(), "2 Git LFS pointer(s) (data/weights.bin, model.bin)") {
 		t.Fatalf("Sync() without LFS = %v, want ErrLFSPointers (exit 4) naming both files", err)
 	}
-	if refs := lsRemote(t, p.dstURL, p.dst.Credentials()); len(refs) != 0 || len(p.dst.LFSObjects(t)) != 0 {
+	if refs := giteatest.LsRemote(t, p.dstURL, p.dst.Credentials()); len(refs) != 0 || len(p.dst.LFSObjects(t)) != 0 {
 		t.Fatalf("refused sync wrote to the destination: refs %v, LFS store %v", refs, p.dst.LFSObjects(t))
 	}
 
@@ -160,7 +94,7 @@ func TestLFSMirrorBetweenGiteas(t *testing.T) {
 	if diff := cmp.Diff(srcStore, p.dst.LFSObjects(t)); diff != "" {
 		t.Errorf("destination LFS store (-source +destination):\n%s", diff)
 	}
-	clone := checkout(t, p.dstURL, p.dst.Credentials())
+	clone := giteatest.Checkout(t, p.dstURL, p.dst.Credentials())
 	for name, content := range map[string]string{"model.bin": model, "data/weights.bin": weights} {
 		if got, err := os.ReadFile(filepath.Join(clone, name)); err != nil || string(got) != content {
 			t.Errorf("destination checkout %s: %d bytes (err %v), want the real %d-byte file", name, len(got), err, len(content))
@@ -169,8 +103,8 @@ func TestLFSMirrorBetweenGiteas(t *testing.T) {
 
 	// One more LFS file and a text change: only the new object is scanned and copied.
 	extra := random(50_000, 6)
-	w.commit(t, "more", map[string]string{"extra.bin": extra, "README.md": "app v2\n"})
-	w.git(t, "push", "--quiet", "origin", "main")
+	w.Commit(t, "more", map[string]string{"extra.bin": extra, "README.md": "app v2\n"})
+	w.Git(t, "push", "--quiet", "origin", "main")
 	res, err = p.sync(mirror.Options{All: true, Tags: true, LFS: true})
 	if err != nil {
 		t.Fatalf("second Sync(LFS) = %v", err)
@@ -206,10 +140,10 @@ func TestLFSMirrorBetweenGiteas(t *testing.T) {
 func TestLFSBadSources(t *testing.T) {
 	t.Parallel()
 	p := newGiteaPair(t)
-	w := newWorktree(t, p.srcURL, p.src.Credentials())
-	w.git(t, "lfs", "track", "*.bin")
-	w.commit(t, "model", map[string]string{"model.bin": random(100_000, 4)})
-	w.git(t, "push", "--quiet", "origin", "main")
+	w := giteatest.NewWorktree(t, p.srcURL, p.src.Credentials())
+	w.Git(t, "lfs", "track", "*.bin")
+	w.Commit(t, "model", map[string]string{"model.bin": random(100_000, 4)})
+	w.Git(t, "push", "--quiet", "origin", "main")
 	oids := p.src.LFSObjects(t)
 	if len(oids) != 1 {
 		t.Fatalf("source LFS store = %v", oids)
@@ -228,8 +162,8 @@ func TestLFSBadSources(t *testing.T) {
 
 	// An object the source never received (pushed without git-lfs's pre-push hook): 404 from
 	// its LFS server.
-	w.commit(t, "missing", map[string]string{"lost.bin": random(10_000, 10)})
-	w.git(t, "push", "--quiet", "--no-verify", "origin", "main")
+	w.Commit(t, "missing", map[string]string{"lost.bin": random(10_000, 10)})
+	w.Git(t, "push", "--quiet", "--no-verify", "origin", "main")
 	_, err = p.sync(mirror.Options{LFS: true, CacheDir: t.TempDir()})
 	if !errors.Is(err, mirror.ErrLFSObject) || !strings.Contains(err.Error(), "does not have object") || !strings.Contains(err.Error(), "lost.bin") {
 		t.Errorf("Sync() with an object missing upstream = %v, want ErrLFSObject naming lost.bin", err)
@@ -249,7 +183,7 @@ func TestLFSBadSources(t *testing.T) {
 
 func assertUntouched(t *testing.T, p *giteaPair) {
 	t.Helper()
-	if refs := lsRemote(t, p.dstURL, p.dst.Credentials()); len(refs) != 0 {
+	if refs := giteatest.LsRemote(t, p.dstURL, p.dst.Credentials()); len(refs) != 0 {
 		t.Errorf("destination got refs %v", refs)
 	}
 	if objs := p.dst.LFSObjects(t); len(objs) != 0 {
@@ -261,26 +195,3 @@ func assertUntouched(t *testing.T, p *giteaPair) {
 	}
 }
 
-// lsRemote returns the branches and tags of a remote repository.
-func lsRemote(t *testing.T, url string, creds gitauth.Credentials) map[string]string {
-	t.Helper()
-	w := &worktree{dir: t.TempDir(), home: t.TempDir(), creds: creds}
-	out := w.git(t, "ls-remote", "--heads", "--tags", url)
-	refs := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		if h, ref, ok := strings.Cut(line, "\t"); ok {
-			refs[ref] = h
-		}
-	}
-	return refs
-}
-
-// checkout clones url with git-lfs's smudge filter and returns the work tree.
-func checkout(t *testing.T, url string, creds gitauth.Credentials) string {
-	t.Helper()
-	home := t.TempDir()
-	w := &worktree{dir: t.TempDir(), home: home, creds: creds}
-	w.git(t, "lfs", "install", "--skip-repo") // the filter, in the test's HOME only
-	w.git(t, "clone", "--quiet", url, "co")
-	return filepath.Join(w.dir, "co")
-}

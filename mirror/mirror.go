@@ -149,9 +149,8 @@ func (s *syncer) once(ctx context.Context) (*Result, error) {
 		}
 	}
 	res.set(p, s.applied)
-	if res.RefusedRefs = p.refused(s.protected(ctx, p)); len(res.RefusedRefs) > 0 {
-		res.Refused = len(res.RefusedRefs)
-	}
+	res.RefusedRefs = append([]Change{}, p.refused(s.protected(ctx, p))...)
+	res.Refused = len(res.RefusedRefs)
 	pending := p.pending()
 	// A refusal stops everything with --atomic, and is all there is to say when nothing else
 	// would change.
@@ -369,6 +368,6 @@ func (r *Result) set(p *plan, applied map[string]Change) {
 
 // setPushed lists the refs pushed so far.
 func (r *Result) setPushed(applied map[string]Change) {
-	r.PushedRefs = slices.Sorted(maps.Keys(applied))
+	r.PushedRefs = append([]string{}, slices.Sorted(maps.Keys(applied))...)
 	r.Pushed = len(r.PushedRefs) > 0
 }

@@ -245,12 +245,10 @@ func describeMirror(res *mirror.Result) string {
 		}
 		fmt.Fprintf(&b, "%-12s %s %s...%s (%s)%s\n", "refused", c.Ref, shortSHA(c.Old), shortSHA(c.New), c.Reason, mark)
 	}
-	if l := res.LFS; l != nil {
-		verb := "copied"
-		if res.DryRun {
-			verb = "to copy"
-		}
-		fmt.Fprintf(&b, "%-12s %d objects: %d %s (%d bytes), %d already on the destination\n", "lfs", l.Objects, max(l.Copied, l.Missing), verb, l.Bytes, l.Present)
+	if l := res.LFS; l != nil && res.DryRun {
+		fmt.Fprintf(&b, "%-12s %d objects: %d to copy, %d already on the destination\n", "lfs", l.Objects, l.Missing, l.Present)
+	} else if l != nil {
+		fmt.Fprintf(&b, "%-12s %d objects: %d copied (%d bytes), %d already on the destination\n", "lfs", l.Objects, l.Copied, l.Bytes, l.Present)
 	}
 	verb := "mirrored"
 	switch {
