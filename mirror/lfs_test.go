@@ -194,4 +194,3 @@ func assertUntouched(t *testing.T, p *giteaPair) {
 		t.Errorf("temporary LFS files left in the cache: %v", leftovers)
 	}
 }
-
