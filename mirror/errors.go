@@ -12,7 +12,7 @@ var (
 	// pushed.
 	ErrUnchanged = errdefs.Noop(errors.New("destination already up to date"))
 	// ErrNonFastForward: at least one ref would move backwards or sideways on the destination (or
-	// a tag would move); nothing was pushed.
+	// a tag would move) and was not pushed; the other refs were, unless Options.Atomic.
 	ErrNonFastForward = errdefs.Conflict(errors.New("non-fast-forward"))
 	// ErrRefNotFound: a requested branch or tag does not exist in the source.
 	ErrRefNotFound = errdefs.NotFound(errors.New("ref not found"))
