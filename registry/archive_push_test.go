@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -91,25 +92,20 @@ func TestOpenSourceRefusesHostileArchive(t *testing.T) {
 	}
 }
 
+// writeTar writes a tar of empty entries to dst.
 func writeTar(t *testing.T, dst string, hdrs ...*tar.Header) {
 	t.Helper()
-	f, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw := tar.NewWriter(f)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
 	for _, h := range hdrs {
-		if err = tw.WriteHeader(h); err != nil {
-			break
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if err == nil {
-		err = tw.Close()
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := os.WriteFile(dst, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
