@@ -144,6 +144,6 @@ func (o *options) imageCheck(env *clirun.Env, log *slog.Logger, targets []bump.T
 		if o.waitFor <= 0 {
 			err = registryHint(err)
 		}
-		return d, err
+		return d, regflags.Hint(err)
 	}, nil
 }
