@@ -3,10 +3,10 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,197 +14,185 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
-	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
 // ServerOptions configure a Server. They come from flags.
 type ServerOptions struct {
-	// Token is the bearer token every API request must carry. Required.
+	// Token is the admin bearer token: it reads and acts on every app. Required.
 	Token string
 	// Interval is how often each app's repository is checked (git ls-remote; a sync runs only
-	// for a new commit). Default: 3m. Negative disables polling.
+	// for a new commit). Default: 3m. Negative disables polling (webhooks still poll).
 	Interval time.Duration
 	// Logger receives one line per sync and poll error. Default: discard.
 	Logger *slog.Logger
-	// WebhookSecret authenticates GitLab and GitHub push webhooks (serve_webhook.go).
-	// Default: "" (webhooks answer 404).
-	WebhookSecret string
-	// LeaderElection says the server leads only once LeaderElection has won the lease.
-	// Default: false (a single replica leads from the start).
-	LeaderElection bool
+	// GitLabWebhookSecret authenticates GitLab push webhooks (X-Gitlab-Token) and
+	// GitHubWebhookSecret GitHub's (HMAC of the body): two secrets, because GitLab sends its
+	// in clear. Default: "" (that forge's webhook answers 404).
+	GitLabWebhookSecret, GitHubWebhookSecret string
+	// LeaderElection makes the server lead only while it holds a Lease (server_leader.go).
+	// Default: nil, the server leads from the start (one replica).
+	LeaderElection *LeaderElection
+	// AdvertiseURL is the base URL the other replicas forward requests to while this one
+	// leads; it is published in the Lease. Required with LeaderElection.
+	AdvertiseURL string
+	// PeerTransport sends the requests forwarded to the leader. Default: http.DefaultTransport.
+	PeerTransport http.RoundTripper
+	// DrainTimeout bounds how long Run lets running syncs finish once its context ends, before
+	// it cancels them (they stop before their next write). Default: 30s.
+	DrainTimeout time.Duration
+	// GitLab, when set, accepts GitLab CI id_tokens (server_oidc.go). Default: nil.
+	GitLab *GitLabOIDC
+	// HTTP are the listener's limits (server_http.go); handlers of long syncs use WriteTimeout.
+	HTTP HTTPOptions
 }
 
-// Server serves the HTTP API (Handler) and polls the apps (Poll). Syncs of one app never
-// overlap: a trigger waits for the running sync of its app, a poll skips its turn.
+// Server serves the HTTP API (Handler) and, while it leads, polls and syncs the apps (Run).
+// Syncs of one app never overlap: a trigger waits for the running sync of its app, a poll
+// skips its turn. Every replica answers the API; a follower forwards to the leader.
 type Server struct {
-	r       *Reconciler
-	apps    map[string]*appState
-	opts    ServerOptions
-	log     *slog.Logger
-	metrics *metrics
-	leader  atomic.Bool
-	// base outlives requests: a sync started by a request finishes even if the client leaves.
-	base context.Context
-}
+	r        *Reconciler
+	apps     map[string]*appState
+	projects Projects
+	opts     ServerOptions
+	log      *slog.Logger
+	metrics  *metrics
+	gitlab   *gitlabVerifier
 
-// appState is one app on the server.
-type appState struct {
-	app  App
-	lock chan struct{} // held by the running sync
+	leading atomic.Bool
+	leader  atomic.Pointer[leaderRef] // as last observed in the Lease
+	ready   atomic.Bool
 
 	mu         sync.Mutex
-	syncing    bool
-	last       *Result
-	lastCommit string // the last commit a sync handled (see run)
-	nextPoll   time.Time
+	work       context.Context // the leadership's; syncs run on it; nil while following
+	cancelWork context.CancelCauseFunc
+	draining   bool
+	drained    chan struct{} // closed when draining starts: poll loops stop
+	syncs      sync.WaitGroup
 }
 
-// NewServer returns a server for the apps of cfg. It leads from the start unless
-// opts.LeaderElection.
-func NewServer(ctx context.Context, r *Reconciler, cfg *Config, opts ServerOptions) (*Server, error) {
+// leaderRef is the leader as a Lease names it.
+type leaderRef struct{ identity, url string }
+
+// appState is one app on the server: a cache of its state in the cluster, refreshed after
+// each of its syncs and whenever the replica starts or becomes the leader.
+type appState struct {
+	app     App
+	project string
+	lock    chan struct{} // held by the running sync
+	wake    chan struct{} // one pending poll (webhooks, unpin): more are coalesced
+
+	mu       sync.Mutex
+	syncing  bool
+	state    *State
+	nextPoll time.Time
+}
+
+// The reasons a sync's context ends, as context.Cause reports them.
+var (
+	errLostLead  = errors.New("this replica lost the leader lease")
+	errDrained   = errors.New("the process is stopping and its drain timeout passed")
+	errNotLeader = errors.New("no replica leads right now")
+)
+
+// NewServer returns a server for the apps and projects of cfg. Run starts its work.
+func NewServer(r *Reconciler, cfg *Config, opts ServerOptions) (*Server, error) {
 	if opts.Token == "" {
 		return nil, errdefs.WithHint(errdefs.Invalid(errors.New("no API token")), "pass --token-file")
 	}
-	if opts.Interval == 0 {
-		opts.Interval = 3 * time.Minute
+	if err := opts.fill(); err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	s := &Server{r: r, apps: map[string]*appState{}, projects: cfg.Projects, opts: opts,
+		log: opts.Logger.With("replica", r.Identity()), metrics: newMetrics(), drained: make(chan struct{})}
+	for _, p := range cfg.Projects {
+		if p.Token != "" && equalSecret(p.Token, opts.Token) {
+			return nil, errdefs.Invalid(fmt.Errorf("project %s has the admin token", p.Name))
+		}
 	}
-	s := &Server{r: r, apps: map[string]*appState{}, opts: opts,
-		log: opts.Logger, metrics: newMetrics(), base: context.WithoutCancel(ctx)}
 	for _, a := range cfg.Apps {
-		s.apps[a.Name] = &appState{app: a, lock: make(chan struct{}, 1)}
+		st := &appState{app: a, lock: make(chan struct{}, 1), wake: make(chan struct{}, 1), state: &State{}}
+		if p := cfg.Projects.Of(a); p != nil {
+			st.project = p.Name
+		}
+		s.apps[a.Name] = st
 	}
-	s.leader.Store(!opts.LeaderElection)
+	if opts.GitLab != nil {
+		s.gitlab = newGitLabVerifier(*opts.GitLab)
+	}
 	return s, nil
 }
 
-// SetLeader says whether this replica leads; only the leader syncs and is ready.
-func (s *Server) SetLeader(v bool) { s.leader.Store(v) }
+func (o *ServerOptions) fill() error {
+	if o.Interval == 0 {
+		o.Interval = 3 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	if o.PeerTransport == nil {
+		o.PeerTransport = http.DefaultTransport
+	}
+	o.HTTP.fill()
+	if o.LeaderElection != nil {
+		if o.AdvertiseURL == "" {
+			return errdefs.WithHint(errdefs.Invalid(errors.New("leader election needs the URL the other replicas reach this one at")),
+				"pass --advertise-url (in a pod: set POD_IP)")
+		}
+		o.LeaderElection.fill()
+	}
+	return nil
+}
 
 // Registry returns the server's Prometheus metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
 
-// authorized checks the bearer token in constant time (see equalSecret).
-func (s *Server) authorized(header string) bool {
-	token, ok := strings.CutPrefix(header, "Bearer ")
-	return ok && equalSecret(token, s.opts.Token)
+// Identity returns the identity of this replica.
+func (s *Server) Identity() string { return s.r.Identity() }
+
+// Status returns what this replica says about itself.
+func (s *Server) Status() api.ServerStatus {
+	out := api.ServerStatus{Identity: s.Identity(), Leading: s.leading.Load(), Ready: s.ready.Load()}
+	if l := s.leader.Load(); l != nil {
+		out.Leader, out.LeaderURL = l.identity, l.url
+	}
+	return out
 }
 
-// trigger runs a sync of the app now, after the running one of the same app if any. The returned
-// channel receives the final result; applied (when not nil) receives the result after apply,
-// before the wait. It returns false when ctx ends while waiting for the app's lock.
-func (s *Server) trigger(ctx context.Context, st *appState, opts SyncOptions, applied chan<- Result) (<-chan *Result, bool) {
-	select {
-	case st.lock <- struct{}{}:
-	case <-ctx.Done():
+// begin registers a sync about to run on the leadership's context; ok is false when this
+// replica does not lead or drains.
+func (s *Server) begin() (work context.Context, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.work == nil || s.draining || s.work.Err() != nil {
 		return nil, false
 	}
-	if applied != nil {
-		opts.OnApplied = func(r Result) { applied <- r }
-	}
-	done := make(chan *Result, 1)
-	go func() {
-		defer func() { <-st.lock }()
-		done <- s.run(st, opts)
-	}()
-	return done, true
+	s.syncs.Add(1)
+	return s.work, true
 }
 
-// run syncs with the app's lock held and records the outcome.
-func (s *Server) run(st *appState, opts SyncOptions) *Result {
+// setState replaces the app's cached state.
+func (st *appState) setState(state *State) {
 	st.mu.Lock()
-	st.syncing = true
+	st.state = state
 	st.mu.Unlock()
-	res, err := s.r.Sync(s.base, st.app, opts)
+}
+
+func (st *appState) cached() *State {
 	st.mu.Lock()
-	st.syncing, st.last = false, res
-	// A commit is handled once it synced, was refused, or failed its rollout; an operational
-	// failure (git or cluster unreachable) is retried by the next poll.
-	if res.Revision != "" && (res.ExitCode != exitcode.Failure || errors.Is(err, ErrRollout)) {
-		st.lastCommit = res.Revision
-	}
-	st.mu.Unlock()
-	s.metrics.observe(res)
-	log := s.log.Info
-	if err != nil {
-		log = s.log.Warn
-	}
-	log("sync", "app", res.App, "trigger", res.Trigger, "revision", api.ShortRevision(res.Revision), "status", res.Status,
-		"duration", time.Duration(res.Duration).Round(time.Millisecond), "message", res.Message)
-	return res
-}
-
-// Poll checks every app's repository each Interval (with jitter, so apps do not poll in step)
-// and syncs the apps whose revision moved, until ctx ends. The first round syncs every app.
-func (s *Server) Poll(ctx context.Context) {
-	if s.opts.Interval < 0 {
-		<-ctx.Done()
-		return
-	}
-	var wg sync.WaitGroup
-	for _, st := range s.apps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.pollLoop(ctx, st)
-		}()
-	}
-	wg.Wait()
-}
-
-func (s *Server) pollLoop(ctx context.Context, st *appState) {
-	for {
-		s.pollOnce(ctx, st)
-		next := s.opts.Interval + time.Duration(rand.Int64N(int64(s.opts.Interval)/10+1))
-		st.mu.Lock()
-		st.nextPoll = time.Now().Add(next)
-		st.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(next):
-		}
-	}
-}
-
-// pollOnce lists the remote's refs and syncs only when the app's revision points at a commit
-// that no sync has handled yet; while a sync of the app runs, it skips its turn.
-func (s *Server) pollOnce(ctx context.Context, st *appState) {
-	if !s.leader.Load() {
-		return
-	}
-	rev, err := s.r.git.Resolve(ctx, st.app)
-	if err != nil {
-		s.metrics.polls.WithLabelValues(st.app.Name, "error").Inc()
-		s.log.Warn("poll", "app", st.app.Name, "error", err)
-		return
-	}
-	st.mu.Lock()
-	unchanged := st.lastCommit == rev.Commit.String()
-	st.mu.Unlock()
-	if unchanged {
-		s.metrics.polls.WithLabelValues(st.app.Name, "unchanged").Inc()
-		return
-	}
-	select {
-	case st.lock <- struct{}{}:
-	default:
-		return // a triggered sync is running; it deploys the new commit
-	}
-	defer func() { <-st.lock }()
-	s.metrics.polls.WithLabelValues(st.app.Name, "changed").Inc()
-	s.run(st, SyncOptions{Trigger: TriggerPoll})
+	defer st.mu.Unlock()
+	return st.state
 }
 
 // status returns the state of one app.
 func (st *appState) status() api.AppStatus {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := api.AppStatus{Name: st.app.Name, Repo: st.app.Repo, Ref: st.app.Revision, Path: st.app.Path,
-		Syncing: st.syncing, LastSync: st.last}
+	out := api.AppStatus{Name: st.app.Name, Project: st.project, Repo: st.app.Repo, Ref: st.app.Revision, Path: st.app.Path,
+		Syncing: st.syncing, LastSync: st.state.Last(), LastCommit: st.state.LastCommit, Pin: st.state.Pin}
 	if !st.nextPoll.IsZero() {
 		t := st.nextPoll
 		out.NextPoll = &t
@@ -212,11 +200,13 @@ func (st *appState) status() api.AppStatus {
 	return out
 }
 
-// statuses returns every app's state, by name.
-func (s *Server) statuses() []api.AppStatus {
+// statuses returns the state of the apps p may see, by name.
+func (s *Server) statuses(p *principal) []api.AppStatus {
 	out := make([]api.AppStatus, 0, len(s.apps))
 	for _, st := range s.apps {
-		out = append(out, st.status())
+		if p.may(st) {
+			out = append(out, st.status())
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
