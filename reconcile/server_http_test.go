@@ -15,7 +15,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/tagrelay/tagrelay/internal/reconcilertest"
+	"github.com/tagrelay/tagrelay/internal/regtest"
 	"github.com/tagrelay/tagrelay/reconcile"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
@@ -93,17 +93,17 @@ func TestSlowClientCutOff(t *testing.T) {
 // certificate renewed on disk is served without a restart; a client without the CA is refused.
 func TestTLSReload(t *testing.T) {
 	t.Parallel()
-	certs, err := reconcilertest.NewCerts(t.TempDir())
+	certs, err := regtest.NewCA(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := offlineServer(t, reconcile.ServerOptions{HTTP: reconcile.HTTPOptions{TLSCertFile: certs.CertFile, TLSKeyFile: certs.KeyFile}})
+	s := offlineServer(t, reconcile.ServerOptions{HTTP: reconcile.HTTPOptions{TLSCertFile: certs.ServerCertFile, TLSKeyFile: certs.ServerKeyFile}})
 	hs, err := s.HTTPServer(s.Handler())
 	if err != nil {
 		t.Fatal(err)
 	}
 	url := "https://" + listen(t, hs)
-	pem, _ := os.ReadFile(certs.CAFile)
+	pem, _ := os.ReadFile(certs.CertFile)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	served := func() (*api.ServerStatus, string) {

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tagrelay/tagrelay/internal/reconcilertest"
+	"github.com/tagrelay/tagrelay/internal/regtest"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
@@ -172,11 +173,11 @@ func TestSIGTERMDrains(t *testing.T) {
 // served without a restart.
 func TestRollbackHolds(t *testing.T) {
 	f := newFixture(t)
-	certs, err := reconcilertest.NewCerts(f.dir)
+	certs, err := regtest.NewCA(f.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := reconcilertest.Options{Interval: 300 * time.Millisecond, TLSCert: certs.CertFile, TLSKey: certs.KeyFile, CAFile: certs.CAFile}
+	opts := reconcilertest.Options{Interval: 300 * time.Millisecond, TLSCert: certs.ServerCertFile, TLSKey: certs.ServerKeyFile, CAFile: certs.CertFile}
 	v1 := f.commit("v1", 0)
 	s := f.start("first", opts)
 	ctx := context.Background()
@@ -220,7 +221,7 @@ func TestRollbackHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the renewed certificate", func() bool {
-		serial, err := servedSerial(s.URL, certs.CAFile)
+		serial, err := servedSerial(s.URL, certs.CertFile)
 		return err == nil && serial == certs.Serial.String()
 	})
 

@@ -241,28 +241,19 @@ func peerTransport(certFile, caFile string) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, clirun.Usagef("check --tls-cert", "reading %s: %v", certFile, err)
 	}
-	pool, err := x509.SystemCertPool()
+	flag := "--peer-ca-file"
+	if caFile == "" {
+		caFile, flag = certFile, "--tls-cert"
+	}
+	tr, err := trusting(caFile, flag)
 	if err != nil {
-		pool = x509.NewCertPool()
+		return nil, err
 	}
-	caPEM, from := certPEM, certFile
-	if caFile != "" {
-		from = caFile
-		if caPEM, err = os.ReadFile(caFile); err != nil {
-			return nil, clirun.Usagef("check --peer-ca-file", "reading %s: %v", caFile, err)
-		}
-	}
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, clirun.Usagef("pass a PEM file", "no certificate in %s", from)
-	}
-	serverName := ""
 	if block, _ := pem.Decode(certPEM); block != nil {
 		if leaf, err := x509.ParseCertificate(block.Bytes); err == nil && len(leaf.DNSNames) > 0 {
-			serverName = leaf.DNSNames[0]
+			tr.TLSClientConfig.ServerName = leaf.DNSNames[0]
 		}
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
 	return tr, nil
 }
 
@@ -272,21 +263,30 @@ func caClient(caFile string) (*http.Client, error) {
 	if caFile == "" {
 		return client, nil
 	}
-	pem, err := os.ReadFile(caFile)
+	tr, err := trusting(caFile, "--gitlab-ca-file")
 	if err != nil {
-		return nil, clirun.Usagef("check --gitlab-ca-file", "reading %s: %v", caFile, err)
+		return nil, err
+	}
+	client.Transport = tr
+	return client, nil
+}
+
+// trusting is a transport trusting the system CAs and those in caFile (given by flag).
+func trusting(caFile, flag string) (*http.Transport, error) {
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, clirun.Usagef("check "+flag, "reading %s: %v", caFile, err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, clirun.Usagef("pass a PEM file", "no certificate in %s", caFile)
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, clirun.Usagef("pass a PEM file to "+flag, "no certificate in %s", caFile)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	client.Transport = tr
-	return client, nil
+	return tr, nil
 }
 
 // elect resolves --leader-elect: auto means in a cluster (KUBERNETES_SERVICE_HOST is set).
