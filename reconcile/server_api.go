@@ -34,7 +34,7 @@ func (s *Server) Handler() http.Handler {
 			writeJSON(w, http.StatusOK, s.statuses(p))
 		}
 	}))
-	mux.HandleFunc("GET "+api.ServerPath, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Status()) })
+	mux.Handle("GET "+api.ServerPath, s.authed(func(w http.ResponseWriter, _ *http.Request, _ *principal) { writeJSON(w, http.StatusOK, s.Status()) }))
 	mux.HandleFunc("POST /api/v1/webhooks/gitlab", s.handleGitLab)
 	mux.HandleFunc("POST /api/v1/webhooks/github", s.handleGitHub)
 	mux.Handle("GET /{$}", s.authed(func(w http.ResponseWriter, r *http.Request, p *principal) {

@@ -8,9 +8,9 @@
 //	GET    /api/v1/apps/{name}/history   → []SyncResult, newest first
 //	GET    /api/v1/apps/{name}           AppStatus
 //	GET    /api/v1/apps                  []AppStatus (the caller's project's apps)
-//	GET    /api/v1/server                ServerStatus (no token needed)
+//	GET    /api/v1/server                ServerStatus of the replica that answers
 //
-// Every request but /api/v1/server needs "Authorization: Bearer TOKEN": the admin token, a
+// Every request needs "Authorization: Bearer TOKEN": the admin token, a
 // project token, or a GitLab CI id_token (a JWT). A wrong or missing token is 401; an app of
 // another project is 403; an unknown app is 404. Any replica answers: a follower forwards the
 // request to the leader (header X-Tagrelay-Forwarded-By names the follower).

@@ -84,7 +84,7 @@ func (c *Client) History(ctx context.Context, app string) ([]SyncResult, error) 
 	return hist, c.get(ctx, http.MethodGet, HistoryPath(url.PathEscape(app)), &hist)
 }
 
-// Server returns the status of the replica that answers (no token needed).
+// Server returns the status of the replica that answers.
 func (c *Client) Server(ctx context.Context) (*ServerStatus, error) {
 	var st ServerStatus
 	return &st, c.get(ctx, http.MethodGet, ServerPath, &st)
