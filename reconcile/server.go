@@ -202,12 +202,50 @@ func (st *appState) status() api.AppStatus {
 
 // statuses returns the state of the apps p may see, by name.
 func (s *Server) statuses(p *principal) []api.AppStatus {
-	out := make([]api.AppStatus, 0, len(s.apps))
-	for _, st := range s.apps {
-		if p.may(st) {
-			out = append(out, st.status())
+	return s.list(p, api.ListOptions{Limit: len(s.apps)}).Items
+}
+
+// The page sizes of GET /api/v1/apps.
+const (
+	defaultListLimit = 500
+	maxListLimit     = 1000
+)
+
+// list returns a page of the apps p may see (see api.AppList).
+func (s *Server) list(p *principal, o api.ListOptions) api.AppList {
+	if o.Limit <= 0 {
+		o.Limit = defaultListLimit
+	}
+	names := make([]string, 0, len(s.apps))
+	for name, st := range s.apps {
+		if p.may(st) && name > o.Continue && (o.Project == "" || o.Project == st.project) {
+			names = append(names, name)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Strings(names)
+	out := api.AppList{Items: []api.AppStatus{}}
+	for _, name := range names {
+		if len(out.Items) == o.Limit {
+			out.Continue = out.Items[len(out.Items)-1].Name
+			break
+		}
+		if st := s.apps[name].status(); o.Status == "" || statusIs(st, o.Status) {
+			out.Items = append(out.Items, st)
+		}
+	}
 	return out
+}
+
+// statusIs matches an app against a status filter: its last sync's status, Pinned, Syncing or
+// Never (never synced).
+func statusIs(st api.AppStatus, status string) bool {
+	switch status {
+	case "Pinned":
+		return st.Pin.Active()
+	case "Syncing":
+		return st.Syncing
+	case "Never":
+		return st.LastSync == nil
+	}
+	return st.LastSync != nil && string(st.LastSync.Status) == status
 }

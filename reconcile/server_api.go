@@ -29,11 +29,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /api/v1/apps/{name}/pin", s.authed(s.handleUnpin))
 	mux.Handle("GET /api/v1/apps/{name}/history", s.authed(s.handleHistory))
 	mux.Handle("GET /api/v1/apps/{name}", s.authed(s.handleApp))
-	mux.Handle("GET /api/v1/apps", s.authed(func(w http.ResponseWriter, r *http.Request, p *principal) {
-		if !s.route(w, r, true) {
-			writeJSON(w, http.StatusOK, s.statuses(p))
-		}
-	}))
+	mux.Handle("GET /api/v1/apps", s.authed(s.handleList))
 	mux.Handle("GET "+api.ServerPath, s.authed(func(w http.ResponseWriter, _ *http.Request, _ *principal) { writeJSON(w, http.StatusOK, s.Status()) }))
 	mux.HandleFunc("POST /api/v1/webhooks/gitlab", s.handleGitLab)
 	mux.HandleFunc("POST /api/v1/webhooks/github", s.handleGitHub)
@@ -63,6 +59,23 @@ func (s *Server) MetricsHandler(page bool) http.Handler {
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.handlePage(w, r, &principal{}) })
 	}
 	return mux
+}
+
+// handleList answers a page of the apps the caller may see (api.AppList).
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal) {
+	q := r.URL.Query()
+	o := api.ListOptions{Project: q.Get("project"), Status: q.Get("status"), Continue: q.Get("continue")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxListLimit {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: "invalid limit " + strconv.Quote(l), Hint: "pass limit=1 to 1000"})
+			return
+		}
+		o.Limit = n
+	}
+	if !s.route(w, r, true) {
+		writeJSON(w, http.StatusOK, s.list(p, o))
+	}
 }
 
 func (s *Server) handleApp(w http.ResponseWriter, r *http.Request, p *principal) {

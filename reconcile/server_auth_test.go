@@ -58,10 +58,33 @@ func TestProjects(t *testing.T) {
 	if hist, _ := f.r.History(context.Background(), "b"); len(hist) != 0 {
 		t.Fatalf("A's refused requests wrote B's history: %+v", hist)
 	}
-	code, body := call(t, http.MethodGet, hs.URL+"/api/v1/apps", tokenA, nil)
-	var list []api.AppStatus
-	if err := json.Unmarshal(body, &list); code != http.StatusOK || err != nil || len(list) != 1 || list[0].Name != "a" || list[0].Project != "team-a" {
-		t.Errorf("GET /api/v1/apps with A's token = %d %s; want app a only", code, body)
+	list, err := (&api.Client{URL: hs.URL, Token: tokenA}).List(context.Background(), api.ListOptions{})
+	if err != nil || len(list.Items) != 1 || list.Items[0].Name != "a" || list.Items[0].Project != "team-a" {
+		t.Errorf("List() with A's token = %+v, %v; want app a only", list, err)
+	}
+	admin := &api.Client{URL: hs.URL, Token: apiToken}
+	for _, tc := range []struct {
+		o    api.ListOptions
+		want string
+	}{
+		{api.ListOptions{}, "a b"},
+		{api.ListOptions{Limit: 1}, "a +"},
+		{api.ListOptions{Limit: 1, Continue: "a"}, "b"},
+		{api.ListOptions{Project: "team-b"}, "b"},
+		{api.ListOptions{Status: "Never"}, "a b"},
+		{api.ListOptions{Status: "Succeeded"}, ""},
+	} {
+		list, err := admin.List(context.Background(), tc.o)
+		var got []string
+		for _, it := range list.Items {
+			got = append(got, it.Name)
+		}
+		if list.Continue != "" {
+			got = append(got, "+")
+		}
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("List(%+v) = %v, %v; want %s", tc.o, got, err, tc.want)
+		}
 	}
 	if code, page := call(t, http.MethodGet, hs.URL+"/", tokenA, nil); code != http.StatusOK || strings.Contains(string(page), "apps/b") {
 		t.Errorf("status page with A's token = %d, lists b:\n%s", code, page)

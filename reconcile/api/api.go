@@ -7,7 +7,7 @@
 //	DELETE /api/v1/apps/{name}/pin       → AppStatus (200; 409 when the app is not pinned)
 //	GET    /api/v1/apps/{name}/history   → []SyncResult, newest first
 //	GET    /api/v1/apps/{name}           AppStatus
-//	GET    /api/v1/apps                  []AppStatus (the caller's project's apps)
+//	GET    /api/v1/apps                  AppList: the apps the caller may see, by name, a page at a time
 //	GET    /api/v1/server                ServerStatus of the replica that answers
 //
 // Every request needs "Authorization: Bearer TOKEN": the admin token, a
@@ -161,6 +161,22 @@ type AppStatus struct {
 	Pin *Pin `json:"pin,omitempty"`
 	// NextPoll is when the server next checks the repository.
 	NextPoll *time.Time `json:"nextPoll,omitempty"`
+}
+
+// AppList is a page of GET /api/v1/apps?project=P&status=S&limit=N&continue=TOKEN: the apps
+// the caller may see, sorted by name, filtered by project and by the status of their last sync
+// (or "Pinned", "Syncing", "Never"). Limit defaults to 500 and is at most 1000.
+type AppList struct {
+	Items []AppStatus `json:"items"`
+	// Continue, when set, fetches the next page.
+	Continue string `json:"continue,omitempty"`
+}
+
+// ListOptions select a page of apps (see AppList).
+type ListOptions struct {
+	Project, Status string
+	Limit           int
+	Continue        string
 }
 
 // Pin holds an app at a rolled-back revision: polls do not deploy the commit it was pinned

@@ -78,6 +78,25 @@ func (c *Client) Unpin(ctx context.Context, app string) (*AppStatus, error) {
 	return &st, c.get(ctx, http.MethodDelete, PinPath(url.PathEscape(app)), &st)
 }
 
+// List returns a page of the apps the token may see.
+func (c *Client) List(ctx context.Context, o ListOptions) (*AppList, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"project": o.Project, "status": o.Status, "continue": o.Continue} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	path := "/api/v1/apps"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var list AppList
+	return &list, c.get(ctx, http.MethodGet, path, &list)
+}
+
 // History returns app's recorded syncs, newest first.
 func (c *Client) History(ctx context.Context, app string) ([]SyncResult, error) {
 	var hist []SyncResult
