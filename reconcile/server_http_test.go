@@ -129,3 +129,32 @@ func TestTLSReload(t *testing.T) {
 		t.Errorf("a client without the CA = %v, want a certificate verification error", err)
 	}
 }
+
+// TestLongWaitNotCut: a sync answer that comes long after the server's read and write
+// timeouts (a rollout that takes seconds, timeouts of 1 s) still reaches the client.
+func TestLongWaitNotCut(t *testing.T) {
+	f := newFixture(t)
+	app := f.app("web", "")
+	slow := strings.Replace(deploymentYAML("web", "example.com/web:v1"), "progressDeadlineSeconds: 3", "progressDeadlineSeconds: 60\n  minReadySeconds: 3", 1)
+	f.commit(map[string]string{"d.yaml": slow})
+	s, err := reconcile.NewServer(f.r, &reconcile.Config{Apps: []reconcile.App{app}}, reconcile.ServerOptions{Token: apiToken, Interval: -1,
+		HTTP: reconcile.HTTPOptions{ReadTimeout: time.Second, WriteTimeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runServer(t, s)
+	hs, err := s.HTTPServer(s.Handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + listen(t, hs)
+	waitFor(t, "the server to be ready", func() bool { return s.Status().Ready })
+	start := time.Now()
+	res, err := (&api.Client{URL: url, Token: apiToken}).Sync(context.Background(), "web", api.SyncRequest{Wait: true})
+	if err != nil || res.Status != api.StatusSucceeded {
+		t.Fatalf("sync with wait = %+v, %v; want Succeeded", res, err)
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Fatalf("the rollout took %s: too short to prove anything (want > the 1 s timeouts)", took)
+	}
+}
