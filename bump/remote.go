@@ -56,6 +56,11 @@ type PushOptions struct {
 	HeadBranch string
 	// DryRun plans the change on the fetched tip and pushes nothing.
 	DryRun bool
+	// CheckImage, when set, looks every target's image up before anything is fetched or written
+	// (CheckImages); with PinDigest the digests it returns are written next to the tags (Pin).
+	// Default: no check.
+	CheckImage ImageCheck
+	PinDigest  bool
 	// Logger receives progress; default: discard.
 	Logger *slog.Logger
 	// Now returns the commit time; default time.Now.
@@ -107,8 +112,9 @@ var ErrRaceLost = errdefs.Conflict(errors.New("push rejected: the branch kept mo
 // writer moved the branch in between, the edit is re-applied on the new tip and pushed again,
 // with exponential backoff and jitter, up to Retries times.
 //
-// Errors: those of Plan (ErrUnchanged with the Commit's Result, ErrImageNotFound, …), not found
-// for a missing repository or branch, ErrRaceLost when the retries are exhausted.
+// Errors: those of CheckImage, those of Plan (ErrUnchanged with the Commit's Result,
+// ErrImageNotFound, …), not found for a missing repository or branch, ErrRaceLost when the
+// retries are exhausted.
 func Push(ctx context.Context, remote Remote, paths []string, targets []Target, opts PushOptions) (*Commit, error) {
 	opts = opts.withDefaults()
 	msgTmpl, err := template.New("message").Funcs(template.FuncMap{"join": strings.Join}).Parse(opts.Message)
@@ -116,6 +122,18 @@ func Push(ctx context.Context, remote Remote, paths []string, targets []Target, 
 		return nil, errdefs.Invalid(fmt.Errorf("parsing commit message template: %w", err))
 	}
 	log := opts.Logger.With("repo", remote.URL)
+	if opts.CheckImage != nil {
+		digests, err := CheckImages(ctx, targets, opts.CheckImage)
+		if err != nil {
+			return nil, err
+		}
+		for i, t := range targets {
+			log.Info("image found", "image", t.Image+":"+t.Tag, "digest", digests[i])
+		}
+		if opts.PinDigest {
+			targets = Pin(targets, digests)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		c, err := pushOnce(ctx, remote, paths, targets, opts, msgTmpl, log)
 		if c != nil {
@@ -299,7 +317,7 @@ func classifyGitErr(err error, url, branch string) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		return errdefs.WithHint(fmt.Errorf("authenticating to %s: %w", url, err), "check the token (--token-file, GITLAB_TOKEN, GITHUB_TOKEN) and that it may write to the repository")
+		return errdefs.WithHint(fmt.Errorf("authenticating to %s: %w", url, err), "the credentials were refused, or may not write to the repository")
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return errdefs.NotFound(fmt.Errorf("repository %s not found", url))
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):

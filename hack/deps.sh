@@ -7,6 +7,7 @@ command -v git >/dev/null || need+=(git)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 [ -x "$(git --exec-path 2>/dev/null)/git-http-backend" ] 2>/dev/null || need+=(git)
+command -v git-lfs >/dev/null || need+=(git-lfs)   # the mirror's LFS tests and benchmark (Gitea peers)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "deps: installing ${need[*]} with apt-get" >&2

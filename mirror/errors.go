@@ -12,7 +12,7 @@ var (
 	// pushed.
 	ErrUnchanged = errdefs.Noop(errors.New("destination already up to date"))
 	// ErrNonFastForward: at least one ref would move backwards or sideways on the destination (or
-	// a tag would move); nothing was pushed.
+	// a tag would move) and was not pushed; the other refs were, unless Options.Atomic.
 	ErrNonFastForward = errdefs.Conflict(errors.New("non-fast-forward"))
 	// ErrRefNotFound: a requested branch or tag does not exist in the source.
 	ErrRefNotFound = errdefs.NotFound(errors.New("ref not found"))
@@ -26,4 +26,10 @@ var (
 	ErrRepoNotFound = errdefs.NotFound(errors.New("repository not found"))
 	// ErrRejected: the destination refused the push (protected branch, hook, lease lost too often).
 	ErrRejected = errdefs.Conflict(errors.New("push rejected"))
+	// ErrLFSPointers: the commits to push hold Git LFS pointers and Options.LFS is off; nothing
+	// was pushed.
+	ErrLFSPointers = errdefs.Precondition(errors.New("Git LFS objects not mirrored"))
+	// ErrLFSObject: an LFS object could not be copied: the source's LFS server lacks it, or it
+	// sent other bytes than the pointer names; nothing was pushed.
+	ErrLFSObject = errdefs.Precondition(errors.New("Git LFS object not copied"))
 )

@@ -131,6 +131,10 @@ func (s *syncer) seed(ctx context.Context, exact []string) (complete bool, err e
 		return false, classifyTransfer("cloning the source", s.src.URL, err)
 	}
 	s.cache.fresh = false
+	// git clone made the directory with the umask's mode.
+	if err := os.Chmod(s.cache.dir, cacheDirMode); err != nil {
+		return false, fmt.Errorf("seeding cache: %w", err)
+	}
 	return complete, nil
 }
 

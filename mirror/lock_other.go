@@ -14,7 +14,7 @@ import (
 func lockFile(ctx context.Context, path string, waiting func()) (func(), error) {
 	told := false
 	for {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, cacheFileMode)
 		if err == nil {
 			f.Close()
 			return func() { os.Remove(path) }, nil

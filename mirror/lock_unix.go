@@ -13,8 +13,12 @@ import (
 // lockFile takes an exclusive flock on path, calling waiting once if it has to wait, until ctx
 // ends. The kernel releases the lock if the process dies, so a crashed run never wedges the cache.
 func lockFile(ctx context.Context, path string, waiting func()) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, cacheFileMode)
 	if err != nil {
+		return nil, err
+	}
+	if err := private(path, cacheFileMode); err != nil { // a lock file of an older version
+		f.Close()
 		return nil, err
 	}
 	told := false

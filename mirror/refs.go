@@ -99,6 +99,19 @@ func selectRefs(src map[string]plumbing.Hash, head string, refs []string, all, t
 	return out, nil
 }
 
+// matches reports whether the pattern names ref (a branch or tag).
+func (p refPattern) matches(ref string) bool {
+	switch {
+	case p.full != "":
+		return p.full == ref
+	case !p.glob:
+		return ref == headsPrefix+p.short || ref == tagsPrefix+p.short
+	}
+	short := strings.TrimPrefix(strings.TrimPrefix(ref, headsPrefix), tagsPrefix)
+	ok, _ := path.Match(p.short, short)
+	return ok && mirrorable(ref)
+}
+
 func (p refPattern) resolve(src map[string]plumbing.Hash) []string {
 	if p.full != "" {
 		if _, ok := src[p.full]; ok {

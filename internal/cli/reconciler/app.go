@@ -19,15 +19,12 @@ import (
 	"github.com/tagrelay/tagrelay/reconcile"
 )
 
-// Version is set at build time, like tagrelay's.
-var Version = "dev"
-
 // NewApp returns the tagrelay-reconciler app.
 func NewApp(env *clirun.Env) *cli.App {
 	return &cli.App{
 		Name:    "tagrelay-reconciler",
 		Usage:   "deploy apps from git to a cluster with server-side apply, and refuse deploys that change no image",
-		Version: Version,
+		Version: clirun.Version,
 		Description: "A triggered sync that changes no container image exits 3 (HTTP 409) unless --allow-noop or --restart.\n" +
 			"Exit codes: 0 done, 1 failure, 2 usage/input error, 3 no-op refused, 4 precondition failed (tenancy, ownership).",
 		Commands: []*cli.Command{
