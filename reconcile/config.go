@@ -34,6 +34,8 @@ const (
 // Config is the apps file of the reconciler (--config apps.yaml).
 type Config struct {
 	Apps []App `json:"apps"`
+	// Projects are the server's tenants (config_project.go). Default: none (admin token only).
+	Projects Projects `json:"projects,omitempty"`
 }
 
 // App is one deployable: a path in a git repository, rendered into one namespace.

@@ -1,8 +1,11 @@
 package reconcile
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +36,22 @@ type Options struct {
 	PollInterval time.Duration
 	// Logger receives progress at debug level and warnings. Default: discard.
 	Logger *slog.Logger
+	// Identity names this process in the leader Lease, the logs and the history (Result.Replica).
+	// Default: NewIdentity().
+	Identity string
+}
+
+// NewIdentity returns the hostname and a random suffix, as client-go's leader election examples
+// build theirs: unique per process, so two processes on one host (local runs, hostNetwork pods
+// on one node) never both believe they hold a Lease.
+func NewIdentity() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "tagrelay-reconciler"
+	}
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return host + "_" + hex.EncodeToString(b)
 }
 
 // DefaultOptions returns the defaults.
@@ -57,6 +76,9 @@ func (o *Options) fill() {
 	}
 	if o.Logger == nil {
 		o.Logger = d.Logger
+	}
+	if o.Identity == "" {
+		o.Identity = NewIdentity()
 	}
 }
 
@@ -100,9 +122,12 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc),
 		git:    &fetcher{dir: opts.CacheDir},
 		opts:   opts,
-		log:    opts.Logger,
+		log:    opts.Logger.With("replica", opts.Identity),
 	}, nil
 }
+
+// Identity returns the identity of this process (Options.Identity).
+func (r *Reconciler) Identity() string { return r.opts.Identity }
 
 // capabilities reads the cluster's version and API versions, for Helm templates; only Helm
 // apps ask for them. What was read is kept; what failed (Helm's defaults meanwhile) is read

@@ -90,14 +90,22 @@ func runSync(c *cli.Context, env *clirun.Env, o clusterOptions, opts reconcile.S
 }
 
 func syncApp(ctx context.Context, env *clirun.Env, o clusterOptions, r *reconcile.Reconciler, app reconcile.App, log *slog.Logger, opts reconcile.SyncOptions) error {
+	if opts.Caller == nil {
+		opts.Caller = cliCaller(env)
+	}
 	res, err := r.Sync(ctx, app, opts)
+	return emitSync(env, o, app, log, res, err, opts.AllowNoop, opts.DryRun)
+}
+
+// emitSync prints a sync's result, or returns its error.
+func emitSync(env *clirun.Env, o clusterOptions, app reconcile.App, log *slog.Logger, res *reconcile.Result, err error, allowNoop, dryRun bool) error {
 	if err != nil {
 		return err
 	}
-	if opts.AllowNoop && !api.AnyChanged(res.Images) {
+	if allowNoop && !api.AnyChanged(res.Images) {
 		log.Warn("no-op accepted (--allow-noop): no container image changed", "app", app.Name)
 	}
-	return env.Emit(&o.common, res, res.Describe(opts.DryRun), []clirun.KV{
+	return env.Emit(&o.common, res, res.Describe(dryRun), []clirun.KV{
 		{Key: "TAGRELAY_SYNC_STATUS", Value: string(res.Status)},
 		{Key: "TAGRELAY_SYNC_REVISION", Value: res.Revision},
 	})
