@@ -86,6 +86,8 @@ func TestPollDeployed(t *testing.T) {
 		{"the poll failed", []Result{poll("abc", api.StatusFailed, changed)}, "abc", "example.com/web:v2", false},
 		{"a trigger already claimed it", []Result{{Trigger: TriggerAPI, Revision: "abc", Status: api.StatusSucceeded}, poll("abc", api.StatusSucceeded, changed)}, "abc", "example.com/web:v2", false},
 		{"no history", nil, "abc", "", false},
+		{"a sync resumed after a failover deployed it", []Result{{Trigger: TriggerAPI, ResumedFrom: "host_a1b2", Revision: "abc", Status: api.StatusSucceeded, Images: changed}}, "abc", "example.com/web:v2", true},
+		{"a resumed sync of another revision", []Result{{Trigger: TriggerAPI, ResumedFrom: "host_a1b2", Revision: "abc", Status: api.StatusSucceeded, Images: changed}}, "def", "example.com/web:v2", false},
 	} {
 		if got := pollDeployed(tc.history, tc.rev, tc.expect); got != tc.want {
 			t.Errorf("%s: pollDeployed() = %v, want %v", tc.name, got, tc.want)
