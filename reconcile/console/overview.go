@@ -18,7 +18,9 @@ type overviewPage struct {
 	Total    int
 	Shown    int
 	Projects []chip
-	Statuses []chip
+	Health   []chip
+	Sync     []chip
+	Any      string // the link that drops the status filter ("" when none is set)
 	Groups   []group
 	Prev     string
 	Next     string
@@ -63,12 +65,13 @@ type imageView struct {
 	NotReady                                         bool
 }
 
-// statusOrder is the order of the status filters: health first, then sync state.
-var statusOrder = []string{
-	string(api.HealthHealthy), string(api.HealthProgressing), string(api.HealthDegraded), string(api.HealthMissing),
-	string(api.SyncSynced), string(api.SyncOutOfSync), string(api.SyncSyncing), string(api.SyncFailed),
-	string(api.SyncNoopRefused), "Pinned",
-}
+// The status filters, in the order the overview lists them.
+var (
+	healthOrder = []string{string(api.HealthHealthy), string(api.HealthProgressing), string(api.HealthDegraded),
+		string(api.HealthMissing), string(api.HealthUnknown)}
+	syncOrder = []string{string(api.SyncSynced), string(api.SyncOutOfSync), string(api.SyncSyncing), string(api.SyncFailed),
+		string(api.SyncNoopRefused), "Pinned"}
+)
 
 func (c *Console) handleOverview(w http.ResponseWriter, r *http.Request) {
 	p := principal(r.Context())
@@ -117,14 +120,18 @@ func (c *Console) overview(pg page, p api.Principal, f api.AppFilter, res *api.A
 			}
 		}
 	}
-	for _, s := range statusOrder {
-		if n := res.Counts[s]; n > 0 || f.Status == s {
-			out.Statuses = append(out.Statuses, chip{Label: s, Class: strings.ToLower(s), Count: n,
-				Href: link(f.Project, s, 0), Active: f.Status == s})
+	chips := func(order []string) []chip {
+		var out []chip
+		for _, s := range order {
+			if n := res.Counts[s]; n > 0 || f.Status == s {
+				out = append(out, chip{Label: s, Class: strings.ToLower(s), Count: n, Href: link(f.Project, s, 0), Active: f.Status == s})
+			}
 		}
+		return out
 	}
+	out.Health, out.Sync = chips(healthOrder), chips(syncOrder)
 	if f.Status != "" {
-		out.Statuses = append(out.Statuses, chip{Label: "any status", Href: link(f.Project, "", 0)})
+		out.Any = link(f.Project, "", 0)
 	}
 	for i := range res.Apps {
 		st := &res.Apps[i]

@@ -10,13 +10,16 @@ import (
 
 // The tree's geometry, in SVG user units (pixels at 100 %).
 const (
-	nodeW   = 232
+	nodeW   = 212
 	nodeH   = 40
-	rowH    = 50
-	colGap  = 56
+	rowH    = 48
+	colGap  = 40
 	padding = 12
-	// maxLabel is how many characters of a name fit a node; the full name is its tooltip.
-	maxLabel = 27
+	// maxLabel is how many characters of a name fit a node (the middle of a longer one is
+	// cut: pods differ at the end); the full name is its tooltip.
+	maxLabel = 26
+	// maxInfo is how many characters of the summary fit next to the kind.
+	maxInfo = 21
 )
 
 // svgTree is a resource tree laid out for the template: one column per depth (app, the objects
@@ -29,7 +32,7 @@ type svgTree struct {
 }
 
 type svgNode struct {
-	X, Y                  int
+	X, Y, W, H, Right     int
 	ID, Kind, Abbr, Label string
 	Title, Info, Health   string
 	Href                  string
@@ -90,8 +93,9 @@ func layoutTree(app string, t *api.Tree, selected string, warns map[string]int) 
 			y = padding + row*rowH
 			row++
 		}
-		sn := svgNode{X: padding + depth*(nodeW+colGap), Y: y, ID: n.ID, Kind: n.Kind, Abbr: abbr(n.Kind),
-			Label: ellipsis(n.Name, maxLabel), Title: n.ID, Info: n.Info, Health: string(n.Health),
+		x := padding + depth*(nodeW+colGap)
+		sn := svgNode{X: x, Y: y, W: nodeW, H: nodeH, Right: x + nodeW - 8, ID: n.ID, Kind: n.Kind, Abbr: abbr(n.Kind),
+			Label: middle(n.Name, maxLabel), Title: n.ID, Info: ellipsis(n.Info, maxInfo), Health: string(n.Health),
 			Href: base + "?node=" + url.QueryEscape(n.ID), Warnings: warns[n.ID], Selected: n.ID == selected}
 		if n.Message != "" {
 			sn.Title += "\n" + n.Message
@@ -112,8 +116,12 @@ func layoutTree(app string, t *api.Tree, selected string, warns map[string]int) 
 		last = y
 	}
 	h, _ := t.Health()
-	rootY := (first + last) / 2
-	out.Nodes = append(out.Nodes, svgNode{X: padding, Y: rootY, ID: app, Kind: "App", Abbr: "app", Label: ellipsis(app, maxLabel),
+	// the app sits level with its first object: in a tall tree the middle is out of sight
+	rootY := first
+	if len(roots) < 8 {
+		rootY = (first + last) / 2
+	}
+	out.Nodes = append(out.Nodes, svgNode{X: padding, Y: rootY, W: nodeW, H: nodeH, Right: padding + nodeW - 8, ID: app, Kind: "App", Abbr: "app", Label: middle(app, maxLabel),
 		Title: app, Info: fmt.Sprintf("%d objects", len(roots)), Health: string(h), Href: base, Root: true, Selected: selected == ""})
 	for _, i := range roots {
 		out.Edges = append(out.Edges, edge(padding, rootY, padding+nodeW+colGap, ys[t.Nodes[i].ID]))
@@ -123,12 +131,20 @@ func layoutTree(app string, t *api.Tree, selected string, warns map[string]int) 
 	return out
 }
 
-// edge is a curve from the right side of the node at (x1, y1) to the left side of the node at
-// (x2, y2).
+// edge is an elbow from the right side of the node at (x1, y1) to the left side of the node at
+// (x2, y2): the edges of one parent share their vertical trunk, so many children stay legible.
 func edge(x1, y1, x2, y2 int) string {
 	sx, sy, ex, ey := x1+nodeW, y1+nodeH/2, x2, y2+nodeH/2
-	mid := (sx + ex) / 2
-	return fmt.Sprintf("M%d %dC%d %d %d %d %d %d", sx, sy, mid, sy, mid, ey, ex, ey)
+	mid := sx + colGap/2
+	if sy == ey {
+		return fmt.Sprintf("M%d %dH%d", sx, sy, ex)
+	}
+	// a rounded corner of radius 6 into the child's row
+	r, dir := 6, 1
+	if ey < sy {
+		dir = -1
+	}
+	return fmt.Sprintf("M%d %dH%dV%dQ%d %d %d %dH%d", sx, sy, mid, ey-dir*r, mid, ey, mid+r, ey, ex)
 }
 
 func abbr(kind string) string {
@@ -136,6 +152,16 @@ func abbr(kind string) string {
 		return a
 	}
 	return ellipsis(strings.ToLower(kind), 6)
+}
+
+// middle cuts s to n runes by replacing its middle with "…": web-000-6d4c…56db6-00001.
+func middle(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	head := (n - 1) / 2
+	return string(r[:head]) + "…" + string(r[len(r)-(n-1-head):])
 }
 
 // ellipsis cuts s to n runes, ending in "…" when cut.

@@ -184,6 +184,7 @@
     if (log) { log.scrollTop = log.scrollHeight; }
     var stream = body.getAttribute('data-stream');
     if (stream) { connect(stream); }
+    relativeTimes(document);
     setInterval(function () { relativeTimes(document); }, 30000);
   });
 })();
