@@ -164,3 +164,10 @@ func Count(t testing.TB, tab *Tab, css string) int {
 	t.Helper()
 	return Run(t, tab, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", css)))
 }
+
+// RunErr runs actions in the tab with a deadline and returns their error.
+func RunErr(tab *Tab, actions ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(tab.Context, Timeout)
+	defer cancel()
+	return chromedp.Do(ctx, actions...)
+}
