@@ -52,9 +52,15 @@ func (r *Reconciler) Events(ctx context.Context, t *api.Tree) ([]api.Event, erro
 	return newestEvents(out), nil
 }
 
-// newestEvents sorts events newest first and keeps maxTreeEvents of them.
+// newestEvents sorts events newest first (warnings first at the same second) and keeps
+// maxTreeEvents of them.
 func newestEvents(evs []api.Event) []api.Event {
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Last.After(evs[j].Last) })
+	sort.SliceStable(evs, func(i, j int) bool {
+		if !evs[i].Last.Equal(evs[j].Last) {
+			return evs[i].Last.After(evs[j].Last)
+		}
+		return evs[i].Type == "Warning" && evs[j].Type != "Warning"
+	})
 	if len(evs) > maxTreeEvents {
 		evs = evs[:maxTreeEvents]
 	}

@@ -168,7 +168,8 @@ type historyRow struct {
 	Images   []api.ImageChange
 	Duration string
 	Class    string
-	Current  bool // the entry whose commit runs now (no rollback to it)
+	Current  bool // the entry's commit runs now
+	Target   bool // a rollback can go to it: it succeeded, and its commit does not run now
 }
 
 func (c *Console) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -182,19 +183,24 @@ func (c *Console) handleHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := c.appPage(w, r, st, "history")
-	d.History = historyRows(hist, st)
+	d.History = historyRows(hist)
 	c.render(w, http.StatusOK, "app.html", d)
 }
 
-func historyRows(hist []api.SyncResult, st *api.AppState) []historyRow {
+func historyRows(hist []api.SyncResult) []historyRow {
+	// what runs is the newest successful sync's commit; a rollback goes to another one
 	current := ""
-	if st.LastSync != nil && st.LastSync.Status == api.StatusSucceeded {
-		current = st.LastSync.Revision
+	for _, h := range hist {
+		if h.Status == api.StatusSucceeded {
+			current = h.Revision
+			break
+		}
 	}
 	out := make([]historyRow, len(hist))
 	for i, h := range hist {
 		row := historyRow{N: i + 1, Res: h, Who: who(&h), Duration: time.Duration(h.Duration).Round(100 * time.Millisecond).String(),
-			Class: strings.ToLower(string(h.Status)), Current: h.Revision == current}
+			Class: strings.ToLower(string(h.Status)), Current: h.Revision == current,
+			Target: h.Status == api.StatusSucceeded && h.Revision != "" && h.Revision != current}
 		for _, ic := range h.Images {
 			if ic.Changed() {
 				row.Images = append(row.Images, ic)

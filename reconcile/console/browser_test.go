@@ -155,6 +155,15 @@ func (w *world) shot(t *testing.T, tab *browsertest.Tab, name string) {
 	}
 }
 
+// confirm clicks the open dialog's confirm button and waits for the page the action redirects
+// to, with its outcome (the flash).
+func confirm(t *testing.T, tab *browsertest.Tab) string {
+	t.Helper()
+	browsertest.Do(t, tab, chromedp.Evaluate[chromedp.Void](`document.querySelector(".flash")?.remove()`),
+		chromedp.Click(chromedp.CSS("dialog #confirm")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	return text(t, tab, ".flash")
+}
+
 // text returns the text of the first element matching css ("" when there is none).
 func text(t *testing.T, tab *browsertest.Tab, css string) string {
 	t.Helper()
@@ -242,14 +251,15 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("a POST without the CSRF token is refused", func(t *testing.T) {
 		tab := w.login(t, adminToken)
-		// another site's page (another port) auto-submits a form to the console: the browser
-		// sends the session cookie (same site), but the form cannot know the token
+		// another origin's page (another port) posts a form to the console: the browser sends
+		// the session cookie (same site: ports do not count), but the form cannot know the token
 		evil := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(rw, `<form id=f method=post action="%s/apps/web/restart"><input name=allowNoop value=1></form><script>f.submit()</script>`, w.url)
+			rw.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(rw, `<!doctype html><form method=post action="%s/apps/web/restart"><input name=allowNoop value=1><button id=go>win a prize</button></form>`, w.url)
 		}))
 		defer evil.Close()
 		before := w.syncs(t, "web")
-		browsertest.Do(t, tab, chromedp.Navigate(evil.URL), chromedp.WaitVisible(chromedp.CSS(".error-page")))
+		browsertest.Do(t, tab, chromedp.Navigate(evil.URL), chromedp.Click(chromedp.CSS("#go")), chromedp.WaitVisible(chromedp.CSS(".error-page")))
 		if got := text(t, tab, ".error-page"); !strings.Contains(got, "403") || !strings.Contains(got, "CSRF") {
 			t.Errorf("cross-site POST answered %q, want 403 naming the CSRF token", got)
 		}
@@ -303,7 +313,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("tree nodes %q, want the Deployment → ReplicaSet → Degraded pod", kinds)
 		}
 		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS(`svg.tree a.node.h-degraded[data-id^="Pod/"]`)),
-			chromedp.WaitVisible(chromedp.CSS(".panel table.events")))
+			chromedp.WaitVisible(chromedp.CSS(".panel .evlist")))
 		if got := text(t, tab, ".panel"); !strings.Contains(got, "BackOff") || !strings.Contains(got, "Back-off restarting failed container") || !strings.Contains(got, "CrashLoop") {
 			t.Errorf("the degraded pod's panel %q, want its crash loop and BackOff event", got)
 		}
@@ -340,7 +350,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 		browsertest.Do(t, tab, chromedp.Navigate(w.url+"/apps/web/diff"), chromedp.WaitVisible(chromedp.CSS(".preview")))
 		changed := browsertest.Run(t, tab, chromedp.Evaluate[[]string](`[...document.querySelectorAll("pre.diff .add, pre.diff .del")].map(l => l.textContent.trim())`))
-		if want := []string{"-        image: registry.example.com/alpha/web:" + webSHA, "+        image: registry.example.com/alpha/web:" + webSHA2}; !slices.Equal(trimAll(changed), trimAll(want)) {
+		if want := []string{"- - image: registry.example.com/alpha/web:" + webSHA, "+ - image: registry.example.com/alpha/web:" + webSHA2}; !slices.Equal(trimAll(changed), want) {
 			t.Errorf("diff lines %q, want only the tag line", changed)
 		}
 		w.shot(t, tab, "console-app-diff.png")
@@ -351,8 +361,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("sync dialog %q, want the guard's verdict and the new tag", got)
 		}
 		w.shot(t, tab, "console-sync-dialog.png")
-		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS("dialog #confirm")), chromedp.WaitVisible(chromedp.CSS(".flash")))
-		if got := text(t, tab, ".flash"); !strings.Contains(got, "Succeeded") {
+		if got := confirm(t, tab); !strings.Contains(got, "Succeeded") {
 			t.Errorf("after Sync: %q, want Succeeded", got)
 		}
 		if imgs := w.readyImages(t, w.alpha, "web"); !slices.Equal(imgs, []string{"registry.example.com/alpha/web:" + webSHA2, "registry.example.com/alpha/web:" + webSHA2}) {
@@ -368,8 +377,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := text(t, tab, "dialog"); !strings.Contains(got, "would be refused") {
 			t.Errorf("second sync dialog %q, want the no-op guard's refusal", got)
 		}
-		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS("dialog #confirm")), chromedp.WaitVisible(chromedp.CSS(".flash")))
-		if got := text(t, tab, ".flash"); !strings.Contains(got, "NoopRefused") {
+		if got := confirm(t, tab); !strings.Contains(got, "NoopRefused") {
 			t.Errorf("after the second Sync: %q, want NoopRefused", got)
 		}
 		if g := w.generation(t, w.alpha, "web"); g != gen2 {
@@ -383,13 +391,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := text(t, tab, "dialog"); !strings.Contains(got, "pins") || !strings.Contains(got, webSHA) {
 			t.Errorf("rollback dialog %q, want the target's image and the pin", got)
 		}
-		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS("dialog #confirm")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if got := confirm(t, tab); !strings.Contains(got, "Succeeded") {
+			t.Errorf("after Rollback: %q, want Succeeded", got)
+		}
 		if imgs := w.readyImages(t, w.alpha, "web"); !slices.Equal(imgs, []string{"registry.example.com/alpha/web:" + webSHA, "registry.example.com/alpha/web:" + webSHA}) {
 			t.Errorf("after Rollback: ready pods run %q, want 2 on %s", imgs, webSHA)
 		}
 		waitText(t, tab, "#app-header", "pinned")
-		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS(`#app-header a[href$="/unpin"]`)), chromedp.WaitVisible(chromedp.CSS("dialog #confirm")),
-			chromedp.Click(chromedp.CSS("dialog #confirm")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS(`#app-header a[href$="/unpin"]`)), chromedp.WaitVisible(chromedp.CSS("dialog #confirm")))
+		if got := confirm(t, tab); !strings.Contains(got, "Unpin: done") {
+			t.Errorf("after Unpin: %q", got)
+		}
 		if got := text(t, tab, "#app-header .title"); strings.Contains(got, "pinned") {
 			t.Errorf("after Unpin the header still says %q", got)
 		}
@@ -419,14 +431,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		if after := requests(); len(after) != len(before) {
 			t.Errorf("the page made requests while open: %q", after[len(before):])
 		}
-		streams := 0
-		for _, r := range before {
-			if strings.HasSuffix(r, "/stream") {
-				streams++
-			}
-		}
-		if streams != 1 {
-			t.Errorf("the page opened %d streams, want 1: %q", streams, before)
+		if n := w.console.Streams(); n != 1 {
+			t.Errorf("%d streams open for one open page, want 1", n)
 		}
 	})
 }

@@ -91,6 +91,9 @@ func New(b Backend, opts Options) (*Console, error) {
 // sync starts or ends, and when the app's health or drift changes.
 func (c *Console) Publish(st api.AppState) { c.hub.publish(st) }
 
+// Streams counts the open live-update streams: one per open page.
+func (c *Console) Streams() int { return c.hub.streams() }
+
 // Handler returns the console's pages. Every page but /login needs a session.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()

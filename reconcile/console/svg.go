@@ -122,7 +122,7 @@ func layoutTree(app string, t *api.Tree, selected string, warns map[string]int) 
 		rootY = (first + last) / 2
 	}
 	out.Nodes = append(out.Nodes, svgNode{X: padding, Y: rootY, W: nodeW, H: nodeH, Right: padding + nodeW - 8, ID: app, Kind: "App", Abbr: "app", Label: middle(app, maxLabel),
-		Title: app, Info: fmt.Sprintf("%d objects", len(roots)), Health: string(h), Href: base, Root: true, Selected: selected == ""})
+		Title: app, Info: plural(len(roots), "object"), Health: string(h), Href: base, Root: true, Selected: selected == ""})
 	for _, i := range roots {
 		out.Edges = append(out.Edges, edge(padding, rootY, padding+nodeW+colGap, ys[t.Nodes[i].ID]))
 	}
@@ -152,6 +152,13 @@ func abbr(kind string) string {
 		return a
 	}
 	return ellipsis(strings.ToLower(kind), 6)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // middle cuts s to n runes by replacing its middle with "…": web-000-6d4c…56db6-00001.

@@ -73,6 +73,11 @@
       });
       tb.hidden = !any;
     });
+    var el = $('#shown');
+    if (el) {
+      if (!el.dataset.all) { el.dataset.all = el.textContent; }
+      el.textContent = q ? shown + ' match “' + input.value.trim() + '”' : el.dataset.all;
+    }
   }
 
   // Confirm dialogs: a[data-dialog] loads the action's confirmation into the page's dialog.
