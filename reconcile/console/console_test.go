@@ -163,8 +163,8 @@ func TestLogin(t *testing.T) {
 	cl := client(srv)
 
 	resp, body := post(t, cl, srv.URL+"/login", url.Values{"token": {adminToken}})
-	if resp.StatusCode != http.StatusForbidden || hasSession(resp) {
-		t.Errorf("login without CSRF token = %d (session %v), want 403 and no session", resp.StatusCode, hasSession(resp))
+	if resp.StatusCode != http.StatusForbidden || hasSession(resp) || !strings.Contains(body, "expired") {
+		t.Errorf("login without CSRF token = %d (session %v), want 403, a message and no session", resp.StatusCode, hasSession(resp))
 	}
 	_, body = get(t, cl, srv.URL+"/login")
 	csrf := csrfField.FindStringSubmatch(body)[1]
