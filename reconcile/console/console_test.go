@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tagrelay/tagrelay/internal/browsertest"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
@@ -366,6 +368,41 @@ func TestCommitURL(t *testing.T) {
 	} {
 		if got := commitURL(tc.repo, tc.tag); got != tc.want {
 			t.Errorf("commitURL(%q, %q) = %q, want %q", tc.repo, tc.tag, got, tc.want)
+		}
+	}
+}
+
+// TestHostileNamesInBrowser renders hostile object names, images and messages in chromium and
+// checks with a JS-side flag that none ran. The data is in memory: the API server refuses such
+// names (they are not DNS labels), but a backend's answer is input to the console all the same.
+// TestConsoleInBrowser covers the hostile text a real cluster and repository can carry.
+func TestHostileNamesInBrowser(t *testing.T) {
+	const evil = `<script>window.__xss=1</script><img src=x onerror="window.__xss=1">`
+	m := testBackend()
+	m.apps[0].HealthMessage = evil
+	m.apps[0].Running = []api.RunningImage{{Object: "Deployment/alpha/" + evil, Container: evil, Image: "reg/web:" + evil, Pods: 1}}
+	m.apps[0].LastSync = &api.SyncResult{Status: api.StatusFailed, Message: evil, Trigger: evil}
+	node := "ConfigMap/alpha/" + evil
+	m.trees["web"] = &api.Tree{App: "web", Nodes: []api.TreeNode{{ID: node, Kind: "ConfigMap", Name: evil,
+		Health: api.HealthDegraded, Message: evil, Info: evil}}}
+	m.events["web"] = []api.Event{{Object: node, Type: "Warning", Reason: evil, Message: evil}}
+	_, srv := serve(t, m, false)
+	tab := browsertest.New(t).Tab(t)
+	browsertest.Do(t, tab, chromedp.Navigate(srv.URL+"/login"), chromedp.SendKeys(chromedp.CSS("#token"), alphaToken),
+		chromedp.Click(chromedp.CSS("form.card button")), chromedp.WaitVisible(chromedp.CSS("#apps")))
+	for _, path := range []string{"/", "/apps/web?node=" + url.QueryEscape(node), "/apps/web/events"} {
+		browsertest.Do(t, tab, chromedp.Navigate(srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main")))
+		if ran := browsertest.Run(t, tab, chromedp.Evaluate[bool](`window.__xss === 1`)); ran {
+			t.Fatalf("%s ran the hostile script", path)
+		}
+		if shown := browsertest.Run(t, tab, chromedp.Evaluate[string](`document.querySelector("main").textContent`)); !strings.Contains(shown, "<script>window.__xss=1</script>") {
+			t.Errorf("%s does not show the hostile name as text", path)
+		}
+	}
+	// escaping, not only the Content-Security-Policy, kept them out
+	for _, msg := range tab.Messages() {
+		if strings.Contains(msg, "Content Security Policy") {
+			t.Errorf("markup reached the page and only the CSP stopped it: %s", msg)
 		}
 	}
 }
