@@ -31,7 +31,7 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := reconcile.App{Name: "web", Repo: "https://git.example/infra.git", Revision: "main", Path: "apps/web",
-		Namespace: "team-web", ValuesFiles: []string{"a.yaml"}, Timeout: reconcile.Duration(90 * time.Second),
+		Namespace: "team-web", ValuesFiles: []string{"a.yaml"}, Timeout: reconcile.Duration(90 * time.Second), PodSecurity: "baseline",
 		Auth:        reconcile.Auth{TokenEnv: "GITLAB_TOKEN"},
 		Credentials: gitauth.Credentials{Username: "oauth2", Password: "glpat-123456"}}
 	if diff := cmp.Diff(want, cfg.Apps[0]); diff != "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/reconcile/api"
+	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
 // Result is what one sync did. It is the wire type of the HTTP API and of the history.
@@ -37,6 +38,8 @@ type SyncOptions struct {
 	Restart bool
 	// Adopt takes over existing objects that are unlabelled or another app's.
 	Adopt bool
+	// ForcePrune lets a sync prune more than the app's limits.maxPrune share of its inventory.
+	ForcePrune bool
 	// DryRun stops after the diff: Result.Objects carry diffs, nothing is written.
 	DryRun bool
 	// NoWait returns after apply and prune, without waiting for health.
@@ -56,6 +59,7 @@ func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Resu
 	if opts.Revision != "" {
 		app.Revision = opts.Revision
 	}
+	app.Limits = app.Limits.Or(r.opts.Limits)
 	res := &Result{App: app.Name, Ref: app.Revision, Trigger: opts.Trigger, Started: time.Now().UTC()}
 	err := r.sync(ctx, app, opts, res)
 	finish(res, err, opts.DryRun)
@@ -110,12 +114,27 @@ func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, r
 	if herr != nil || !pollDeployed(history, res.Revision, opts.ExpectImage) {
 		return err
 	}
-	res.Message = fmt.Sprintf("already deployed by the %s poll of this revision; waited for its health", history[0].Started.Format(time.RFC3339))
+	warn(res, fmt.Sprintf("already deployed by the %s poll of this revision; waited for its health", history[0].Started.Format(time.RFC3339)))
 	return nil
+}
+
+// warn adds a line to the result's message: what a successful sync did not do (a hook not run,
+// an object kept instead of pruned). An error replaces the message.
+func warn(res *Result, msg string) {
+	if msg == "" {
+		return
+	}
+	if res.Message != "" {
+		res.Message += "; "
+	}
+	res.Message += msg
 }
 
 // prepare fetches and renders the app and runs the tenancy guard.
 func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*resource, error) {
+	if err := app.checkNamespace(r.opts.Namespace); err != nil {
+		return nil, errdefs.WithHint(errdefs.Precondition(err), "give the app a namespace of its own; nothing was fetched or applied")
+	}
 	rev, err := r.git.Resolve(ctx, app)
 	if err != nil {
 		return nil, err
@@ -125,10 +144,16 @@ func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*reso
 	if err != nil {
 		return nil, err
 	}
-	rs, err := render(ctx, app, src, r.capabilities)
+	var caps *render.Capabilities
+	if app.Type == TypeHelm || app.Type == TypeAuto && render.Detect(src.Files, app.Path) == TypeHelm {
+		caps = r.capabilities()
+	}
+	out, err := renderApp(ctx, app, src, app.Limits, caps, r.git.Files)
 	if err != nil {
 		return nil, err
 	}
+	warn(res, hooksSkipped(out))
+	rs := resources(out)
 	if err := r.resolve(rs); err != nil {
 		return nil, err
 	}
