@@ -79,14 +79,14 @@ func (c *Config) sharedNamespaces() []error {
 func (c *Config) CheckNamespaces(reconcilerNamespace string) error {
 	var errs []error
 	for _, a := range c.Apps {
-		if err := a.checkNamespace(reconcilerNamespace); err != nil {
+		if err := a.reservedNamespace(reconcilerNamespace); err != nil {
 			errs = append(errs, fmt.Errorf("app %s: %w", a.Name, err))
 		}
 	}
 	return errdefs.Invalid(errors.Join(errs...))
 }
 
-func (a *App) checkNamespace(reconcilerNamespace string) error {
+func (a *App) reservedNamespace(reconcilerNamespace string) error {
 	switch {
 	case strings.HasPrefix(a.Namespace, "kube-"):
 		return fmt.Errorf("%w: %s is a Kubernetes system namespace (kube-*)", ErrNamespace, a.Namespace)
@@ -103,7 +103,7 @@ func (a *App) validate() error {
 	}
 	if msgs := validation.IsDNS1123Label(a.Namespace); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("namespace %q: %s", a.Namespace, strings.Join(msgs, "; ")))
-	} else if err := a.checkNamespace(""); err != nil {
+	} else if err := a.reservedNamespace(""); err != nil {
 		errs = append(errs, err)
 	}
 	switch {

@@ -77,15 +77,24 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, res *R
 		return err
 	}
 	previous, err := r.plan(ctx, app, rs, opts, res)
-	if err != nil || opts.DryRun {
+	if err != nil {
 		return err
+	}
+	pruning, err := r.planPrune(ctx, app, previous, rs, opts.ForcePrune)
+	if err != nil {
+		return err
+	}
+	if opts.DryRun {
+		res.Objects = append(res.Objects, pruning.preview()...)
+		warn(res, pruning.warning())
+		return nil
 	}
 	if opts.Guard {
 		if err := r.guardNoop(ctx, app, opts, res); err != nil {
 			return err
 		}
 	}
-	if err := r.deploy(ctx, app, rs, previous, opts, res); err != nil {
+	if err := r.deploy(ctx, app, rs, previous, pruning, opts, res); err != nil {
 		return err
 	}
 	if opts.OnApplied != nil {
@@ -132,7 +141,7 @@ func warn(res *Result, msg string) {
 
 // prepare fetches and renders the app and runs the tenancy guard.
 func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*resource, error) {
-	if err := app.checkNamespace(r.opts.Namespace); err != nil {
+	if err := app.reservedNamespace(r.opts.Namespace); err != nil {
 		return nil, errdefs.WithHint(errdefs.Precondition(err), "give the app a namespace of its own; nothing was fetched or applied")
 	}
 	rev, err := r.git.Resolve(ctx, app)
@@ -184,14 +193,11 @@ func (r *Reconciler) plan(ctx context.Context, app App, rs []*resource, opts Syn
 		return nil, err
 	}
 	res.Objects = objectChanges(rs, opts.DryRun)
-	if opts.DryRun {
-		res.Objects = append(res.Objects, prunePreview(previous, rs)...)
-	}
 	return previous, nil
 }
 
 // deploy applies, restarts and prunes, keeping the inventory a superset of what exists.
-func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, previous []ref, opts SyncOptions, res *Result) error {
+func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, previous []ref, pruning *prunePlan, opts SyncOptions, res *Result) error {
 	current := make([]ref, len(rs))
 	for i, x := range rs {
 		current[i] = x.ref()
@@ -210,8 +216,9 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, previo
 			return err
 		}
 	}
-	pruned, kept, err := r.prune(ctx, app, previous, rs)
+	pruned, kept, err := r.prune(ctx, pruning)
 	res.Objects = append(res.Objects, pruned...)
+	warn(res, pruning.warning())
 	for i, x := range rs {
 		current[i] = x.fingerprint()
 	}

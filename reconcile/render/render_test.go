@@ -29,7 +29,9 @@ func names(res *render.Result) []string {
 	return out
 }
 
-func cm(name string) string { return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + "}\n" }
+func cm(name string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + "}\n"
+}
 
 func TestRender(t *testing.T) {
 	t.Parallel()
