@@ -13,7 +13,7 @@ import (
 // ErrAliasBomb: a file's YAML aliases expand to more nodes than the app's limit (billion laughs).
 // kyaml (Kustomize) expands aliases without any limit: measured, a 330-byte resource with
 // 9-element alias lists nested 5 deep costs krusty 5.7 s and 258 MB, 7 deep exhausts 24 GB.
-var ErrAliasBomb = errors.New("YAML aliases expand beyond the limit")
+var ErrAliasBomb = errors.New("YAML aliases refused")
 
 // maxEmbeddedDepth is how deep YAML embedded in string scalars is checked (a kustomization's
 // inline patch, a values file's YAML string): Kustomize parses inline patches as YAML.
