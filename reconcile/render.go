@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
@@ -45,4 +47,36 @@ func hooksSkipped(res *render.Result) string {
 		names, more = names[:shown], fmt.Sprintf(" and %d more", len(names)-shown)
 	}
 	return fmt.Sprintf("%d Helm hook(s) not run (hooks are not supported yet): %s%s", len(res.Hooks), strings.Join(names, ", "), more)
+}
+
+// Rendered is an app rendered without a cluster.
+type Rendered struct {
+	// Revision is the commit rendered.
+	Revision string
+	render.Result
+}
+
+// Render fetches the app's revision and renders it within its limits, as a sync would but
+// without a cluster: Helm templates see Helm's default capabilities. It is
+// `tagrelay-reconciler render` (flux build kustomization, argocd app manifests).
+func Render(ctx context.Context, app App, opts Options) (*Rendered, error) {
+	opts.fill()
+	app.Limits = app.Limits.Or(opts.Limits)
+	if err := app.reservedNamespace(opts.Namespace); err != nil {
+		return nil, errdefs.Precondition(err)
+	}
+	git := newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout))
+	rev, err := git.Resolve(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	src, err := git.Fetch(ctx, app, rev)
+	if err != nil {
+		return nil, err
+	}
+	res, err := renderApp(ctx, app, src, app.Limits, nil, git.Files)
+	if err != nil {
+		return nil, err
+	}
+	return &Rendered{Revision: src.Commit, Result: *res}, nil
 }
