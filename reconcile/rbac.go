@@ -119,7 +119,9 @@ type rbacGen struct {
 func (g *rbacGen) name() string { return g.opts.ServiceAccount }
 
 // clusterName is the name of the cluster-scoped objects, unique per reconciler namespace.
-func (g *rbacGen) clusterName() string { return g.opts.ServiceAccount + ":" + g.opts.Namespace + ":apps" }
+func (g *rbacGen) clusterName() string {
+	return g.opts.ServiceAccount + ":" + g.opts.Namespace + ":apps"
+}
 
 func (g *rbacGen) meta(name, ns string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "tagrelay-reconciler-rbac"}}
