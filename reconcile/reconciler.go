@@ -36,6 +36,9 @@ type Options struct {
 	// Limits are the defaults of the apps' limits (from flags); the config's win. Default: the
 	// built-in defaults (Limits.WithDefaults).
 	Limits Limits
+	// RenderIsolation runs Helm templates in a worker process (see render.Isolation).
+	// Default: nil, in-process.
+	RenderIsolation *render.Isolation
 }
 
 // DefaultOptions returns the defaults.

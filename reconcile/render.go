@@ -16,10 +16,11 @@ var ErrRender = render.ErrRender
 
 // renderApp renders the app's path of src within the app's limits (see package render). Hooks
 // are not objects of the app: they are returned apart, and not run.
-func renderApp(ctx context.Context, app App, src *Source, limits Limits, caps *render.Capabilities, git render.GitFetcher) (*render.Result, error) {
+func renderApp(ctx context.Context, app App, src *Source, opts render.Options) (*render.Result, error) {
 	req := render.Request{Name: app.Name, Namespace: app.Namespace, Files: src.Files, Path: app.Path,
 		Type: app.Type, ValuesFiles: app.ValuesFiles, Revision: src.Commit}
-	return render.Render(ctx, req, render.Options{Limits: limits.render(app), Capabilities: caps, Git: git})
+	opts.Limits = app.Limits.render(app)
+	return render.Render(ctx, req, opts)
 }
 
 // resources turns a render into the resources of a sync.
@@ -74,7 +75,7 @@ func Render(ctx context.Context, app App, opts Options) (*Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := renderApp(ctx, app, src, app.Limits, nil, git.Files)
+	res, err := renderApp(ctx, app, src, render.Options{Git: git.Files, Isolation: opts.RenderIsolation})
 	if err != nil {
 		return nil, err
 	}

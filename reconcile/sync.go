@@ -157,7 +157,7 @@ func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*reso
 	if app.Type == TypeHelm || app.Type == TypeAuto && render.Detect(src.Files, app.Path) == TypeHelm {
 		caps = r.capabilities()
 	}
-	out, err := renderApp(ctx, app, src, app.Limits, caps, r.git.Files)
+	out, err := renderApp(ctx, app, src, render.Options{Capabilities: caps, Git: r.git.Files, Isolation: r.opts.RenderIsolation})
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,6 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/releaseutil"
 )
 
@@ -28,16 +27,28 @@ func (r *run) helm(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := r.loadChart(ctx, files)
+	if files, err = r.loadDependencies(ctx, files); err != nil {
+		return nil, err
+	}
+	values, err := r.valuesFiles()
 	if err != nil {
 		return nil, err
 	}
-	vals, err := r.helmValues()
+	job := &templateJob{Name: r.req.Name, Namespace: r.req.Namespace, Files: files, Values: values, Capabilities: r.opts.Capabilities}
+	ch, _, err := job.chart()
 	if err != nil {
 		return nil, err
 	}
-	rendered, err := r.helmTemplates(ch, vals)
+	var rendered map[string]string
+	if r.opts.Isolation != nil {
+		rendered, err = r.opts.Isolation.run(ctx, job, r.opts.Limits.MaxBytes)
+	} else {
+		rendered, err = job.execute()
+	}
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkTemplates(rendered); err != nil {
 		return nil, err
 	}
 	return r.helmObjects(ch, rendered)
@@ -122,9 +133,9 @@ func (r *run) untar(name string, data []byte) ([]*loader.BufferedFile, error) {
 	return files, nil
 }
 
-// loadChart loads the chart, fetching the dependencies it declares but does not vendor from
-// allowed chart repositories.
-func (r *run) loadChart(ctx context.Context, files []*loader.BufferedFile) (*chart.Chart, error) {
+// loadDependencies adds to the chart's files the dependencies it declares but does not vendor,
+// fetched from allowed chart repositories.
+func (r *run) loadDependencies(ctx context.Context, files []*loader.BufferedFile) ([]*loader.BufferedFile, error) {
 	rm := newRemotes(r)
 	for range maxRemoteFetches {
 		ch, err := loader.LoadFiles(files)
@@ -133,7 +144,7 @@ func (r *run) loadChart(ctx context.Context, files []*loader.BufferedFile) (*cha
 		}
 		missing := missingDependencies(ch)
 		if len(missing) == 0 {
-			return ch, nil
+			return files, nil
 		}
 		fetched, err := rm.chartDependency(ctx, ch, missing[0])
 		if err != nil {
@@ -168,11 +179,11 @@ func missingDependencies(ch *chart.Chart) []*chart.Dependency {
 	return out
 }
 
-// helmValues merges the values files, later files winning (helm -f a.yaml -f b.yaml).
-func (r *run) helmValues() (map[string]any, error) {
-	vals := map[string]any{}
-	for i := len(r.req.ValuesFiles) - 1; i >= 0; i-- {
-		name := path.Join(r.req.Path, r.req.ValuesFiles[i])
+// valuesFiles returns the values files in order, checked.
+func (r *run) valuesFiles() ([][]byte, error) {
+	var out [][]byte
+	for _, v := range r.req.ValuesFiles {
+		name := path.Join(r.req.Path, v)
 		data, ok := r.req.Files[name]
 		if !ok {
 			return nil, fmt.Errorf("values file %s not found", name)
@@ -180,75 +191,31 @@ func (r *run) helmValues() (map[string]any, error) {
 		if err := r.aliases.check(name, data); err != nil {
 			return nil, err
 		}
-		v, err := chartutil.ReadValues(data)
-		if err != nil {
+		if _, err := chartutil.ReadValues(data); err != nil {
 			return nil, fmt.Errorf("values file %s: %w", name, err)
 		}
-		vals = chartutil.MergeTables(vals, v)
+		out = append(out, data)
 	}
-	return vals, nil
+	return out, nil
 }
 
-// capabilities are Helm's defaults with the cluster's version and API versions.
-func (r *run) capabilities() (*chartutil.Capabilities, error) {
-	caps := chartutil.DefaultCapabilities.Copy()
-	c := r.opts.Capabilities
-	if c == nil {
-		return caps, nil
-	}
-	if c.KubeVersion != "" {
-		kv, err := chartutil.ParseKubeVersion(c.KubeVersion)
-		if err == nil {
-			caps.KubeVersion = *kv
-		}
-	}
-	if len(c.APIVersions) > 0 {
-		caps.APIVersions = chartutil.VersionSet(c.APIVersions)
-	}
-	return caps, nil
-}
-
-// helmTemplates runs the templates: Helm's engine without a cluster client, so lookup returns
-// nothing and DNS lookups are off. NOTES.txt is dropped; every output counts against the byte
-// limit and is checked for aliases before anything parses it.
-func (r *run) helmTemplates(ch *chart.Chart, vals map[string]any) (map[string]string, error) {
-	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
-		return nil, err
-	}
-	caps, err := r.capabilities()
-	if err != nil {
-		return nil, err
-	}
-	if ch.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(ch.Metadata.KubeVersion, caps.KubeVersion.String()) {
-		return nil, fmt.Errorf("chart requires kubeVersion %s, which is incompatible with Kubernetes %s", ch.Metadata.KubeVersion, caps.KubeVersion.String())
-	}
-	opts := chartutil.ReleaseOptions{Name: r.req.Name, Namespace: r.req.Namespace, Revision: 1, IsInstall: true}
-	values, err := chartutil.ToRenderValues(ch, vals, opts, caps)
-	if err != nil {
-		return nil, err
-	}
-	rendered, err := engine.Engine{}.Render(ch, values)
-	if err != nil {
-		return nil, err
-	}
+// checkTemplates counts every template's output against the byte limit and checks its
+// aliases before anything parses it.
+func (r *run) checkTemplates(rendered map[string]string) error {
 	names := make([]string, 0, len(rendered))
 	for name := range rendered {
-		if strings.HasSuffix(name, "NOTES.txt") {
-			delete(rendered, name)
-			continue
-		}
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
 		if err := r.size.addBytes(name, int64(len(rendered[name]))); err != nil {
-			return nil, err
+			return err
 		}
 		if err := r.aliases.check(name, []byte(rendered[name])); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return rendered, nil
+	return nil
 }
 
 // helmObjects splits the rendered templates into objects (CRDs first) and hooks.

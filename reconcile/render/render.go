@@ -80,6 +80,9 @@ type Options struct {
 	// HTTP fetches remote files and chart repositories from allowed hosts. Default: a client
 	// without proxy or cookies that follows redirects only to allowed hosts.
 	HTTP *http.Client
+	// Isolation runs Helm's templates in a worker process. Default: nil, in-process (a
+	// template loop then outlives the timeout, and its allocations are the caller's).
+	Isolation *Isolation
 }
 
 // Object is one rendered object and where it came from.

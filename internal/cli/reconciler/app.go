@@ -38,6 +38,7 @@ func NewApp(env *clirun.Env) *cli.App {
 			newRollbackCommand(env),
 			newServeCommand(env),
 			newRBACCommand(env),
+			newRenderWorkerCommand(env),
 		},
 		Writer:          env.Stdout,
 		ErrWriter:       env.Stderr,
@@ -104,13 +105,19 @@ func (o *clusterOptions) loadConfig(env *clirun.Env) (*reconcile.Config, *slog.L
 	return cfg, log, nil
 }
 
-// options are the Reconciler's options from the flags.
+// options are the Reconciler's options from the flags. Helm templates run in a worker: this
+// binary's render-worker command.
 func (o *clusterOptions) options(log *slog.Logger) (reconcile.Options, error) {
 	limits, err := o.limits.limits()
 	if err != nil {
 		return reconcile.Options{}, err
 	}
-	return reconcile.Options{Namespace: o.namespace, CacheDir: o.cacheDir, Jobs: o.jobs, Logger: log, Limits: limits}, nil
+	iso, err := o.limits.isolation()
+	if err != nil {
+		return reconcile.Options{}, err
+	}
+	return reconcile.Options{Namespace: o.namespace, CacheDir: o.cacheDir, Jobs: o.jobs, Logger: log, Limits: limits,
+		RenderIsolation: iso}, nil
 }
 
 // setup loads the config and connects to the cluster.
