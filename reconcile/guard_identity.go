@@ -155,3 +155,38 @@ func usedServiceAccounts(res *resource) (sas []string, what string) {
 	}
 	return sas, "runs as"
 }
+
+// bindingsToNewRoles marks the RoleBindings to a Role that this sync creates as pending: the
+// API server checks a binding against its Role (the reconciler must hold what the Role grants,
+// as it has no bind permission on Roles), so such a binding cannot be dry-run before its Role
+// exists. It is planned as created and applied after the Roles (splitRoles).
+func bindingsToNewRoles(rs []*resource) {
+	created := map[string]bool{}
+	for _, res := range rs {
+		if gk := res.gk(); gk.Group == rbacGroup && gk.Kind == "Role" && res.live == nil {
+			created[res.obj.GetNamespace()+"/"+res.obj.GetName()] = true
+		}
+	}
+	for _, res := range rs {
+		if gk := res.gk(); gk.Group != rbacGroup || gk.Kind != "RoleBinding" || res.live != nil {
+			continue
+		}
+		kind, _, _ := unstructured.NestedString(res.obj.Object, "roleRef", "kind")
+		name, _, _ := unstructured.NestedString(res.obj.Object, "roleRef", "name")
+		if kind == "Role" && created[res.obj.GetNamespace()+"/"+name] {
+			res.pending = true
+		}
+	}
+}
+
+// splitRoles separates the Roles and ClusterRoles, applied before everything else.
+func splitRoles(rs []*resource) (roles, others []*resource) {
+	for _, res := range rs {
+		if gk := res.gk(); gk.Group == rbacGroup && (gk.Kind == "Role" || gk.Kind == "ClusterRole") {
+			roles = append(roles, res)
+		} else {
+			others = append(others, res)
+		}
+	}
+	return roles, others
+}

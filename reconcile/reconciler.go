@@ -83,6 +83,10 @@ type Reconciler struct {
 	// capsVersion and capsAPIs record which half of caps was read; a failed read is retried.
 	capsVersion, capsAPIs bool
 	nsReady               atomic.Bool // the namespace exists (see ensureNamespace)
+
+	// tenancyOff lets objects the tenancy guard refuses through to the API server. Only tests
+	// set it (export_test.go), to prove that the generated RBAC alone holds the line.
+	tenancyOff bool
 }
 
 // New returns a Reconciler for the cluster of cfg. A rate limit left at client-go's default

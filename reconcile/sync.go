@@ -166,7 +166,7 @@ func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*reso
 	if err := r.resolve(rs); err != nil {
 		return nil, err
 	}
-	if err := guardTenancy(app, rs); err != nil {
+	if err := guardTenancy(app, rs); err != nil && !(r.tenancyOff && errors.Is(err, ErrTenancy)) {
 		return nil, err
 	}
 	applyOrder(rs)
@@ -188,6 +188,7 @@ func (r *Reconciler) plan(ctx context.Context, app App, rs []*resource, opts Syn
 	if err := guardOwnership(app, rs, opts.Adopt); err != nil {
 		return nil, err
 	}
+	bindingsToNewRoles(rs)
 	res.Images = imageChanges(rs)
 	if err := r.dryRun(ctx, rs, previous); err != nil {
 		return nil, err
@@ -206,7 +207,12 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, previo
 	if err := r.writeInventory(ctx, app.Name, unionRefs(previous, current)); err != nil {
 		return err
 	}
-	if err := r.apply(ctx, rs); err != nil {
+	// Roles first: a RoleBinding to a Role of this sync is checked against it (bindingsToNewRoles).
+	roles, others := splitRoles(rs)
+	if err := r.apply(ctx, roles); err != nil {
+		return err
+	}
+	if err := r.apply(ctx, others); err != nil {
 		return err
 	}
 	if opts.Restart {
