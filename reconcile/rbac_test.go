@@ -51,10 +51,10 @@ func TestRBACHolds(t *testing.T) {
 			"apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: web-config}\nrules: [{apiGroups: [''], resources: [configmaps], verbs: [get]}]\n---\n" +
 			"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: web-config}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: web-config}\nsubjects: [{kind: ServiceAccount, name: web}]\n---\n" +
 			"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: web-view}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: web}]\n",
-		"api/Chart.yaml":  "apiVersion: v2\nname: api\nversion: 0.1.0\n",
-		"api/values.yaml": "image: example.com/api:v1\n",
+		"api/Chart.yaml":            "apiVersion: v2\nname: api\nversion: 0.1.0\n",
+		"api/values.yaml":           "image: example.com/api:v1\n",
 		"api/templates/deploy.yaml": `{{ if .Capabilities.APIVersions.Has "apps/v1/Deployment" }}` + strings.Replace(deploymentYAML("api", "{{ .Values.image }}"), "replicas: 2", "replicas: 1", 1) + "{{ end }}",
-		"hostile/cm.yaml": strings.Replace(configMapYAML("planted"), "name: planted", "name: planted\n  namespace: "+victim, 1),
+		"hostile/cm.yaml":           strings.Replace(configMapYAML("planted"), "name: planted", "name: planted\n  namespace: "+victim, 1),
 		"escalate/rb.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: take-over}\n" +
 			"roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: default}]\n",
 	})
