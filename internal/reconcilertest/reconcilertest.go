@@ -218,6 +218,9 @@ func (s *Server) Stop() error {
 	return err
 }
 
+// Pid is the server's process id (to read its /proc/PID/status).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Logs returns the server's log so far.
 func (s *Server) Logs() string {
 	b, _ := os.ReadFile(s.Log)

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -138,11 +139,11 @@ type aliasBudget struct {
 	limit int64
 	mu    sync.Mutex
 	used  int64
-	seen  map[string]int64 // path → count: a file read twice is counted once
+	seen  map[[sha256.Size]byte]bool // path and content: a file read twice is counted once
 }
 
 func newAliasBudget(limit int64) *aliasBudget {
-	return &aliasBudget{limit: limit, seen: map[string]int64{}}
+	return &aliasBudget{limit: limit, seen: map[[sha256.Size]byte]bool{}}
 }
 
 // check counts the aliases of the file name and refuses it when the render's total passes the
@@ -150,11 +151,16 @@ func newAliasBudget(limit int64) *aliasBudget {
 func (b *aliasBudget) check(name string, data []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.seen[name]; ok {
+	h := sha256.New()
+	h.Write([]byte(name + "\x00"))
+	h.Write(data)
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	if b.seen[key] {
 		return nil
 	}
+	b.seen[key] = true
 	n := AliasNodes(data, b.limit-b.used)
-	b.seen[name] = n
 	b.used += n
 	if b.used <= b.limit {
 		return nil

@@ -42,12 +42,16 @@ func (r *run) helm(ctx context.Context) (*Result, error) {
 	var rendered map[string]string
 	if r.opts.Isolation != nil {
 		rendered, err = r.opts.Isolation.run(ctx, job, r.opts.Limits.MaxBytes)
+		if le, ok := err.(*LimitError); ok && le.File != "" {
+			le.File = r.repoPath(ch.Name(), le.File)
+		}
 	} else {
 		rendered, err = job.execute()
 	}
 	if err != nil {
 		return nil, err
 	}
+	rendered = r.repoPaths(ch.Name(), rendered)
 	if err := r.checkTemplates(rendered); err != nil {
 		return nil, err
 	}
@@ -199,6 +203,23 @@ func (r *run) valuesFiles() ([][]byte, error) {
 	return out, nil
 }
 
+// repoPaths renames the rendered templates from Helm's names (CHART/templates/x.yaml) to the
+// files of the repository they come from (PATH/templates/x.yaml), so messages point at them.
+func (r *run) repoPaths(chartName string, rendered map[string]string) map[string]string {
+	out := make(map[string]string, len(rendered))
+	for name, data := range rendered {
+		out[r.repoPath(chartName, name)] = data
+	}
+	return out
+}
+
+func (r *run) repoPath(chartName, name string) string {
+	if rest, ok := strings.CutPrefix(name, chartName+"/"); ok {
+		return path.Join(r.req.Path, rest)
+	}
+	return name
+}
+
 // checkTemplates counts every template's output against the byte limit and checks its
 // aliases before anything parses it.
 func (r *run) checkTemplates(rendered map[string]string) error {
@@ -226,7 +247,7 @@ func (r *run) helmObjects(ch *chart.Chart, rendered map[string]string) (*Result,
 	}
 	res := &Result{}
 	for _, crd := range ch.CRDObjects() {
-		objs, err := r.decodeChecked(crd.Filename, crd.File.Data)
+		objs, err := r.decodeChecked(r.repoPath(ch.Name(), crd.Filename), crd.File.Data)
 		if err != nil {
 			return nil, err
 		}

@@ -44,7 +44,7 @@ func TestAliasBombs(t *testing.T) {
 			"values.yaml": "big:\n" + laughs("  ", 5)}, nil, "values.yaml"},
 		{"helm template output", map[string]string{"Chart.yaml": chartYAML, "values.yaml": "n: 9\n",
 			"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\nlaughs:\n  a0: &a0 [{{ range until (int .Values.n) }}x,{{ end }}x]\n" +
-				strings.SplitN(laughs("  ", 5), "\n", 2)[1]}, nil, "c/templates/cm.yaml"},
+				strings.SplitN(laughs("  ", 5), "\n", 2)[1]}, nil, "templates/cm.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -87,7 +87,7 @@ func TestRenderLimits(t *testing.T) {
 			render.Limits{Timeout: 300 * time.Millisecond}, render.ErrTimeout, "render timed out: still rendering after 300ms"},
 		{"a template that writes 2 MiB", map[string]string{"Chart.yaml": chartYAML,
 			"templates/big.yaml": "{{ range until 2048 }}# {{ repeat 1021 \"x\" }}\n{{ end }}"},
-			render.Limits{MaxBytes: 1 << 20}, render.ErrTooLarge, "rendered output too large: c/templates/big.yaml: the render reached 2.0 MiB; the limit is 1.0 MiB"},
+			render.Limits{MaxBytes: 1 << 20}, render.ErrTooLarge, "rendered output too large: templates/big.yaml: the render reached 2.0 MiB; the limit is 1.0 MiB"},
 		{"plain files of 2 MiB", map[string]string{"a.yaml": cm("a") + "data: {x: " + strings.Repeat("x", 2<<20) + "}\n"},
 			render.Limits{MaxBytes: 1 << 20}, render.ErrTooLarge, "rendered output too large: a.yaml"},
 		{"20 objects", map[string]string{"a.yaml": many}, render.Limits{MaxObjects: 10}, render.ErrTooManyObjects,
@@ -124,7 +124,7 @@ func TestHooks(t *testing.T) {
 		t.Errorf("objects = %v, want the ConfigMap only", got)
 	}
 	if len(res.Hooks) != 1 || res.Hooks[0].Object.Object.GetName() != "migrate" || strings.Join(res.Hooks[0].Events, ",") != "pre-install,pre-upgrade" ||
-		res.Hooks[0].Weight != -5 || res.Hooks[0].Source != "c/templates/job.yaml" {
+		res.Hooks[0].Weight != -5 || res.Hooks[0].Source != "templates/job.yaml" {
 		t.Errorf("hooks = %+v", res.Hooks)
 	}
 }
