@@ -98,7 +98,7 @@ func TestGuardrailsInOneServer(t *testing.T) {
 		"kpatch/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\n", "kpatch/patch.yaml": bombCM,
 		"plain/ok.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n", "plain/bomb.yaml": bombCM,
 		"hvalues/Chart.yaml": chart, "hvalues/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-		"hvalues/prod.yaml": "big:\n" + laughs("  ", 5),
+		"hvalues/prod.yaml":  "big:\n" + laughs("  ", 5),
 		"houtput/Chart.yaml": chart, "houtput/values.yaml": "n: 9\n",
 		"houtput/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\nlaughs:\n  a0: &a0 [{{ range until (int .Values.n) }}x,{{ end }}x]\n" +
 			strings.SplitN(laughs("  ", 5), "\n", 2)[1],
