@@ -94,6 +94,9 @@ func (fs *guardedFS) ReadFile(name string) ([]byte, error) {
 
 // Open is ReadFile for krusty's readers that stream.
 func (fs *guardedFS) Open(name string) (filesys.File, error) {
+	if fs.FileSystem.IsDir(name) {
+		return fs.FileSystem.Open(name)
+	}
 	if _, err := fs.ReadFile(name); err != nil {
 		return nil, err
 	}
