@@ -3,7 +3,6 @@ package reconcile_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,22 +17,11 @@ import (
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/internal/kubetest"
+	"github.com/tagrelay/tagrelay/internal/yamltest"
 	"github.com/tagrelay/tagrelay/reconcile"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 	"github.com/tagrelay/tagrelay/reconcile/render"
 )
-
-// laughs is a billion-laughs mapping 9 wide, depth deep, indented for data: (depth 5 costs
-// krusty 258 MB uncaught).
-func laughs(depth int) string {
-	var b strings.Builder
-	b.WriteString("  a0: &a0 [x,x,x,x,x,x,x,x,x]\n")
-	for i := 1; i <= depth; i++ {
-		p := fmt.Sprintf("*a%d", i-1)
-		fmt.Fprintf(&b, "  a%d: &a%d [%s]\n", i, i, strings.Repeat(p+",", 8)+p)
-	}
-	return b.String()
-}
 
 // TestPrune: an object the app stops rendering is deleted; objects it never owned, or no
 // longer owns, stay.
@@ -177,7 +165,7 @@ func TestRefusedBeforeApplying(t *testing.T) {
 		{name: "foreign ServiceAccount", files: map[string]string{"x.yaml": valid + strings.Replace(deploymentYAML("web", "example.com/web:v1"),
 			"    spec:\n", "    spec:\n      serviceAccountName: tagrelay-reconciler\n", 1)},
 			sentinel: reconcile.ErrTenancy, class: errdefs.ErrPrecondition, message: "Deployment/NS/web (runs as ServiceAccount tagrelay-reconciler, which the app neither renders nor lists in serviceAccounts)"},
-		{name: "alias bomb", files: map[string]string{"a.yaml": valid, "b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata:\n" + laughs(5)},
+		{name: "alias bomb", files: map[string]string{"a.yaml": valid, "b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata:\n" + yamltest.Laughs("  ", 5)},
 			sentinel: render.ErrAliasBomb, class: errdefs.ErrInvalid, message: "b.yaml: its YAML aliases expand to more than 10000 nodes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

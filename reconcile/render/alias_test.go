@@ -2,36 +2,11 @@ package render_test
 
 import (
 	"bytes"
-	"fmt"
-	"strings"
 	"testing"
 
+	"github.com/tagrelay/tagrelay/internal/yamltest"
 	"github.com/tagrelay/tagrelay/reconcile/render"
 )
-
-// laughs is a billion-laughs document: a list of 9 scalars, then depth lists of 9 aliases of
-// the list before. Each level is 48 bytes; krusty needs 258 MB for depth 5 and exhausts 24 GB
-// at depth 7.
-func laughs(indent string, depth int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%sa0: &a0 [x,x,x,x,x,x,x,x,x]\n", indent)
-	for i := 1; i <= depth; i++ {
-		p := fmt.Sprintf("*a%d", i-1)
-		fmt.Fprintf(&b, "%sa%d: &a%d [%s]\n", indent, i, i, strings.Repeat(p+",", 8)+p)
-	}
-	return b.String()
-}
-
-// laughsNodes is what the aliases of laughs(depth) expand to: level i is a list of 9 copies
-// of level i-1 (size s(i) = 1 + 9 s(i-1), s(0) = 10), each copy added by an alias.
-func laughsNodes(depth int) int64 {
-	size, extra := int64(10), int64(0)
-	for range depth {
-		extra += 9 * size
-		size = 1 + 9*size
-	}
-	return extra
-}
 
 func TestAliasNodes(t *testing.T) {
 	t.Parallel()
@@ -46,10 +21,10 @@ func TestAliasNodes(t *testing.T) {
 		{"one alias of a list", "a: &x [1, 2, 3]\nb: *x\n", 100, 4},
 		{"a merge key", "base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  z: 3\n", 100, 5},
 		{"every document", "a: &x [1]\nb: *x\n---\na: &y [1, 2]\nb: *y\n", 100, 5},
-		{"laughs 3", laughs("", 3), 1 << 40, laughsNodes(3)},
-		{"laughs 7 stops at the limit", laughs("", 7), 10000, 10001},
+		{"laughs 3", yamltest.Laughs("", 3), 1 << 40, yamltest.LaughsNodes(3)},
+		{"laughs 7 stops at the limit", yamltest.Laughs("", 7), 10000, 10001},
 		{"YAML in a string (an inline patch)", "patches:\n- patch: |-\n    a: &x [1, 2]\n    b: *x\n", 100, 3},
-		{"laughs in a string", "patches:\n- patch: |-\n" + laughs("    ", 6), 10000, 10001},
+		{"laughs in a string", "patches:\n- patch: |-\n" + yamltest.Laughs("    ", 6), 10000, 10001},
 		{"an alias of its own ancestor expands without end", "a: &a [1, *a]\n", 100, 101},
 		{"syntax error after an alias", "a: &x [1, 2]\nb: *x\nc: [oops\n", 100, 0},
 		{"not YAML", "\x00\x01*\xff", 100, 0},
@@ -66,7 +41,7 @@ func TestAliasNodes(t *testing.T) {
 // FuzzAliasNodes: the pre-check never panics, stays within limit+1, and saturates
 // consistently: a lower limit gives min(count, limit+1).
 func FuzzAliasNodes(f *testing.F) {
-	f.Add([]byte(laughs("", 4)), int64(1000))
+	f.Add([]byte(yamltest.Laughs("", 4)), int64(1000))
 	f.Add([]byte("a: &x [1, 2, 3]\nb: *x\nc: {<<: *x}\n"), int64(5))
 	f.Add([]byte("p: |\n  a: &y [1]\n  b: *y\n"), int64(100))
 	f.Add([]byte("a: &a [*a]\n"), int64(10))

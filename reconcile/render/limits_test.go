@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/internal/yamltest"
 	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
@@ -16,7 +17,7 @@ import (
 // uncaught, krusty spends seconds and a quarter GB on it — survivable, so a broken pre-check
 // fails this test instead of the machine.
 func bombConfigMap(name string) string {
-	return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + "}\nlaughs:\n" + laughs("  ", 5)
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + "}\nlaughs:\n" + yamltest.Laughs("  ", 5)
 }
 
 const chartYAML = "apiVersion: v2\nname: c\nversion: 0.1.0\n"
@@ -39,12 +40,12 @@ func TestAliasBombs(t *testing.T) {
 		{"kustomize inline patch", map[string]string{"kustomization.yaml": "resources: [cm.yaml]\npatches:\n- patch: |-\n    " +
 			strings.ReplaceAll(strings.TrimSpace(bombConfigMap("b")), "\n", "\n    ") + "\n", "cm.yaml": cm("b")}, nil, "kustomization.yaml"},
 		{"helm values file", map[string]string{"Chart.yaml": chartYAML, "templates/cm.yaml": cm("x"),
-			"prod.yaml": "big:\n" + laughs("  ", 5)}, []string{"prod.yaml"}, "prod.yaml"},
+			"prod.yaml": "big:\n" + yamltest.Laughs("  ", 5)}, []string{"prod.yaml"}, "prod.yaml"},
 		{"helm chart values.yaml", map[string]string{"Chart.yaml": chartYAML, "templates/cm.yaml": cm("x"),
-			"values.yaml": "big:\n" + laughs("  ", 5)}, nil, "values.yaml"},
+			"values.yaml": "big:\n" + yamltest.Laughs("  ", 5)}, nil, "values.yaml"},
 		{"helm template output", map[string]string{"Chart.yaml": chartYAML, "values.yaml": "n: 9\n",
 			"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\nlaughs:\n  a0: &a0 [{{ range until (int .Values.n) }}x,{{ end }}x]\n" +
-				strings.SplitN(laughs("  ", 5), "\n", 2)[1]}, nil, "templates/cm.yaml"},
+				strings.SplitN(yamltest.Laughs("  ", 5), "\n", 2)[1]}, nil, "templates/cm.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

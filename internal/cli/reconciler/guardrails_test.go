@@ -18,20 +18,9 @@ import (
 	"github.com/tagrelay/tagrelay/internal/gittest"
 	"github.com/tagrelay/tagrelay/internal/kubetest"
 	"github.com/tagrelay/tagrelay/internal/reconcilertest"
+	"github.com/tagrelay/tagrelay/internal/yamltest"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
-
-// laughs is a billion-laughs mapping, 9 wide and depth deep, indented by indent. Uncaught at
-// depth 5, krusty alone needs 258 MB: the RSS bound below would fail, not the machine.
-func laughs(indent string, depth int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%sa0: &a0 [x,x,x,x,x,x,x,x,x]\n", indent)
-	for i := 1; i <= depth; i++ {
-		p := fmt.Sprintf("*a%d", i-1)
-		fmt.Fprintf(&b, "%sa%d: &a%d [%s]\n", indent, i, i, strings.Repeat(p+",", 8)+p)
-	}
-	return b.String()
-}
 
 // listener accepts connections and never answers, counting them: a git server that hangs, or
 // a host a render must not reach.
@@ -87,7 +76,7 @@ func TestGuardrailsInOneServer(t *testing.T) {
 	git.MustCreateRepo(t, "infra")
 	hang, hangConns := listener(t)
 	evil, evilConns := listener(t)
-	bombCM := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n" + laughs("  ", 5)
+	bombCM := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n" + yamltest.Laughs("  ", 5)
 	chart := "apiVersion: v2\nname: c\nversion: 0.1.0\n"
 	git.MustCommit(t, "infra", "main", "apps", map[string]string{
 		"good/web.yaml": kubetest.DeploymentYAML("web", "example.com/web:v1", 1),
@@ -98,10 +87,10 @@ func TestGuardrailsInOneServer(t *testing.T) {
 		"kpatch/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\n", "kpatch/patch.yaml": bombCM,
 		"plain/ok.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n", "plain/bomb.yaml": bombCM,
 		"hvalues/Chart.yaml": chart, "hvalues/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-		"hvalues/prod.yaml":  "big:\n" + laughs("  ", 5),
+		"hvalues/prod.yaml":  "big:\n" + yamltest.Laughs("  ", 5),
 		"houtput/Chart.yaml": chart, "houtput/values.yaml": "n: 9\n",
 		"houtput/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\nlaughs:\n  a0: &a0 [{{ range until (int .Values.n) }}x,{{ end }}x]\n" +
-			strings.SplitN(laughs("  ", 5), "\n", 2)[1],
+			strings.SplitN(yamltest.Laughs("  ", 5), "\n", 2)[1],
 		"loop/Chart.yaml": chart, "loop/templates/loop.yaml": "{{ range $i := until 100000 }}{{ range $j := until 100000 }}{{ end }}{{ end }}",
 		"remote/kustomization.yaml": "resources: [https://" + evil + "/evil.yaml]\n",
 	})

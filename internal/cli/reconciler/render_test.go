@@ -15,6 +15,7 @@ import (
 	"github.com/tagrelay/tagrelay/internal/cli/reconciler"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/kubetest"
+	"github.com/tagrelay/tagrelay/internal/yamltest"
 )
 
 // runArgs runs tagrelay-reconciler with exactly args.
@@ -48,7 +49,7 @@ func TestRenderCommand(t *testing.T) {
 		t.Errorf("render --output json = exit %d, %v:\n%s", code, err, out)
 	}
 
-	f.git.MustCommit(t, "infra", "main", "bomb", map[string]string{"apps/web/bomb.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata:\n" + laughs("  ", 5)})
+	f.git.MustCommit(t, "infra", "main", "bomb", map[string]string{"apps/web/bomb.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata:\n" + yamltest.Laughs("  ", 5)})
 	code, out, stderr = f.runArgs("render", "--config", f.config, "--cache-dir", cache, "web")
 	if code != 2 || out != "" || !strings.Contains(stderr, "YAML aliases refused: apps/web/bomb.yaml") {
 		t.Errorf("render of an alias bomb = exit %d, stdout %q, stderr %q; want exit 2 naming the file", code, out, stderr)
