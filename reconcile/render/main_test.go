@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 }
 
 // isolated renders with the test binary as the template worker.
-func isolated(t *testing.T, limits render.Limits, memory int64) render.Options {
+func isolated(t testing.TB, limits render.Limits, memory int64) render.Options {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
