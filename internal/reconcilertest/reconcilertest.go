@@ -320,6 +320,8 @@ func httpClient(caFile string) (*http.Client, error) {
 	client.Transport = tr
 	return client, nil
 }
+// Pid is the server's process id (to read its /proc/PID/status).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Logs returns the server's log so far.
 func (s *Server) Logs() string {
