@@ -320,6 +320,7 @@ func httpClient(caFile string) (*http.Client, error) {
 	client.Transport = tr
 	return client, nil
 }
+
 // Pid is the server's process id (to read its /proc/PID/status).
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
