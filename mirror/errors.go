@@ -35,8 +35,8 @@ var (
 	ErrRejected = errdefs.Conflict(errors.New("push rejected"))
 	// ErrLFSPointers: the commits to push hold Git LFS pointers and Options.LFS is off; nothing
 	// was pushed.
-	ErrLFSPointers = errdefs.Precondition(errors.New("Git LFS objects not mirrored"))
+	ErrLFSPointers = errdefs.Precondition(errors.New("LFS objects not mirrored"))
 	// ErrLFSObject: an LFS object could not be copied: the source's LFS server lacks it, or it
 	// sent other bytes than the pointer names; nothing was pushed.
-	ErrLFSObject = errdefs.Precondition(errors.New("Git LFS object not copied"))
+	ErrLFSObject = errdefs.Precondition(errors.New("LFS object not copied"))
 )
