@@ -3,6 +3,7 @@ package fluxtest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -59,6 +60,15 @@ func TestReconcile(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("Deployment web applied by Flux never rolled out: %v", err)
+	}
+	// notification-controller's webhook receiver answers (404 for an unknown hook path).
+	resp, err := http.Get(f.ReceiverURL + "/hook/unknown")
+	if err != nil {
+		t.Fatalf("receiver: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET %s/hook/unknown = %s, want 404", f.ReceiverURL, resp.Status)
 	}
 	for _, p := range f.Processes() {
 		if rss, err := p.RSS(); err == nil {

@@ -40,9 +40,10 @@ func StopShared(keep bool) {
 	}
 }
 
-// Shared returns the Flux of this test binary, reconciling kubetest.Shared's cluster, starting
-// it on first use (a few seconds; the first build of the controllers takes minutes). It skips the
-// test under -short and fails it when Flux cannot start. Use it with Main.
+// Shared returns the Flux of this test binary (source-, kustomize- and notification-controller),
+// reconciling kubetest.Shared's cluster, starting it on first use (a few seconds; the first build
+// of the controllers takes minutes). It skips the test under -short and fails it when Flux cannot
+// start. Use it with Main (or StopShared).
 func Shared(t testing.TB) *Flux {
 	t.Helper()
 	if testing.Short() {
@@ -50,7 +51,7 @@ func Shared(t testing.TB) *Flux {
 	}
 	c := kubetest.Shared(t)
 	shared.once.Do(func() {
-		shared.flux, shared.err = Start(context.Background(), c, Options{})
+		shared.flux, shared.err = Start(context.Background(), c, Options{Notification: true})
 	})
 	if shared.err != nil {
 		t.Fatalf("fluxtest: %v", shared.err)
