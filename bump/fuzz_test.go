@@ -37,13 +37,11 @@ func FuzzRewrite(f *testing.F) {
 	f.Add([]byte("images:\n- name: nginx\n  newTag: v1\n"), uint8(4))
 	f.Add([]byte("containers: [{image: nginx}]\n"), uint8(12))
 	f.Fuzz(func(t *testing.T, in []byte, sel uint8) {
-		targets := append([]Target(nil), fuzzTargets[int(sel)%len(fuzzTargets)]...)
-		kind := fuzzKinds[int(sel)/len(fuzzTargets)%len(fuzzKinds)]
-		for i := range targets {
-			if err := targets[i].Validate(); err != nil {
-				t.Fatal(err)
-			}
+		targets, err := prepareAll(fuzzTargets[int(sel)%len(fuzzTargets)])
+		if err != nil {
+			t.Fatal(err)
 		}
+		kind := fuzzKinds[int(sel)/len(fuzzTargets)%len(fuzzKinds)]
 		r, k, err := match("f.yaml", in, kind, targets)
 		if err != nil {
 			return

@@ -68,8 +68,6 @@ type Target struct {
 	// Key is a dotted path ("image.tag", "spec.values.app.image") to one node of a Helm values
 	// file or HelmRelease; "" means find the image by its repository.
 	Key string
-
-	canon string
 }
 
 // String returns "image:tag" (and "@digest" when set).
@@ -92,20 +90,54 @@ func ParseTarget(s string) (Target, error) {
 }
 
 // Validate checks the image, tag and digest syntax (OCI distribution rules: a tag is
-// [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}; repositories are lowercase) and prepares matching.
-func (t *Target) Validate() error {
+// [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}; repositories are lowercase). It changes nothing.
+func (t Target) Validate() error {
+	_, err := t.prepare()
+	return err
+}
+
+// target is a validated Target with what matching compares: its canonical repository.
+type target struct {
+	Target
+	canon string
+}
+
+// prepare validates t and returns it ready for matching.
+func (t Target) prepare() (target, error) {
 	if t.Image == "" {
-		return errdefs.Invalid(fmt.Errorf("no image given"))
+		return target{}, errdefs.Invalid(fmt.Errorf("no image given"))
 	}
 	ref := splitImage(t.Image)
 	if ref.tag != "" || ref.digest != "" {
-		return errdefs.Invalid(fmt.Errorf("invalid image %q: give the repository without a tag or digest (the tag goes in --tag or IMAGE=TAG)", t.Image))
+		return target{}, errdefs.Invalid(fmt.Errorf("invalid image %q: give the repository without a tag or digest", t.Image))
 	}
 	canon, err := name.NewRepository(t.Image)
 	if err != nil {
-		return errdefs.Invalid(fmt.Errorf("invalid image %q: %s", t.Image, badName(err)))
+		return target{}, errdefs.Invalid(fmt.Errorf("invalid image %q: %s", t.Image, badName(err)))
 	}
-	t.canon = canon.Name()
+	if err := t.validateTag(); err != nil {
+		return target{}, err
+	}
+	return target{Target: t, canon: canon.Name()}, nil
+}
+
+// prepareAll validates every target: ErrNoTarget for none.
+func prepareAll(targets []Target) ([]target, error) {
+	if len(targets) == 0 {
+		return nil, ErrNoTarget
+	}
+	out := make([]target, len(targets))
+	for i, t := range targets {
+		var err error
+		if out[i], err = t.prepare(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// validateTag checks the tag and the digest of a target whose image is valid.
+func (t Target) validateTag() error {
 	if t.Tag == "" {
 		return errdefs.Invalid(fmt.Errorf("no tag given for image %s", t.Image))
 	}
@@ -129,14 +161,14 @@ func badName(err error) string {
 }
 
 // matches reports whether repo (as written in a file) is the target's repository.
-func (t *Target) matches(repo string) bool {
+func (t target) matches(repo string) bool {
 	c, ok := canonicalRepo(repo)
 	return ok && c == t.canon
 }
 
 // lastSegment is the cheap screen applied to a file before parsing it: any file that refers to
 // the image contains the last path segment of its repository.
-func (t *Target) lastSegment() string {
+func (t Target) lastSegment() string {
 	s := t.Image
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
 		s = s[i+1:]

@@ -38,7 +38,7 @@ func (r *rewriter) kustomizeEntry(e *yaml.Node, ti int) {
 	dk, dv := mapValue(e, "digest")
 	pinned := dv != nil && dv.Value != ""
 	if pinned && t.Digest == "" {
-		r.fail(fmt.Errorf("%w: %s:%d: %s is pinned to %s in images:; a tag-only bump would not change what runs. Use --digest to resolve and write the new digest", ErrPinnedDigest, r.path, dv.Line, t.Image, dv.Value))
+		r.pinned(dv.Line, t.Image, dv.Value, " in images:")
 		return
 	}
 	last := e.Content[len(e.Content)-1]
@@ -145,7 +145,7 @@ func (r *rewriter) helmMap(m *yaml.Node, ti int) string {
 	r.found[ti] = true
 	dk, dv := mapValue(m, "digest")
 	if dv != nil && dv.Kind == yaml.ScalarNode && dv.Value != "" && t.Digest == "" {
-		r.fail(fmt.Errorf("%w: %s:%d: %s is pinned to %s; a tag-only bump would not change what runs. Use --digest to resolve and write the new digest", ErrPinnedDigest, r.path, dv.Line, t.Image, dv.Value))
+		r.pinned(dv.Line, t.Image, dv.Value, "")
 		return repoKey
 	}
 	switch {
@@ -196,13 +196,13 @@ func (r *rewriter) key(doc *yaml.Node, ti int) {
 	}
 	if n.Kind != yaml.ScalarNode {
 		r.found[ti] = true
-		r.fail(fmt.Errorf("%w: %s:%d: --key %s holds a %s, not a tag or image", ErrUnsupported, r.path, n.Line, t.Key, kindName(n.Kind)))
+		r.fail(fmt.Errorf("%w: %s:%d: key %s holds a %s, not a tag or image", ErrUnsupported, r.path, n.Line, t.Key, kindName(n.Kind)))
 		return
 	}
 	if ref := splitImage(n.Value); n.Value == t.Image || strings.ContainsAny(n.Value, ":/@") {
 		if !t.matches(ref.repo) {
 			r.found[ti] = true
-			r.fail(fmt.Errorf("%w: %s:%d: --key %s holds image %s, not %s", ErrImageNotFound, r.path, n.Line, t.Key, ref.repo, t.Image))
+			r.fail(fmt.Errorf("%w: %s:%d: key %s holds image %s, not %s", ErrImageNotFound, r.path, n.Line, t.Key, ref.repo, t.Image))
 			return
 		}
 		r.setImageString(n, ti, t.Key)
@@ -211,7 +211,7 @@ func (r *rewriter) key(doc *yaml.Node, ti int) {
 	if _, dv := mapValue(parent, "digest"); dv != nil && dv.Kind == yaml.ScalarNode && dv.Value != "" {
 		if t.Digest == "" {
 			r.found[ti] = true
-			r.fail(fmt.Errorf("%w: %s:%d: %s is pinned to %s; a tag-only bump would not change what runs. Use --digest to resolve and write the new digest", ErrPinnedDigest, r.path, dv.Line, t.Image, dv.Value))
+			r.pinned(dv.Line, t.Image, dv.Value, "")
 			return
 		}
 		r.setScalar(dv, t.Digest, "digest", ti)

@@ -60,19 +60,17 @@ func (r *Result) Diff() string {
 }
 
 // Plan computes the edit of paths (files, or directories whose YAML files are all considered)
-// inside fsys for targets. It reads and changes nothing outside memory.
+// inside fsys for targets. It reads and changes nothing outside memory. Symbolic links are never
+// followed: a path that is or goes through one is ErrSymlink, and a directory walk passes them by.
 //
-// It returns ErrImageNotFound when a target appears in none of the files, ErrUnchanged (with the
-// result) when every target is already current, ErrInvalidYAML for a file that does not parse,
-// ErrPinnedDigest when a pinned digest would be left stale.
+// It returns ErrNoTarget without targets, ErrImageNotFound when a target appears in none of the
+// files, ErrUnchanged (with the result) when every target is already current, ErrInvalidYAML for a
+// file that does not parse, ErrPinnedDigest when a pinned digest would be left stale, ErrSymlink
+// and ErrOutsideTree for paths that are not plain files and directories inside fsys.
 func Plan(fsys fs.FS, paths []string, targets []Target, kind Kind) (*Result, error) {
-	if len(targets) == 0 {
-		return nil, fmt.Errorf("%w: no image to bump", ErrInvalidYAML)
-	}
-	for i := range targets {
-		if err := targets[i].Validate(); err != nil {
-			return nil, err
-		}
+	prepared, err := prepareAll(targets)
+	if err != nil {
+		return nil, err
 	}
 	files, dirMode, err := collect(fsys, paths)
 	if err != nil {
@@ -85,11 +83,11 @@ func Plan(fsys fs.FS, paths []string, targets []Target, kind Kind) (*Result, err
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", p, err)
 		}
-		if dirMode[p] && !screen(b, targets) {
+		if dirMode[p] && !screen(b, prepared) {
 			continue
 		}
 		res.Scanned++
-		f, fileFound, err := Rewrite(p, b, kind, targets)
+		f, fileFound, err := rewriteVerified(p, b, kind, prepared)
 		if err != nil {
 			if dirMode[p] && errors.Is(err, ErrInvalidYAML) && bytes.Contains(b, []byte("{{")) {
 				continue // a Helm or Go template below the directory, not YAML
@@ -127,7 +125,7 @@ func notFound(targets []Target, found []bool, paths []string, scanned int) error
 		if !ok {
 			missing = append(missing, targets[i].Image)
 			if targets[i].Key != "" {
-				missing[len(missing)-1] += " (at --key " + targets[i].Key + ")"
+				missing[len(missing)-1] += " (at key " + targets[i].Key + ")"
 			}
 		}
 	}
@@ -143,7 +141,7 @@ func notFound(targets []Target, found []bool, paths []string, scanned int) error
 
 // screen is the cheap check applied to files found by walking a directory: a file that refers to
 // an image contains the last segment of its repository.
-func screen(b []byte, targets []Target) bool {
+func screen(b []byte, targets []target) bool {
 	for i := range targets {
 		if targets[i].Key != "" || bytes.Contains(b, []byte(targets[i].lastSegment())) {
 			return true
@@ -153,18 +151,16 @@ func screen(b []byte, targets []Target) bool {
 }
 
 // collect expands paths into files. Files named explicitly are always read; below a directory,
-// YAML files (*.yaml, *.yml, Kustomization) are, except in hidden directories (.git).
+// YAML files (*.yaml, *.yml, Kustomization) are, except in hidden directories (.git). Links are
+// refused when named and passed by in a walk, as is anything else that is not a regular file.
 func collect(fsys fs.FS, paths []string) (files []string, dirMode map[string]bool, err error) {
 	dirMode = map[string]bool{}
 	seen := map[string]bool{}
 	for _, p := range paths {
 		p = path.Clean(strings.TrimPrefix(p, "./"))
-		st, err := fs.Stat(fsys, p)
+		st, err := lstatPath(fsys, p)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, nil, errdefs.Invalid(fmt.Errorf("%s: no such file or directory", p))
-			}
-			return nil, nil, fmt.Errorf("reading %s: %w", p, err)
+			return nil, nil, err
 		}
 		if !st.IsDir() {
 			if !seen[p] {
@@ -174,16 +170,14 @@ func collect(fsys fs.FS, paths []string) (files []string, dirMode map[string]boo
 			continue
 		}
 		err = fs.WalkDir(fsys, p, func(q string, d fs.DirEntry, err error) error {
-			if err != nil {
+			switch {
+			case err != nil:
 				return err
-			}
-			if d.IsDir() {
+			case d.IsDir():
 				if q != p && strings.HasPrefix(d.Name(), ".") {
 					return fs.SkipDir
 				}
-				return nil
-			}
-			if isYAMLName(d.Name()) && !seen[q] {
+			case d.Type().IsRegular() && isYAMLName(d.Name()) && !seen[q]:
 				files = append(files, q)
 				seen[q] = true
 				dirMode[q] = true
@@ -198,6 +192,38 @@ func collect(fsys fs.FS, paths []string) (files []string, dirMode map[string]boo
 	return files, dirMode, nil
 }
 
+// lstatPath describes p, a regular file or a directory inside fsys, checking each of its
+// directories on the way: none may be a symbolic link.
+func lstatPath(fsys fs.FS, p string) (fs.FileInfo, error) {
+	if !fs.ValidPath(p) {
+		return nil, fmt.Errorf("%w: %s", ErrOutsideTree, p)
+	}
+	var st fs.FileInfo
+	for i := 0; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		var err error
+		switch st, err = fs.Lstat(fsys, p[:i]); {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, errdefs.Invalid(fmt.Errorf("%s: no such file or directory", p))
+		case err != nil:
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		case st.Mode()&fs.ModeSymlink != 0:
+			where := p[:i]
+			if where != p {
+				where += " (on the way to " + p + ")"
+			}
+			return nil, fmt.Errorf("%s is a %w; bump edits regular files only and never follows a link", where, ErrSymlink)
+		case !st.IsDir() && i < len(p):
+			return nil, errdefs.Invalid(fmt.Errorf("%s: %s is not a directory", p, p[:i]))
+		case !st.IsDir() && !st.Mode().IsRegular():
+			return nil, errdefs.Invalid(fmt.Errorf("%s: not a regular file (%s)", p, st.Mode().Type()))
+		}
+	}
+	return st, nil
+}
+
 func isYAMLName(n string) bool {
 	return strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") || n == "Kustomization"
 }
@@ -206,39 +232,48 @@ func isYAMLName(n string) bool {
 // changes) and, per target, whether the image was found in the file. The output is verified
 // before it is returned: it parses, and rewriting it again changes nothing.
 func Rewrite(p string, b []byte, kind Kind, targets []Target) (*File, []bool, error) {
-	for i := range targets {
-		if targets[i].canon == "" {
-			if err := targets[i].Validate(); err != nil {
-				return nil, nil, err
-			}
-		}
+	prepared, err := prepareAll(targets)
+	if err != nil {
+		return nil, nil, err
 	}
-	out, changes, k, found, err := rewrite(p, b, kind, targets)
-	if err != nil || len(changes) == 0 {
-		return nil, found, err
-	}
-	// Verify: the new bytes parse and are a fixed point.
-	if _, again, _, _, err := rewrite(p, out, k, targets); err != nil || len(again) != 0 {
-		return nil, found, fmt.Errorf("%s: internal error: the rewritten file does not verify (%v, %d more changes); nothing was written", p, err, len(again))
-	}
-	return &File{Path: p, Kind: k, Changes: changes, Old: b, New: out}, found, nil
+	return rewriteVerified(p, b, kind, prepared)
 }
 
-func rewrite(p string, b []byte, kind Kind, targets []Target) ([]byte, []Change, Kind, []bool, error) {
-	r, kind, err := match(p, b, kind, targets)
-	if err != nil {
-		var found []bool
-		if r != nil {
-			found = r.found
-		}
-		return nil, nil, kind, found, err
+func rewriteVerified(p string, b []byte, kind Kind, targets []target) (*File, []bool, error) {
+	r, err := rewrite(p, b, kind, targets)
+	if err != nil || len(r.changes) == 0 {
+		return nil, r.found, err
 	}
-	out, changes, err := r.apply()
-	return out, changes, kind, r.found, err
+	// Verify: the new bytes parse and are a fixed point.
+	if again, err := rewrite(p, r.out, r.kind, targets); err != nil || len(again.changes) != 0 {
+		return nil, r.found, fmt.Errorf("%s: internal error: the rewritten file does not verify (%v, %d more changes); nothing was written", p, err, len(again.changes))
+	}
+	return &File{Path: p, Kind: r.kind, Changes: r.changes, Old: b, New: r.out}, r.found, nil
+}
+
+// rewritten is one pass of the rewriter over a file.
+type rewritten struct {
+	out     []byte   // the new bytes
+	changes []Change // what changed, in file order
+	kind    Kind     // the kind the file was read as (detected in auto mode)
+	found   []bool   // per target: the image was seen in the file
+}
+
+func rewrite(p string, b []byte, kind Kind, targets []target) (rewritten, error) {
+	r, kind, err := match(p, b, kind, targets)
+	res := rewritten{kind: kind}
+	if r != nil {
+		res.found = r.found
+	}
+	if err != nil {
+		return res, err
+	}
+	res.out, res.changes, err = r.apply()
+	return res, err
 }
 
 // match parses b and collects the edits for targets without applying them.
-func match(p string, b []byte, kind Kind, targets []Target) (*rewriter, Kind, error) {
+func match(p string, b []byte, kind Kind, targets []target) (*rewriter, Kind, error) {
 	src, err := parseSource(b)
 	if err != nil {
 		return nil, kind, fmt.Errorf("%w: %s: %v", ErrInvalidYAML, p, strings.TrimPrefix(err.Error(), "parsing YAML: yaml: "))

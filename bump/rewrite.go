@@ -43,7 +43,7 @@ type Change struct {
 	Line  int    `json:"line"`
 	Image string `json:"image"`
 	// Field is what changed: "tag" (a tag inside an image string), "newTag", "digest", or the
-	// Helm key ("tag", "imageTag", or the --key).
+	// Helm key ("tag", "imageTag", or the target's Key).
 	Field string `json:"field"`
 	From  string `json:"from"`
 	To    string `json:"to"`
@@ -60,7 +60,7 @@ type edit struct {
 type rewriter struct {
 	src     *source
 	path    string
-	targets []Target
+	targets []target
 	edits   []edit
 	found   []bool // per target: the image was seen in this file
 	err     error  // first error; matching stops reporting after it
@@ -70,6 +70,12 @@ func (r *rewriter) fail(err error) {
 	if r.err == nil {
 		r.err = err
 	}
+}
+
+// pinned fails the rewrite of an image pinned to digest (at line) when the target has no new
+// digest: changing its tag alone would deploy the same image.
+func (r *rewriter) pinned(line int, image, digest, where string) {
+	r.fail(fmt.Errorf("%w: %s:%d: %s is pinned to %s%s; a tag-only bump would not change what runs", ErrPinnedDigest, r.path, line, image, digest, where))
 }
 
 // setScalar makes scalar n hold value. A plain scalar that would not read back as a string gets
@@ -140,7 +146,7 @@ func (r *rewriter) setImageString(n *yaml.Node, ti int, field string) {
 	}
 	if ref.digest != "" && t.Digest == "" {
 		r.found[ti] = true
-		r.fail(fmt.Errorf("%w: %s:%d: %s is pinned to %s; a tag-only bump would not change what runs. Use --digest to resolve and write the new digest", ErrPinnedDigest, r.path, n.Line, t.Image, ref.digest))
+		r.pinned(n.Line, t.Image, ref.digest, "")
 		return
 	}
 	value := ref.repo + ":" + t.Tag

@@ -63,7 +63,7 @@ func rewriteTree(s storer.EncodedObjectStorer, base *object.Tree, files map[stri
 	for i, e := range entries {
 		switch {
 		case direct[e.Name] != nil:
-			if !e.Mode.IsFile() {
+			if !regular(e.Mode) {
 				return plumbing.ZeroHash, fmt.Errorf("%s is not a regular file", e.Name)
 			}
 			h, err := storeBlob(s, direct[e.Name])

@@ -12,16 +12,24 @@ import (
 )
 
 // treeFS presents a git tree as a read-only fs.FS, so Plan reads a commit the way it reads a
-// checkout, without a worktree.
+// checkout, without a worktree. Links are never followed: Stat describes a link itself (as
+// Lstat does), and opening one is an error, so a link's text is never read as a file.
 type treeFS struct {
 	root *object.Tree
 }
 
 var (
-	_ fs.FS        = treeFS{}
-	_ fs.ReadDirFS = treeFS{}
-	_ fs.StatFS    = treeFS{}
+	_ fs.FS         = treeFS{}
+	_ fs.ReadDirFS  = treeFS{}
+	_ fs.StatFS     = treeFS{}
+	_ fs.ReadLinkFS = treeFS{}
 )
+
+// regular reports whether a tree entry is a file whose bytes are its content (not a link, whose
+// blob is the target's path, nor a submodule).
+func regular(m filemode.FileMode) bool {
+	return m == filemode.Regular || m == filemode.Executable || m == filemode.Deprecated
+}
 
 func (t treeFS) entry(name string) (*object.TreeEntry, error) {
 	if !fs.ValidPath(name) {
@@ -43,7 +51,7 @@ func (t treeFS) Stat(name string) (fs.FileInfo, error) {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
 	info := entryInfo{name: path.Base(name), mode: e.Mode}
-	if e.Mode.IsFile() {
+	if regular(e.Mode) {
 		if info.size, err = t.root.Size(name); err != nil { // the object's header: no blob read
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 		}
@@ -59,7 +67,7 @@ func (t treeFS) Open(name string) (fs.File, error) {
 	if e.Mode == filemode.Dir {
 		return &treeDir{info: entryInfo{name: path.Base(name), mode: e.Mode}}, nil
 	}
-	if !e.Mode.IsFile() {
+	if !regular(e.Mode) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("not a regular file (submodule or symlink)")}
 	}
 	f, err := t.root.TreeEntryFile(e)
@@ -71,6 +79,29 @@ func (t treeFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	return &treeFile{ReadCloser: r, info: entryInfo{name: path.Base(name), mode: e.Mode, size: f.Size}}, nil
+}
+
+// Lstat is Stat: no link is ever followed.
+func (t treeFS) Lstat(name string) (fs.FileInfo, error) { return t.Stat(name) }
+
+// ReadLink returns a link's target, as git stores it (the blob of the entry).
+func (t treeFS) ReadLink(name string) (string, error) {
+	e, err := t.entry(name)
+	if err == nil && e.Mode != filemode.Symlink {
+		err = errors.New("not a symbolic link")
+	}
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	f, err := t.root.TreeEntryFile(e)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	target, err := f.Contents()
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return target, nil
 }
 
 func (t treeFS) ReadDir(name string) ([]fs.DirEntry, error) {

@@ -4,11 +4,9 @@ import (
 	"io/fs"
 	"path"
 	"sort"
-
-	"github.com/tagrelay/tagrelay"
 )
 
-// Paths of the templates inside FS.
+// Paths of the templates inside the ci-templates directory.
 const (
 	// GitLabInclude is the include template with the .tagrelay:* hidden jobs.
 	GitLabInclude = "gitlab/tagrelay.gitlab-ci.yml"
@@ -22,18 +20,10 @@ const (
 	ActionExamples = "github/examples"
 )
 
-// FS returns the ci-templates directory.
-func FS() fs.FS {
-	sub, err := fs.Sub(tagrelay.CITemplates, "ci-templates")
-	if err != nil {
-		panic(err) // the embed pattern guarantees the directory
-	}
-	return sub
-}
-
-// ActionWorkflows returns the paths of the example workflows, sorted.
-func ActionWorkflows() ([]string, error) {
-	m, err := fs.Glob(FS(), path.Join(ActionExamples, "*.yml"))
+// ActionWorkflows returns the paths of the example workflows in fsys, the ci-templates
+// directory, sorted.
+func ActionWorkflows(fsys fs.FS) ([]string, error) {
+	m, err := fs.Glob(fsys, path.Join(ActionExamples, "*.yml"))
 	sort.Strings(m)
 	return m, err
 }

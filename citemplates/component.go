@@ -42,7 +42,7 @@ func (in Input) Required() bool { return in.Default == nil }
 // Component is one CI/CD component: templates/<name>.yml or templates/<name>/template.yml.
 type Component struct {
 	Name   string
-	Path   string // inside FS
+	Path   string // inside the ci-templates directory
 	Inputs []Input
 	// Header and Body are the two YAML documents of the file: the spec, and the configuration.
 	Header, Body []byte
@@ -51,9 +51,9 @@ type Component struct {
 // interpolation matches GitLab's $[[ inputs.NAME ]] with optional functions after "|".
 var interpolation = regexp.MustCompile(`\$\[\[\s*inputs\.([\w-]+)\s*(\|[^\]]*)?\]\]`)
 
-// Components returns the components of the component project, sorted by name.
-func Components() ([]*Component, error) {
-	fsys := FS()
+// Components returns the components of the component project in fsys, the ci-templates
+// directory, sorted by name.
+func Components(fsys fs.FS) ([]*Component, error) {
 	var out []*Component
 	root := path.Join(ComponentProject, "templates")
 	entries, err := fs.ReadDir(fsys, root)

@@ -2,6 +2,7 @@ package citemplates_test
 
 import (
 	"io/fs"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -13,18 +14,21 @@ import (
 	"github.com/tagrelay/tagrelay/citemplates"
 )
 
+// templates is the ci-templates directory of this checkout, as the package reads it.
+var templates = os.DirFS("../ci-templates")
+
 var jobs = []string{"bump", "deploy", "mirror", "push", "release"}
 
 // GitLab's rules for a component project: https://docs.gitlab.com/ci/components/#directory-structure
 func TestComponentProjectLayout(t *testing.T) {
 	t.Parallel()
-	fsys := citemplates.FS()
+	fsys := templates
 	for _, f := range []string{"README.md", "templates", ".gitlab-ci.yml"} {
 		if _, err := fs.Stat(fsys, path.Join(citemplates.ComponentProject, f)); err != nil {
 			t.Errorf("component project lacks %s: %v", f, err)
 		}
 	}
-	comps, err := citemplates.Components()
+	comps, err := citemplates.Components(templates)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +51,7 @@ var inputName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 func TestComponentInputs(t *testing.T) {
 	t.Parallel()
-	comps, err := citemplates.Components()
+	comps, err := citemplates.Components(templates)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +143,11 @@ func TestInterpolate(t *testing.T) {
 // the same.
 func TestComponentsRunWhatTheIncludeRuns(t *testing.T) {
 	t.Parallel()
-	include, err := citemplates.LoadGitLab(citemplates.GitLabInclude)
+	include, err := citemplates.LoadGitLab(templates, citemplates.GitLabInclude)
 	if err != nil {
 		t.Fatal(err)
 	}
-	comps, err := citemplates.Components()
+	comps, err := citemplates.Components(templates)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +180,7 @@ func TestComponentsRunWhatTheIncludeRuns(t *testing.T) {
 // Product rules every job follows.
 func TestJobRules(t *testing.T) {
 	t.Parallel()
-	include, err := citemplates.LoadGitLab(citemplates.GitLabInclude)
+	include, err := citemplates.LoadGitLab(templates, citemplates.GitLabInclude)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +202,7 @@ func TestJobRules(t *testing.T) {
 			t.Errorf(".tagrelay:%s: image %q is not pinned by TAGRELAY_CLI_VERSION", name, image)
 		}
 	}
-	data, _ := fs.ReadFile(citemplates.FS(), citemplates.GitLabInclude)
+	data, _ := fs.ReadFile(templates, citemplates.GitLabInclude)
 	for _, bad := range []string{":latest", "CI_COMMIT_REF_NAME", "CI_COMMIT_BRANCH}"} {
 		if strings.Contains(string(data), bad) {
 			t.Errorf("%s uses %s: tags must be the commit's", citemplates.GitLabInclude, bad)

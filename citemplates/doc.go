@@ -1,10 +1,11 @@
-// Package citemplates serves tagrelay's CI templates (the ci-templates directory, embedded) and
-// understands them enough to check them: GitLab CI include templates, GitLab CI/CD components
-// with their `spec: inputs:` header and `$[[ inputs.NAME ]]` interpolation, and the GitHub
-// composite action.
+// Package citemplates understands tagrelay's CI templates (the ci-templates directory, data
+// only) enough to check them: GitLab CI include templates, GitLab CI/CD components with their
+// `spec: inputs:` header and `$[[ inputs.NAME ]]` interpolation, and the GitHub composite
+// action. It reads them from any fs.FS: tests pass os.DirFS("../ci-templates"); a tool that
+// ships them would pass an embed.FS of its own.
 //
-//	fsys := citemplates.FS()                       // ci-templates/ as an fs.FS
-//	comps, _ := citemplates.Components()           // templates/<name>.yml of the component project
+//	fsys := os.DirFS("ci-templates")
+//	comps, _ := citemplates.Components(fsys)       // templates/<name>.yml of the component project
 //	body, _ := comps[0].Interpolate(map[string]any{"dest": "harbor.example/team/app"})
 //
 // Interpolate follows GitLab's rules for the subset the components use: every input used must be

@@ -8,10 +8,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// LoadGitLab reads a GitLab CI file of FS into plain values (aliases resolved), as GitLab sees
-// it before includes.
-func LoadGitLab(p string) (map[string]any, error) {
-	data, err := fs.ReadFile(FS(), p)
+// LoadGitLab reads the GitLab CI file p of fsys, the ci-templates directory, into plain values
+// (aliases resolved), as GitLab sees it before includes.
+func LoadGitLab(fsys fs.FS, p string) (map[string]any, error) {
+	data, err := fs.ReadFile(fsys, p)
 	if err != nil {
 		return nil, err
 	}

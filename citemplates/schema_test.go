@@ -75,12 +75,12 @@ func concrete(t *testing.T, config map[string]any) map[string]any {
 
 func TestIncludeTemplatesPassGitLabSchema(t *testing.T) {
 	t.Parallel()
-	include, err := citemplates.LoadGitLab(citemplates.GitLabInclude)
+	include, err := citemplates.LoadGitLab(templates, citemplates.GitLabInclude)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{citemplates.GitLabInclude, citemplates.GitLabRepoPullSync} {
-		config, err := citemplates.LoadGitLab(p)
+		config, err := citemplates.LoadGitLab(templates, p)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -101,7 +101,7 @@ func TestIncludeTemplatesPassGitLabSchema(t *testing.T) {
 
 func TestComponentsPassGitLabSchema(t *testing.T) {
 	t.Parallel()
-	comps, err := citemplates.Components()
+	comps, err := citemplates.Components(templates)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestComponentsPassGitLabSchema(t *testing.T) {
 			t.Errorf("%s: interpolated with %v: %v\n%s", c.Path, sampleInputs(c), err, body)
 		}
 	}
-	project, err := citemplates.LoadGitLab(citemplates.ComponentProject + "/.gitlab-ci.yml")
+	project, err := citemplates.LoadGitLab(templates, citemplates.ComponentProject+"/.gitlab-ci.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestComponentsPassGitLabSchema(t *testing.T) {
 // The validator must be able to fail: a template broken in ways GitLab refuses is refused.
 func TestGitLabSchemaRefusesBrokenJobs(t *testing.T) {
 	t.Parallel()
-	config, err := citemplates.LoadGitLab(citemplates.GitLabInclude)
+	config, err := citemplates.LoadGitLab(templates, citemplates.GitLabInclude)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	gogit "github.com/go-git/go-git/v5"
 
@@ -54,10 +53,19 @@ type cache struct {
 	fresh bool
 }
 
+// Modes of the caches: a cache holds a private repository's objects and its state names the
+// destinations, so only the owner may read them. Directories created here are private, and a
+// cache made by an older version (0755) is tightened when opened: its top directory closes
+// everything inside.
+const (
+	cacheDirMode  os.FileMode = 0o700
+	cacheFileMode os.FileMode = 0o600
+)
+
 // openCache locks the cache of source (waiting while another run holds it) and creates it when
 // missing.
 func openCache(ctx context.Context, g *git, root, source string, log *slog.Logger) (*cache, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := os.MkdirAll(root, cacheDirMode); err != nil {
 		return nil, fmt.Errorf("creating cache directory: %w", err)
 	}
 	dir := CachePath(root, source)
@@ -69,6 +77,10 @@ func openCache(ctx context.Context, g *git, root, source string, log *slog.Logge
 	}
 	c := &cache{dir: dir, unlock: unlock}
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
+		if err := private(dir, cacheDirMode); err != nil {
+			unlock()
+			return nil, fmt.Errorf("restricting cache %s to its owner: %w", dir, err)
+		}
 		return c, nil
 	}
 	if err := c.create(ctx, g); err != nil {
@@ -115,5 +127,14 @@ func (c *cache) create(ctx context.Context, g *git) error {
 
 func (c *cache) close() { c.unlock() }
 
-// lockPoll is how often a busy lock is retried.
-const lockPoll = 100 * time.Millisecond
+// private removes the group and other permissions of path when it has any.
+func private(path string, mode os.FileMode) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	return os.Chmod(path, fi.Mode().Perm()&mode)
+}

@@ -9,7 +9,9 @@
 // One Sync lists the destination (go-git, one ref advertisement) while it fetches what the source
 // has that a persistent bare cache lacks (the git CLI; when the refs cannot be known up front, the
 // source is listed with go-git first), plans every ref (create, fast-forward update, delete, or
-// refuse), pushes the plan with the git CLI and returns what changed.
+// refuse), checks the commits it will push for Git LFS pointers (and with Options.LFS copies the
+// missing objects between the two LFS servers), pushes the plan with the git CLI and returns what
+// changed.
 //
 // Why two git implementations: go-git plans (listing, ancestry over the cache's object graph,
 // state), the git CLI transfers. Measured on a 158 MB / 17k-commit repository over smart HTTP,
@@ -21,14 +23,20 @@
 //   - Only refs/heads/* and refs/tags/* are read and pushed; hidden refs such as
 //     refs/merge-requests/*, refs/pipelines/* and refs/keep-around/* never are.
 //   - Every push carries the destination value it was planned against (--force-with-lease with an
-//     explicit old value, --atomic), so a concurrent writer is never overwritten.
-//   - A branch that would move backwards or sideways, or a tag that would move, is refused
-//     (ErrNonFastForward, nothing pushed) unless Options.Force.
+//     explicit old value), so a concurrent writer is never overwritten.
+//   - A branch that would move backwards or sideways, or a tag that would move, is refused unless
+//     Options.Force; the other refs are still pushed, and Sync returns ErrNonFastForward with the
+//     refused refs in Result.RefusedRefs, the protected (deploy) refs first. Options.Atomic makes
+//     it all or nothing (git push --atomic).
+//   - Commits holding Git LFS pointers are pushed only with their objects: Options.LFS copies the
+//     objects the destination's LFS server lacks first (each checked against its pointer), and
+//     without it the sync is refused (ErrLFSPointers, nothing pushed).
 //   - Options.Prune deletes only refs that this tool mirrored from the source before and that the
 //     destination has not changed since (state kept in the cache); internal-only refs are never
 //     deleted.
 //   - A sync that would change nothing pushes nothing and returns ErrUnchanged.
 //
 // Credentials travel to git as an http.extraHeader through environment variables
-// (internal/gitauth), never in a URL, argv or a log line.
+// (internal/gitauth), and to each side's own LFS server as an Authorization header, never in a URL,
+// argv or a log line. The cache is readable by its owner only.
 package mirror

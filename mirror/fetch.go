@@ -131,6 +131,10 @@ func (s *syncer) seed(ctx context.Context, exact []string) (complete bool, err e
 		return false, classifyTransfer("cloning the source", s.src.URL, err)
 	}
 	s.cache.fresh = false
+	// git clone made the directory with the umask's mode.
+	if err := os.Chmod(s.cache.dir, cacheDirMode); err != nil {
+		return false, fmt.Errorf("seeding cache: %w", err)
+	}
 	return complete, nil
 }
 
@@ -263,7 +267,7 @@ func classifyTransfer(doing, url string, err error) error {
 	case strings.Contains(msg, "not found"), strings.Contains(msg, "returned error: 404"):
 		return fmt.Errorf("%s %s: %w: %s", doing, url, ErrRepoNotFound, msg)
 	case strings.Contains(msg, "couldn't find remote ref"):
-		return errdefs.WithHint(fmt.Errorf("%s %s: %w: %s", doing, url, ErrRefNotFound, msg), "the ref was deleted in the source while mirroring; run again")
+		return errdefs.WithHint(fmt.Errorf("%s %s: %w: %s", doing, url, ErrRefDeleted, msg), "run again to mirror the source as it is now")
 	}
 	return errdefs.Unavailable(fmt.Errorf("%s %s: %w", doing, url, err))
 }

@@ -101,6 +101,17 @@ func (g *git) checkVersion() error {
 	return nil
 }
 
+// local returns a git command for the cache (no remote, no credentials); its stderr's last lines
+// go to the returned buffer. The caller wires stdin and stdout.
+func (g *git) local(ctx context.Context, dir string, args ...string) (*exec.Cmd, *tailBuffer) {
+	cmd := exec.CommandContext(ctx, g.bin, args...)
+	cmd.Dir = dir
+	cmd.Env = g.env
+	tail := &tailBuffer{max: 4096}
+	cmd.Stderr = tail
+	return cmd, tail
+}
+
 // run runs git in dir with creds (nil-safe) and returns its stdout. Its stderr goes to the
 // progress writer, and its last lines into the error.
 func (g *git) run(ctx context.Context, dir string, creds gitauth.Credentials, stdin io.Reader, args ...string) (string, error) {

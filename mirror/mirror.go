@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,16 +28,29 @@ type Result struct {
 	Deleted   int      `json:"deleted"`
 	Unchanged int      `json:"unchanged"`
 	Kept      int      `json:"kept"`
+	// Refused counts the refs refused as non-fast-forward (RefusedRefs).
+	Refused int `json:"refused"`
 	// Pushed is false for a dry run and for a sync with nothing to change.
 	Pushed bool `json:"pushed"`
-	DryRun bool `json:"dryRun,omitempty"`
+	// PushedRefs are the refs this sync wrote on the destination, sorted.
+	PushedRefs []string `json:"pushedRefs"`
+	// RefusedRefs are the refused changes, the protected refs first.
+	RefusedRefs []Change `json:"refusedRefs"`
+	// LFS is what happened to the Git LFS objects of the mirrored commits; nil when the commits
+	// hold no LFS pointer.
+	LFS    *LFSResult `json:"lfs,omitempty"`
+	DryRun bool       `json:"dryRun,omitempty"`
 	// Fetched is false when the cache already had every object needed.
 	Fetched bool `json:"fetched"`
 }
 
-// Sync mirrors the branches and tags of src selected by o into dst and returns what changed. It
-// returns ErrUnchanged (with the result) when there is nothing to push, ErrNonFastForward when a
-// ref would lose commits and o.Force is off, and nothing is pushed in either case.
+// Sync mirrors the branches and tags of src selected by o into dst and returns what changed.
+//
+// Every ref that can be updated safely is pushed, and those that would lose commits are refused:
+// then Sync returns the result with ErrNonFastForward naming them (protected refs first). With
+// o.Atomic a refusal stops the whole push. It returns ErrUnchanged (with the result) when there
+// is nothing to push, and ErrLFSPointers when the commits to push hold Git LFS pointers and
+// o.LFS is off; nothing is pushed in either case.
 func Sync(ctx context.Context, src, dst Remote, o Options) (*Result, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -62,7 +78,7 @@ func Sync(ctx context.Context, src, dst Remote, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer c.close()
-	s := &syncer{git: g, cache: c, src: src, dst: dst, o: &o, caBundle: caBundle}
+	s := &syncer{git: g, cache: c, src: src, dst: dst, o: &o, caBundle: caBundle, applied: map[string]Change{}}
 	for attempt := 1; ; attempt++ {
 		res, err := s.once(ctx)
 		var rej *rejection
@@ -88,10 +104,19 @@ type syncer struct {
 	src, dst Remote
 	o        *Options
 	caBundle []byte
+	// srcHead is the source's default branch when the source was listed.
+	srcHead string
+	// applied are the changes pushed by earlier attempts of this Sync (a per-ref push whose
+	// other refs lost a race), reported with the last attempt's result.
+	applied map[string]Change
+	// lfsHTTP is the HTTP client of the LFS transfers, made on first use.
+	lfsHTTP *http.Client
+	lfsOnce sync.Once
 }
 
 // once observes both sides, plans, fetches what the plan needs, plans again with ancestry,
-// pushes and records the state.
+// checks (and with o.LFS copies) the LFS objects of what it will push, pushes and records the
+// state.
 func (s *syncer) once(ctx context.Context) (*Result, error) {
 	wanted, dst, fetched, err := s.observe(ctx)
 	if err != nil {
@@ -109,7 +134,7 @@ func (s *syncer) once(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.needsObjects() {
+	if p.needsObjects() || (s.o.LFS && !st.lfsCovers(s.dst.URL, wanted)) {
 		if !res.Fetched {
 			if in.src, err = s.fetch(ctx, s.exact(wanted)); err != nil {
 				return nil, err
@@ -123,32 +148,103 @@ func (s *syncer) once(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
-	res.set(p)
-	if err := p.refused(); err != nil {
-		return res, errdefs.WithHint(err, "the destination would lose commits; re-run with --force to overwrite (still only if unchanged since planned)")
-	}
+	res.set(p, s.applied)
+	res.RefusedRefs = append([]Change{}, p.refused(s.protected(ctx, p))...)
+	res.Refused = len(res.RefusedRefs)
 	pending := p.pending()
-	if len(pending) == 0 {
+	// A refusal stops everything with --atomic, and is all there is to say when nothing else
+	// would change.
+	if res.Refused > 0 && (s.o.Atomic || (len(pending) == 0 && len(s.applied) == 0)) {
+		outcome := "nothing was pushed"
+		if s.o.Atomic && len(pending) > 0 {
+			outcome = fmt.Sprintf("nothing was pushed (atomic: %d other change(s) held back)", len(pending))
+		}
 		if !s.o.DryRun {
-			st.record(s.dst.URL, p)
+			st.record(s.dst.URL, p.changes, nil)
 			if err := st.write(s.cache.dir); err != nil {
 				return res, err
+			}
+		}
+		return res, refusalError(res.RefusedRefs, outcome)
+	}
+	lfsCopied, err := s.syncLFS(ctx, p, pending, dst, st, res)
+	if err != nil {
+		return res, err
+	}
+	if len(pending) == 0 {
+		if s.o.DryRun {
+			if lfsCopied {
+				return res, refusalError(res.RefusedRefs, "nothing was pushed (dry run)")
+			}
+		} else {
+			st.record(s.dst.URL, p.changes, nil)
+			if err := st.write(s.cache.dir); err != nil {
+				return res, err
+			}
+			if lfsCopied || len(s.applied) > 0 {
+				return res, refusalError(res.RefusedRefs, pushedOthers(len(s.applied)))
 			}
 		}
 		return res, fmt.Errorf("%w: %s already has %s of %s", ErrUnchanged, s.dst.URL, describeScope(s.o, len(wanted)), s.src.URL)
 	}
 	if s.o.DryRun {
-		return res, nil
+		return res, refusalError(res.RefusedRefs, "nothing was pushed (dry run)")
 	}
 	s.o.Logger.Info("pushing", "repo", s.dst.URL, "refs", len(pending))
 	start := time.Now()
-	if err := s.push(ctx, pending); err != nil {
-		return res, err
+	applied, pushErr := s.push(ctx, pending)
+	s.o.Logger.Debug("pushed", "took", time.Since(start), "refs", len(applied))
+	for _, c := range pending {
+		if applied[c.Ref] {
+			s.applied[c.Ref] = c
+		}
 	}
-	s.o.Logger.Debug("pushed", "took", time.Since(start))
-	res.Pushed = true
-	st.record(s.dst.URL, p)
-	return res, st.write(s.cache.dir)
+	res.setPushed(s.applied)
+	st.record(s.dst.URL, p.changes, applied)
+	if err := st.write(s.cache.dir); err != nil && pushErr == nil {
+		pushErr = err
+	}
+	if pushErr != nil {
+		return res, pushErr
+	}
+	return res, refusalError(res.RefusedRefs, pushedOthers(len(s.applied)))
+}
+
+// protected returns the test for refs whose refusal matters most: those of o.Protected, else of
+// o.Refs, else the source's default branch (which costs a listing of the source when it was
+// fetched without one, and only when something is refused).
+func (s *syncer) protected(ctx context.Context, p *plan) func(string) bool {
+	patterns := s.o.Protected
+	if len(patterns) == 0 {
+		patterns = s.o.Refs
+	}
+	if len(patterns) == 0 {
+		if len(p.refused(func(string) bool { return false })) == 0 {
+			return func(string) bool { return false }
+		}
+		if s.srcHead == "" {
+			if l, err := s.list(ctx, "source", s.src, transport.UploadPackServiceName); err == nil {
+				s.srcHead = l.head
+			} else {
+				s.o.Logger.Debug("could not read the source's default branch", "error", err)
+			}
+		}
+		patterns = []string{s.srcHead}
+	}
+	var parsed []refPattern
+	for _, raw := range patterns {
+		if rp, err := parseRefPattern(raw); err == nil {
+			parsed = append(parsed, rp)
+		}
+	}
+	return func(ref string) bool {
+		for _, rp := range parsed {
+			if rp.matches(ref) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // observe returns the source refs in scope, the destination's branches and tags, and whether the
@@ -180,9 +276,10 @@ func (s *syncer) observe(ctx context.Context) (wanted, dst map[string]plumbing.H
 	} else if srcL, dstL, err = s.listBoth(ctx); err != nil {
 		return nil, nil, false, err
 	}
+	s.srcHead = srcL.head
 	wanted, err = selectRefs(srcL.refs, srcL.head, s.o.Refs, s.o.All, s.o.Tags)
 	if err != nil {
-		return nil, nil, false, errdefs.WithHint(fmt.Errorf("source %s: %w", s.src.URL, err), "check --ref (a branch or tag name of the source)")
+		return nil, nil, false, errdefs.WithHint(fmt.Errorf("source %s: %w", s.src.URL, err), "name branches or tags the source has")
 	}
 	return wanted, dstL.refs, false, nil
 }
@@ -243,9 +340,13 @@ func describeScope(o *Options, n int) string {
 	return fmt.Sprintf("the %d requested refs", n)
 }
 
-// set counts the plan's changes into a fresh Result.
-func (r *Result) set(p *plan) {
+// set counts the plan's changes into a fresh Result. A change an earlier attempt pushed (so
+// planned unchanged now) is reported as pushed.
+func (r *Result) set(p *plan, applied map[string]Change) {
 	for _, c := range p.changes {
+		if a, ok := applied[c.Ref]; ok && c.Action == ActionUnchanged && a.New == c.New {
+			c = a
+		}
 		switch c.Action {
 		case ActionGone:
 			continue
@@ -262,4 +363,11 @@ func (r *Result) set(p *plan) {
 		}
 		r.Changes = append(r.Changes, c)
 	}
+	r.setPushed(applied)
+}
+
+// setPushed lists the refs pushed so far.
+func (r *Result) setPushed(applied map[string]Change) {
+	r.PushedRefs = append([]string{}, slices.Sorted(maps.Keys(applied))...)
+	r.Pushed = len(r.PushedRefs) > 0
 }

@@ -38,7 +38,19 @@ type Options struct {
 	// Force applies non-fast-forward updates and moved tags instead of refusing them. Each
 	// forced update still carries the destination value it was planned against.
 	Force bool
-	// DryRun plans (and fetches into the cache) but pushes nothing.
+	// Atomic pushes all or nothing: one refused ref (or one the destination rejects) stops the
+	// whole push. Default: every ref that can be updated safely is pushed, and the refused ones
+	// are reported (ErrNonFastForward) after.
+	Atomic bool
+	// Protected are the refs deploys depend on (names or patterns as in Refs): a refusal lists
+	// them first and marks them. Default: Refs, or else the source's default branch.
+	Protected []string
+	// LFS copies the Git LFS objects of the mirrored commits from the source's LFS server to the
+	// destination's (only those the destination lacks), before the refs are pushed. Without it, a
+	// sync whose commits hold LFS pointers is refused (ErrLFSPointers).
+	LFS bool
+	// DryRun plans (and fetches into the cache) but pushes nothing. With LFS it asks the
+	// destination which objects it lacks and copies none.
 	DryRun bool
 	// PushOptions are passed to the destination as git push options (ci.skip,
 	// merge_request.create, ...).
@@ -46,14 +58,15 @@ type Options struct {
 	// CacheDir is the root of the persistent caches: each source gets a bare repository in
 	// CacheDir/<hash of its URL>. Required.
 	CacheDir string
-	// CAFile is a PEM bundle of extra CAs for both remotes. Default: the system's.
+	// CAFile is a PEM bundle of extra CAs for both remotes (and their LFS servers). Default: the
+	// system's.
 	CAFile string
 	// Insecure skips TLS verification for both remotes. Default: false.
 	Insecure bool
 	// Git is the git binary. Default: "git" looked up on PATH.
 	Git string
-	// Env is the base environment of git processes (PATH, HOME, proxies). Default: the
-	// process's environment.
+	// Env is the base environment of git processes (PATH, HOME, proxies), and where the LFS
+	// transfers read their proxy variables. Default: the process's environment.
 	Env []string
 	// Progress receives git's progress and messages (its stderr) as they come. Default: none.
 	// The caller redacts it if it may show secrets.
@@ -70,10 +83,14 @@ func (o *Options) validate() error {
 		return errdefs.Invalid(errors.New("no cache directory given"))
 	}
 	if o.Prune && !o.All && !o.Tags {
-		return errdefs.WithHint(errdefs.Invalid(errors.New("prune needs all branches or all tags in scope")),
-			"add --all and/or --tags to --prune")
+		return ErrPruneScope
 	}
 	for _, r := range o.Refs {
+		if _, err := parseRefPattern(r); err != nil {
+			return err
+		}
+	}
+	for _, r := range o.Protected {
 		if _, err := parseRefPattern(r); err != nil {
 			return err
 		}

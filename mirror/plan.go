@@ -41,6 +41,9 @@ type Change struct {
 	Old    string `json:"old,omitempty"`
 	New    string `json:"new,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Protected marks a refused ref that deploys depend on (Options.Protected): refusals list
+	// them first.
+	Protected bool `json:"protected,omitempty"`
 }
 
 // pending reports whether the change needs a push.
@@ -164,18 +167,34 @@ func (p *plan) pending() []Change {
 	return out
 }
 
-// refused returns the error for refused changes, nil when there are none.
-func (p *plan) refused() error {
-	var parts []string
+// refused returns the refused changes, the protected ones first, each group sorted by ref.
+func (p *plan) refused(protected func(ref string) bool) []Change {
+	var out []Change
 	for _, c := range p.changes {
 		if c.Action == ActionRefused {
-			parts = append(parts, fmt.Sprintf("%s %s→%s (%s)", c.Ref, short(c.Old), short(c.New), c.Reason))
+			c.Protected = protected(c.Ref)
+			out = append(out, c)
 		}
 	}
-	if len(parts) == 0 {
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Protected && !out[j].Protected })
+	return out
+}
+
+// refusalError names every refused ref, protected ones first, and what happened to the others;
+// nil when nothing was refused.
+func refusalError(refused []Change, outcome string) error {
+	if len(refused) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: refusing to update %s; nothing was pushed", ErrNonFastForward, strings.Join(parts, ", "))
+	parts := make([]string, len(refused))
+	for i, c := range refused {
+		mark := ""
+		if c.Protected {
+			mark = " [deploy ref]"
+		}
+		parts[i] = fmt.Sprintf("%s%s %s→%s (%s)", c.Ref, mark, short(c.Old), short(c.New), c.Reason)
+	}
+	return fmt.Errorf("%w: refusing to update %s; %s", ErrNonFastForward, strings.Join(parts, ", "), outcome)
 }
 
 func short(h string) string {

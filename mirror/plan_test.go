@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,25 +102,39 @@ func TestMakePlanForce(t *testing.T) {
 		ff:    func(_, _ plumbing.Hash) (bool, string, error) { return false, "the histories diverged", nil },
 	}
 	p, err := makePlan(in)
-	if err != nil || p.refused() != nil {
-		t.Fatalf("makePlan() = %v, refused %v", err, p.refused())
+	none := func(string) bool { return false }
+	if err != nil || p.refused(none) != nil {
+		t.Fatalf("makePlan() = %v, refused %v", err, p.refused(none))
 	}
 	if got := p.pending(); len(got) != 1 || got[0].Action != ActionForce {
 		t.Errorf("pending() = %+v, want one force-update", got)
 	}
 }
 
-func TestRefusedNamesEveryRef(t *testing.T) {
+func TestRefusedNamesEveryRefProtectedFirst(t *testing.T) {
 	t.Parallel()
 	p := &plan{changes: []Change{
 		{Ref: "refs/heads/a", Action: ActionRefused, Old: h('1').String(), New: h('2').String(), Reason: "r1"},
 		{Ref: "refs/heads/b", Action: ActionUpdate},
+		{Ref: "refs/heads/main", Action: ActionRefused, Old: h('5').String(), New: h('6').String(), Reason: "r3"},
 		{Ref: "refs/tags/c", Action: ActionRefused, Old: h('3').String(), New: h('4').String(), Reason: "r2"},
 	}}
-	err := p.refused()
-	want := "non-fast-forward: refusing to update refs/heads/a 11111111→22222222 (r1), refs/tags/c 33333333→44444444 (r2); nothing was pushed"
+	main, _ := parseRefPattern("main")
+	refused := p.refused(main.matches)
+	var order []string
+	for _, c := range refused {
+		order = append(order, c.Ref)
+	}
+	if want := []string{"refs/heads/main", "refs/heads/a", "refs/tags/c"}; !slices.Equal(order, want) || !refused[0].Protected || refused[1].Protected {
+		t.Errorf("refused() = %+v, want %v with main protected", refused, want)
+	}
+	err := refusalError(refused, pushedOthers(1))
+	want := "non-fast-forward: refusing to update refs/heads/main [deploy ref] 55555555→66666666 (r3), refs/heads/a 11111111→22222222 (r1), refs/tags/c 33333333→44444444 (r2); the 1 other change was pushed"
 	if !errors.Is(err, ErrNonFastForward) || err.Error() != want {
-		t.Errorf("refused() = %v, want %s", err, want)
+		t.Errorf("refusalError() = %v, want %s", err, want)
+	}
+	if refusalError(nil, "x") != nil {
+		t.Errorf("refusalError(nothing refused) != nil")
 	}
 }
 
@@ -131,7 +146,7 @@ func TestPushArgs(t *testing.T) {
 		{Ref: "refs/heads/x", Action: ActionForce, Old: h('3').String(), New: h('4').String()},
 		{Ref: "refs/tags/old", Action: ActionDelete, Old: h('5').String()},
 	}
-	got := pushArgs("https://gitlab.internal/g/app.git", changes, &Options{PushOptions: []string{"ci.skip"}})
+	got := pushArgs("https://gitlab.internal/g/app.git", changes, &Options{PushOptions: []string{"ci.skip"}, Atomic: true})
 	want := []string{"push", "--porcelain", "--atomic", "--no-verify", "--quiet", "--push-option=ci.skip",
 		"--force-with-lease=refs/heads/main:" + h('1').String(),
 		"--force-with-lease=refs/heads/x:" + h('3').String(),
@@ -140,6 +155,11 @@ func TestPushArgs(t *testing.T) {
 		h('a').String() + ":refs/heads/new", h('2').String() + ":refs/heads/main", h('4').String() + ":refs/heads/x", ":refs/tags/old"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("pushArgs() (-want +got):\n%s", diff)
+	}
+	// Per ref (the default): the same push without --atomic.
+	perRef := pushArgs("https://gitlab.internal/g/app.git", changes, &Options{PushOptions: []string{"ci.skip"}})
+	if diff := cmp.Diff(slices.Delete(slices.Clone(want), 2, 3), perRef); diff != "" {
+		t.Errorf("pushArgs(per ref) (-want +got):\n%s", diff)
 	}
 }
 

@@ -6,13 +6,18 @@ import (
 	"strings"
 )
 
-// pushArgs builds one atomic push of the pending changes. Updates, forced updates and deletions
+// pushArgs builds one push of the pending changes: per ref (each ref succeeds or fails on its
+// own), or with --atomic when o.Atomic (all or nothing). Updates, forced updates and deletions
 // carry the destination value they were planned against (--force-with-lease=ref:old), which also
 // lets a planned non-fast-forward through and nothing else; creations are plain refspecs, which
 // git and the server refuse if the ref appeared meanwhile with a value that is not an ancestor.
 // Sources are object ids, so the cache's own refs never matter.
 func pushArgs(url string, changes []Change, o *Options) []string {
-	args := []string{"push", "--porcelain", "--atomic", "--no-verify"}
+	args := []string{"push", "--porcelain"}
+	if o.Atomic {
+		args = append(args, "--atomic")
+	}
+	args = append(args, "--no-verify")
 	if o.Progress != nil {
 		args = append(args, "--progress")
 	} else {
@@ -58,30 +63,65 @@ func parsePorcelain(out string) []pushed {
 	return res
 }
 
+// ok reports whether git updated (or already had) the ref.
+func (p pushed) ok() bool {
+	switch p.flag {
+	case ' ', '+', '-', '*', '=':
+		return true
+	}
+	return false
+}
+
 // rejection is a push the destination refused, with git's reason per ref. Lost races (a lease
 // that no longer matches, a server-side atomic transaction that failed because a ref moved) are
-// retried after planning again; anything else (protected branch, hook) is final.
+// retried after planning again; anything else (protected branch, hook) is final. Without
+// --atomic the other refs of the push went through (applied).
 type rejection struct {
-	dest  string
-	refs  []string
-	raced bool
+	dest    string
+	refs    []string
+	raced   bool
+	atomic  bool
+	applied int
 }
 
 func (r *rejection) Error() string {
-	return fmt.Sprintf("%s by %s: %s; nothing was changed (atomic push)", ErrRejected.Error(), r.dest, strings.Join(r.refs, ", "))
+	outcome := "nothing was changed (atomic push)"
+	if !r.atomic {
+		outcome = pushedOthers(r.applied)
+	}
+	return fmt.Sprintf("%s by %s: %s; %s", ErrRejected.Error(), r.dest, strings.Join(r.refs, ", "), outcome)
+}
+
+// pushedOthers says how many other changes a partly refused sync pushed.
+func pushedOthers(n int) string {
+	switch n {
+	case 0:
+		return "nothing was pushed"
+	case 1:
+		return "the 1 other change was pushed"
+	}
+	return fmt.Sprintf("the %d other changes were pushed", n)
 }
 
 func (r *rejection) Unwrap() error { return ErrRejected }
 
-// push runs the push and classifies its failures.
-func (s *syncer) push(ctx context.Context, changes []Change) error {
+// push runs the push, returns the refs it changed and classifies its failures. An atomic push
+// that fails changed nothing; a per-ref push changed the refs git reports as done.
+func (s *syncer) push(ctx context.Context, changes []Change) (applied map[string]bool, err error) {
 	out, err := s.git.run(ctx, s.cache.dir, s.dst.Credentials, nil, pushArgs(s.dst.URL, changes, s.o)...)
+	applied = map[string]bool{}
 	if err == nil {
-		return nil
+		for _, c := range changes {
+			applied[c.Ref] = true
+		}
+		return applied, nil
 	}
-	rej := &rejection{dest: s.dst.URL}
+	rej := &rejection{dest: s.dst.URL, atomic: s.o.Atomic}
 	final := false
 	for _, p := range parsePorcelain(out) {
+		if p.ok() && !s.o.Atomic {
+			applied[p.ref] = true
+		}
 		if p.flag != '!' {
 			continue
 		}
@@ -97,10 +137,11 @@ func (s *syncer) push(ctx context.Context, changes []Change) error {
 		rej.refs = append(rej.refs, p.ref+" "+p.summary)
 	}
 	if len(rej.refs) == 0 {
-		return classifyTransfer("pushing to destination", s.dst.URL, err)
+		return applied, classifyTransfer("pushing to destination", s.dst.URL, err)
 	}
 	rej.raced = rej.raced && !final
-	return rej
+	rej.applied = len(applied)
+	return applied, rej
 }
 
 // racedSummary reports whether a rejection means another writer changed the ref after it was

@@ -79,7 +79,7 @@ func selectRefs(src map[string]plumbing.Hash, head string, refs []string, all, t
 	}
 	if len(refs) == 0 && !all && !tags {
 		if head == "" {
-			return nil, fmt.Errorf("%w: the source has no default branch%s; pass --ref or --all", ErrRefNotFound, suggest(src))
+			return nil, fmt.Errorf("%w: the source has no default branch%s", ErrRefNotFound, suggest(src))
 		}
 		refs = []string{head}
 	}
@@ -97,6 +97,19 @@ func selectRefs(src map[string]plumbing.Hash, head string, refs []string, all, t
 		}
 	}
 	return out, nil
+}
+
+// matches reports whether the pattern names ref (a branch or tag).
+func (p refPattern) matches(ref string) bool {
+	switch {
+	case p.full != "":
+		return p.full == ref
+	case !p.glob:
+		return ref == headsPrefix+p.short || ref == tagsPrefix+p.short
+	}
+	short := strings.TrimPrefix(strings.TrimPrefix(ref, headsPrefix), tagsPrefix)
+	ok, _ := path.Match(p.short, short)
+	return ok && mirrorable(ref)
 }
 
 func (p refPattern) resolve(src map[string]plumbing.Hash) []string {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // stateFile lives in the cache and records, per destination, which refs this tool mirrored from
@@ -22,7 +24,10 @@ type state struct {
 }
 
 type destState struct {
-	Refs    map[string]string `json:"refs"`
+	Refs map[string]string `json:"refs"`
+	// LFS maps a ref to the commit whose LFS objects, with those of all its ancestors, were found
+	// on or copied to the destination: the next scan starts from there.
+	LFS     map[string]string `json:"lfs,omitempty"`
 	Updated time.Time         `json:"updated"`
 }
 
@@ -52,22 +57,50 @@ func (s *state) known(dest string) map[string]string {
 	return map[string]string{}
 }
 
-// record applies a pushed (or confirmed) plan to the refs mirrored to dest.
-func (s *state) record(dest string, p *plan) {
+// dest returns the state of dest, created when missing.
+func (s *state) dest(dest string) *destState {
 	d := s.Destinations[dest]
 	if d == nil {
-		d = &destState{Refs: map[string]string{}}
+		d = &destState{}
 		s.Destinations[dest] = d
 	}
 	if d.Refs == nil {
 		d.Refs = map[string]string{}
 	}
-	for _, c := range p.changes {
+	if d.LFS == nil {
+		d.LFS = map[string]string{}
+	}
+	return d
+}
+
+// lfsCovers reports whether the LFS objects of every wanted ref are known to be on dest.
+func (s *state) lfsCovers(dest string, wanted map[string]plumbing.Hash) bool {
+	d := s.Destinations[dest]
+	if d == nil {
+		return len(wanted) == 0
+	}
+	for ref, h := range wanted {
+		if d.LFS[ref] != h.String() {
+			return false
+		}
+	}
+	return true
+}
+
+// record applies a plan to the refs mirrored to dest: every change that needed no push, and the
+// pushed ones that applied lists (a push that failed for some refs records the others).
+func (s *state) record(dest string, changes []Change, applied map[string]bool) {
+	d := s.dest(dest)
+	for _, c := range changes {
+		if c.pending() && !applied[c.Ref] {
+			continue
+		}
 		switch c.Action {
 		case ActionCreate, ActionUpdate, ActionForce, ActionUnchanged:
 			d.Refs[c.Ref] = c.New
 		case ActionDelete, ActionGone:
 			delete(d.Refs, c.Ref)
+			delete(d.LFS, c.Ref)
 		}
 	}
 	d.Updated = time.Now().UTC()

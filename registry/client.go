@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,6 +38,8 @@ type ClientOptions struct {
 	Keychain authn.Keychain
 	// CAFiles are PEM files of extra certificate authorities trusted on top of the system's.
 	CAFiles []string
+	// CABundle is PEM of extra certificate authorities, trusted like CAFiles.
+	CABundle []byte
 	// Insecure skips TLS verification and allows plain HTTP. Every use is logged as a warning.
 	Insecure bool
 	// Jobs bounds the blobs transferred in parallel. Default 4.
@@ -94,7 +97,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	c.keychain = c.makeKeychain()
 	base := o.Transport
 	if base == nil {
-		tr, err := tlsTransport(o.CAFiles, o.Insecure)
+		tr, err := tlsTransport(o)
 		if err != nil {
 			return nil, err
 		}
@@ -123,25 +126,28 @@ func (c *Client) makeKeychain() authn.Keychain {
 }
 
 // tlsTransport clones ggcr's default transport with the extra CAs, or without verification.
-func tlsTransport(caFiles []string, insecure bool) (*http.Transport, error) {
+func tlsTransport(o ClientOptions) (*http.Transport, error) {
 	tr := remote.DefaultTransport.(*http.Transport).Clone()
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if insecure {
+	if o.Insecure {
 		cfg.InsecureSkipVerify = true //nolint:gosec // the user asked for it; warned on every use
 	}
-	if len(caFiles) > 0 {
+	if len(o.CAFiles) > 0 || len(o.CABundle) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
-		for _, f := range caFiles {
+		for _, f := range o.CAFiles {
 			pem, err := os.ReadFile(f)
 			if err != nil {
-				return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("reading CA file: %w", err)), "check --ca-file (or CA_BUNDLE)")
+				return nil, errdefs.Invalid(fmt.Errorf("reading CA file: %w", err))
 			}
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("CA file %s holds no PEM certificate", f)), "pass the registry's CA certificate in PEM form")
+				return nil, errdefs.Invalid(fmt.Errorf("CA file %s holds no PEM certificate", f))
 			}
+		}
+		if len(o.CABundle) > 0 && !pool.AppendCertsFromPEM(o.CABundle) {
+			return nil, errdefs.Invalid(errors.New("the CA bundle holds no PEM certificate"))
 		}
 		cfg.RootCAs = pool
 	}

@@ -21,7 +21,8 @@ type Options struct {
 	Git         gitauth.Credentials
 	GitCABundle []byte
 	GitInsecure bool
-	// Bump carries the commit message and author of the bump. Kind and DryRun are ignored.
+	// Bump carries the commit message and author of the bump. Kind, DryRun and CheckImage are
+	// the release's: the bump looks the released tag up in Registry before writing.
 	Bump bump.PushOptions
 	// MirrorCacheDir keeps the mirrors' caches. Required when the configuration has mirrors.
 	MirrorCacheDir string

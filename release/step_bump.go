@@ -18,10 +18,16 @@ type bumpStep struct {
 	o     *Options
 }
 
+// push plans (dryRun) or makes the commit. Before writing, the tag is looked up in the registry,
+// as tagrelay bump does: the infra repository never points at an image that is not there. (The
+// plan runs before the push step, so the tag may not exist yet then.)
 func (s *bumpStep) push(ctx context.Context, dryRun bool) (*bump.Commit, error) {
 	remote := bump.Remote{URL: s.cfg.Repo, Branch: s.cfg.Branch, Auth: s.o.Git.GoGit(), CABundle: s.o.GitCABundle, InsecureSkipTLS: s.o.GitInsecure}
 	opts := s.o.Bump
 	opts.DryRun, opts.Kind, opts.Logger = dryRun, bump.KindAuto, s.o.Logger
+	if !dryRun {
+		opts.CheckImage = func(ctx context.Context, ref string) (string, error) { return s.o.Registry.Verify(ctx, ref, 0) }
+	}
 	return bump.Push(ctx, remote, s.cfg.Files, []bump.Target{{Image: s.image, Tag: s.tag}}, opts)
 }
 

@@ -12,6 +12,10 @@
 // ≥ 150 MB pack) is generated once with git fast-import and cached under -cache.
 //
 //	go run ./bench/mirror [-runs 3] [-commits 15000] [-blob 10240]
+//
+// With -lfs it benchmarks `tagrelay mirror --lfs` against git-lfs by hand instead (lfs.go):
+//
+//	go run ./bench/mirror -lfs [-runs 3] [-objects 200] [-object-size 65536]
 package main
 
 import (
@@ -44,8 +48,17 @@ func main() {
 	commits := flag.Int("commits", 15000, "commits of the generated source repository")
 	blob := flag.Int("blob", 10240, "bytes each commit adds (incompressible)")
 	cacheRoot := flag.String("cache", filepath.Join(home, ".cache", "tagrelay", "bench"), "where the generated repository is kept")
+	lfs := flag.Bool("lfs", false, "benchmark the Git LFS copy between two Giteas instead")
+	objects := flag.Int("objects", 200, "with -lfs: LFS objects of the source")
+	objectSize := flag.Int("object-size", 64<<10, "with -lfs: bytes of each LFS object (incompressible)")
 	flag.Parse()
-	if err := run(*runs, *commits, *blob, *cacheRoot); err != nil {
+	var err error
+	if *lfs {
+		err = runLFS(*runs, *objects, *objectSize)
+	} else {
+		err = run(*runs, *commits, *blob, *cacheRoot)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/mirror:", err)
 		os.Exit(1)
 	}
@@ -64,13 +77,9 @@ func run(runs, commits, blob int, cacheRoot string) error {
 	if err := generate(origin, commits, blob); err != nil {
 		return fmt.Errorf("generating the source repository: %w", err)
 	}
-	bin := filepath.Join(work, "tagrelay-mirror")
-	// Built as `make build` does: the single-purpose binary of the mirror job's image.
-	build := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", bin, "./cmd/tagrelay-mirror")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building tagrelay-mirror: %w", err)
+	bin, err := buildMirror(work)
+	if err != nil {
+		return err
 	}
 	src, err := gittest.Start(gittest.WithRoot(filepath.Join(work, "src")))
 	if err != nil {
@@ -121,6 +130,19 @@ func run(runs, commits, blob int, cacheRoot string) error {
 	}
 	printTable(results)
 	return nil
+}
+
+// buildMirror builds tagrelay-mirror into work as `make build` does: the single-purpose binary
+// of the mirror job's image.
+func buildMirror(work string) (string, error) {
+	bin := filepath.Join(work, "tagrelay-mirror")
+	build := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", bin, "./cmd/tagrelay-mirror")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building tagrelay-mirror: %w", err)
+	}
+	return bin, nil
 }
 
 // bench runs one tool's three syncs against its own source copy and destination.
@@ -191,9 +213,12 @@ func (b *bench) command(step int, srcURL, dstURL string) []string {
 		"--cache-dir", filepath.Join(b.work, "cache"), "--allow-noop", "--log-level", "warn"}
 }
 
-func (b *bench) timed(argv []string) (sample, error) {
+func (b *bench) timed(argv []string) (sample, error) { return timed(argv, benchEnv()) }
+
+// timed runs argv with env and returns its wall time, CPU and peak RSS.
+func timed(argv, env []string) (sample, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = benchEnv()
+	cmd.Env = env
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
@@ -235,6 +260,14 @@ func median(s []sample) sample {
 func printTable(results map[string]map[string][]sample) {
 	fmt.Println("| scenario | tool | wall (median) | min–max | CPU | peak RSS | pushes | vs shell | vs kept |")
 	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	printRows(results, scenarios, tools, true, "shell", "kept")
+	fmt.Println("\nRatios are the median of the per-run ratios (the tools take turns at each step of a run).")
+	fmt.Println("CPU is user+system time of the tool's process tree (the git servers' is not counted).")
+}
+
+// printRows prints one table row per scenario and tool: median wall, its range, CPU, peak RSS,
+// optionally the pushes, and the ratio to each baseline tool.
+func printRows(results map[string]map[string][]sample, scenarios, tools []string, pushes bool, baselines ...string) {
 	for _, sc := range scenarios {
 		for _, tool := range tools {
 			s := results[sc][tool]
@@ -243,13 +276,17 @@ func printTable(results map[string]map[string][]sample) {
 			for _, x := range s {
 				lo, hi = min(lo, x.wall), max(hi, x.wall)
 			}
-			fmt.Printf("| %s | %s | %.2f s | %.2f–%.2f s | %.2f s | %.0f MB | %d | %.2f× | %.2f× |\n", sc, tool,
-				m.wall.Seconds(), lo.Seconds(), hi.Seconds(), m.cpu.Seconds(), float64(m.rssKB)/1024, m.pushes,
-				ratio(s, results[sc]["shell"]), ratio(s, results[sc]["kept"]))
+			row := fmt.Sprintf("| %s | %s | %.2f s | %.2f–%.2f s | %.2f s | %.0f MB |", sc, tool,
+				m.wall.Seconds(), lo.Seconds(), hi.Seconds(), m.cpu.Seconds(), float64(m.rssKB)/1024)
+			if pushes {
+				row += fmt.Sprintf(" %d |", m.pushes)
+			}
+			for _, b := range baselines {
+				row += fmt.Sprintf(" %.2f× |", ratio(s, results[sc][b]))
+			}
+			fmt.Println(row)
 		}
 	}
-	fmt.Println("\nRatios are the median of the per-run ratios (the tools take turns at each step of a run).")
-	fmt.Println("CPU is user+system time of the tool's process tree (the git servers' is not counted).")
 }
 
 // ratio is the median over runs of a[i]/b[i].

@@ -1,4 +1,5 @@
-// Command tagrelay-bump is `tagrelay bump` as a single-purpose binary for small CI images.
+// Command tagrelay-bump is `tagrelay bump` as a single-purpose binary for small CI images. It
+// links the bump code only (internal/cli/bumpcmd): no mirror, no trigger, no Kubernetes.
 package main
 
 import (
@@ -6,12 +7,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tagrelay/tagrelay/internal/cli/tagrelay"
+	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 )
 
 func main() {
 	os.Exit(clirun.Main(func(env *clirun.Env) *cli.App {
-		return clirun.NewSingleApp(env, "tagrelay-bump", tagrelay.NewBumpCommand(env))
+		return clirun.NewSingleApp(env, "tagrelay-bump", bumpcmd.NewCommand(env))
 	}))
 }

@@ -12,13 +12,12 @@ import (
 	"embed"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tagrelay/tagrelay/internal/fakegitlab/apitest"
+	"github.com/tagrelay/tagrelay/internal/apitest"
 )
 
 //go:embed testdata/*.json
@@ -51,6 +50,9 @@ type Config struct {
 	AppearAfter int
 	// Jobs of every run. Default: build (conclusion = the run's).
 	Jobs []Job
+	// Faults are answered before the API sees the request (paths below /api/v3), e.g. a 502 on
+	// /repos/*/*/actions/runs/* while a run is followed. Default: none.
+	Faults []apitest.Fault
 }
 
 // Request is one request the fake answered; its Path is below /api/v3.
@@ -120,9 +122,8 @@ func New(t testing.TB, cfg Config) *Server {
 	mux.HandleFunc("PATCH "+repo+"/pulls/{number}", s.authed(s.editPull))
 	mux.HandleFunc("POST "+repo+"/issues/{number}/labels", s.authed(s.addLabels))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
-	srv := httptest.NewServer(s.log.Wrap(mux))
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL + BasePath
+	s.URL, _ = apitest.Serve(t, s.log.Wrap(apitest.NewFaults(BasePath+"/api/v3", cfg.Faults).Wrap(mux)), false)
+	s.URL += BasePath
 	return s
 }
 

@@ -13,12 +13,11 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/tagrelay/tagrelay/internal/fakegitlab/apitest"
+	"github.com/tagrelay/tagrelay/internal/apitest"
 )
 
 //go:embed testdata/*.json
@@ -52,6 +51,11 @@ type Config struct {
 	Statuses []string
 	// Jobs of every pipeline. Default: build and test, both success.
 	Jobs []Job
+	// Faults are answered before the API sees the request (paths below /api/v4). Default: none.
+	Faults []apitest.Fault
+	// TLS serves HTTPS with a certificate of its own, trusted by no system: Server.CAFile is
+	// what a client must trust. Default: plain HTTP.
+	TLS bool
 }
 
 // Request is one request the fake answered; its Path is below /api/v4, escaped as sent:
@@ -62,6 +66,8 @@ type Request = apitest.Request
 type Server struct {
 	// URL is the GitLab URL a client is given (with the base path, without /api/v4).
 	URL string
+	// CAFile is the PEM file of the certificate to trust with Config.TLS, "" otherwise.
+	CAFile string
 
 	cfg       Config
 	log       *apitest.Log
@@ -107,9 +113,8 @@ func New(t testing.TB, cfg Config) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
 	})
-	srv := httptest.NewServer(s.log.Wrap(mux))
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL + BasePath
+	s.URL, s.CAFile = apitest.Serve(t, s.log.Wrap(apitest.NewFaults(BasePath+"/api/v4", cfg.Faults).Wrap(mux)), cfg.TLS)
+	s.URL += BasePath
 	return s
 }
 

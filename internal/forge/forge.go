@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -80,6 +81,8 @@ const userAgent = "tagrelay"
 
 type options struct {
 	logger *slog.Logger
+	client *http.Client
+	retry  Retry
 }
 
 // Option configures a GitLab or GitHub client.
@@ -87,6 +90,15 @@ type Option func(*options)
 
 // WithLogger logs retries and polls. Default: discard.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithHTTPClient sends every call through c: its transport carries the TLS configuration (a
+// private CA, --insecure) and proxies, its Timeout bounds each call. The retries of WithRetry wrap
+// its transport. Default: a client over a clone of http.DefaultTransport.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+// WithRetry sets how calls are retried on 429, 5xx and network errors. Default: Retry's
+// defaults (4 attempts, 500 ms doubling to 10 s, with jitter).
+func WithRetry(r Retry) Option { return func(o *options) { o.retry = r } }
 
 func makeOptions(opts []Option) options {
 	o := options{logger: slog.New(slog.DiscardHandler)}
@@ -96,7 +108,24 @@ func makeOptions(opts []Option) options {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
+	o.retry = o.retry.withDefaults()
 	return o
+}
+
+// httpClient returns the client of the API calls: the configured one (or a default) with the
+// retries around its transport.
+func (o options) httpClient() *http.Client {
+	c := &http.Client{}
+	if o.client != nil {
+		copied := *o.client
+		c = &copied
+	}
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	c.Transport = &retryTransport{next: next, r: o.retry, log: o.logger}
+	return c
 }
 
 type waitOptions struct {
@@ -124,31 +153,39 @@ func makeWaitOptions(opts []WaitOption) waitOptions {
 	return o
 }
 
+// maxPollFailures is how many polls in a row may fail transiently (429, 5xx, network; each call
+// already retried) before a wait gives up: a forge being upgraded does not end a wait at once.
+const maxPollFailures = 5
+
 // poll calls get every interval until done reports the run finished, reporting each status change,
 // and returns the last run. When ctx ends it returns ctx.Err() wrapped with the last state seen.
-func poll(ctx context.Context, what string, o waitOptions, get func() (Run, error), done func(Run) bool) (Run, error) {
+func poll(ctx context.Context, what string, o waitOptions, log *slog.Logger, get func() (Run, error), done func(Run) bool) (Run, error) {
 	var last Run
 	seen := ""
+	failures := 0
 	for {
 		r, err := get()
-		if err != nil {
-			if ctx.Err() != nil {
-				return last, waitError(what, last, ctx.Err())
-			}
-			return last, err
-		}
-		last = r
-		if state := r.Status + "/" + r.Conclusion; state != seen {
-			seen = state
-			o.progress(r)
-		}
-		if done(r) {
-			return r, nil
-		}
-		select {
-		case <-ctx.Done():
+		switch {
+		case err != nil && ctx.Err() != nil:
 			return last, waitError(what, last, ctx.Err())
-		case <-time.After(o.interval):
+		case err != nil && errors.Is(err, errdefs.ErrUnavailable) && failures+1 < maxPollFailures:
+			failures++
+			log.Warn("reading the run failed; polling again", "run", last.ID, "error", err.Error(), "failures", failures)
+		case err != nil:
+			return last, err
+		default:
+			failures = 0
+			last = r
+			if state := r.Status + "/" + r.Conclusion; state != seen {
+				seen = state
+				o.progress(r)
+			}
+			if done(r) {
+				return r, nil
+			}
+		}
+		if err := sleep(ctx, o.interval); err != nil {
+			return last, waitError(what, last, err)
 		}
 	}
 }
@@ -160,7 +197,7 @@ func waitError(what string, last Run, err error) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return errdefs.WithHint(fmt.Errorf("timed out waiting for %s %d (%s), last status %s: %w", what, last.ID, last.URL, state, err),
-			"raise --timeout, or look at the run; it goes on without us")
+			"the run goes on without us; look at it")
 	}
 	return fmt.Errorf("waiting for %s %d (last status %s): %w", what, last.ID, state, err)
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,14 +19,15 @@ import (
 type GitHub struct {
 	client *github.Client
 	base   string
+	log    *slog.Logger
 }
 
 // NewGitHub returns a client of the GitHub API at baseURL ("" or https://api.github.com for
 // github.com; https://ghes.example.com for an Enterprise Server, /api/v3 optional) that sends
-// token as a bearer token (GITHUB_TOKEN, a fine-grained or classic PAT, an app token). opts
-// mirror NewGitLab's; none changes the GitHub client (it logs nothing).
+// token as a bearer token (GITHUB_TOKEN, a fine-grained or classic PAT, an app token).
 func NewGitHub(baseURL, token string, opts ...Option) (*GitHub, error) {
-	c := github.NewClient(&http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()})
+	o := makeOptions(opts)
+	c := github.NewClient(o.httpClient())
 	if token != "" {
 		c = c.WithAuthToken(token)
 	}
@@ -37,7 +38,7 @@ func NewGitHub(baseURL, token string, opts ...Option) (*GitHub, error) {
 			return nil, errdefs.Invalid(fmt.Errorf("GitHub URL %q: %w", baseURL, err))
 		}
 	}
-	return &GitHub{client: c, base: strings.TrimSuffix(c.BaseURL.String(), "/")}, nil
+	return &GitHub{client: c, base: strings.TrimSuffix(c.BaseURL.String(), "/"), log: o.logger}, nil
 }
 
 func isGitHubCom(raw string) bool {
@@ -49,7 +50,7 @@ func isGitHubCom(raw string) bool {
 func splitRepo(repo string) (owner, name string, err error) {
 	owner, name, ok := strings.Cut(strings.Trim(repo, "/"), "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return "", "", errdefs.WithHint(errdefs.Invalid(fmt.Errorf("repository %q is not OWNER/NAME", repo)), "pass --repo like octo-org/app")
+		return "", "", errdefs.WithHint(errdefs.Invalid(fmt.Errorf("repository %q is not OWNER/NAME", repo)), "name it as OWNER/NAME, e.g. octo-org/app")
 	}
 	return owner, name, nil
 }
@@ -77,38 +78,37 @@ func (g *GitHub) DispatchEvent(ctx context.Context, repo, eventType string, payl
 	return nil
 }
 
-// apiError turns a go-github error into one that says what failed and what to do. go-github's
-// messages carry the request URL (never a token: it travels in the Authorization header).
+// apiError turns a go-github error into a *Error that says what failed and what it means.
+// go-github's messages carry the request URL (never a token: it travels in the Authorization
+// header).
 func (g *GitHub) apiError(doing string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", doing, err)
-	}
 	var rate *github.RateLimitError
 	var abuse *github.AbuseRateLimitError
 	if errors.As(err, &rate) || errors.As(err, &abuse) {
-		return errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("%s: %w", doing, err)), "GitHub rate limit; retry later or use a token with a higher limit")
+		return apiErr(http.StatusTooManyRequests, errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("%s: %w", doing, err)),
+			"GitHub rate limit; retry later or use a token with a higher limit"))
 	}
 	var resp *github.ErrorResponse
 	if errors.As(err, &resp) && resp.Response != nil {
-		msg := fmt.Errorf("%s: GitHub answered %s: %s", doing, resp.Response.Status, resp.Message)
-		switch code := resp.Response.StatusCode; {
-		case code == http.StatusUnauthorized:
-			return errdefs.WithHint(msg, "the token is invalid, expired or revoked; check GITHUB_TOKEN or --token-file")
-		case code == http.StatusForbidden:
-			return errdefs.WithHint(msg, "the token lacks permission: it needs actions:write (and contents:write for repository_dispatch)")
-		case code == http.StatusNotFound:
-			return errdefs.WithHint(errdefs.NotFound(msg), "check --repo and --workflow, and that the token can see the repository")
-		case code == http.StatusUnprocessableEntity:
-			return errdefs.WithHint(errdefs.Invalid(msg), "check --ref and --input against the workflow's on.workflow_dispatch")
-		case code >= 500:
-			return errdefs.Unavailable(msg)
-		}
-		return msg
+		code := resp.Response.StatusCode
+		return apiErr(code, statusError(fmt.Errorf("%s: GitHub answered %s: %s", doing, resp.Response.Status, resp.Message), code))
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("%s: reaching %s: %w", doing, g.base, err)),
-			"check --github-url and the network (proxy variables, VPN, firewall)")
+	return unanswered("GitHub", g.base, doing, err)
+}
+
+// statusError classifies an answer of GitHub's and says what it means.
+func statusError(msg error, code int) error {
+	switch {
+	case code == http.StatusUnauthorized:
+		return errdefs.WithHint(msg, "the token is invalid, expired or revoked")
+	case code == http.StatusForbidden:
+		return errdefs.WithHint(msg, "the token lacks permission: it needs actions:write (and contents:write for repository_dispatch)")
+	case code == http.StatusNotFound:
+		return errdefs.WithHint(errdefs.NotFound(msg), "check the repository and the workflow, and that the token can see the repository")
+	case code == http.StatusUnprocessableEntity:
+		return errdefs.WithHint(errdefs.Invalid(msg), "check the ref and the inputs against the workflow's on.workflow_dispatch")
+	case code >= 500:
+		return errdefs.Unavailable(msg)
 	}
-	return errdefs.Unavailable(fmt.Errorf("%s: %w", doing, err))
+	return msg
 }

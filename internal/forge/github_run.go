@@ -64,7 +64,7 @@ func (g *GitHub) DispatchWorkflow(ctx context.Context, repo, workflow, ref strin
 		select {
 		case <-ctx.Done():
 			return nil, errdefs.WithHint(fmt.Errorf("dispatched %s on %s in %s, but its run did not appear: %w", workflow, branch, repo, ctx.Err()),
-				"look at the repository's Actions tab; raise --timeout")
+				"look at the repository's Actions tab")
 		case <-time.After(o.interval):
 		}
 	}
@@ -107,7 +107,7 @@ func (g *GitHub) WaitRun(ctx context.Context, repo string, id int64, opts ...Wai
 	if err != nil {
 		return nil, err
 	}
-	r, err := poll(ctx, "workflow run", makeWaitOptions(opts), func() (Run, error) {
+	r, err := poll(ctx, "workflow run", makeWaitOptions(opts), g.log, func() (Run, error) {
 		r, err := g.Run(ctx, repo, id)
 		if err != nil {
 			return Run{}, err

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -22,6 +22,7 @@ type GitLab struct {
 	client  *gitlab.Client
 	base    string
 	hasAuth bool
+	log     *slog.Logger
 }
 
 // NewGitLab returns a client of the GitLab at baseURL (https://gitlab.example.com, with or
@@ -36,7 +37,8 @@ func NewGitLab(baseURL, token string, opts ...Option) (*GitLab, error) {
 	copts := []gitlab.ClientOptionFunc{
 		gitlab.WithBaseURL(baseURL),
 		gitlab.WithUserAgent(userAgent),
-		gitlab.WithCustomRetryMax(3),
+		gitlab.WithHTTPClient(o.httpClient()),
+		gitlab.WithoutRetries(), // the retries are forge's, as for GitHub (retry.go)
 		gitlab.WithURLWarningLogger(o.logger),
 	}
 	var as gitlab.AuthSource = gitlab.Unauthenticated{}
@@ -47,7 +49,7 @@ func NewGitLab(baseURL, token string, opts ...Option) (*GitLab, error) {
 	if err != nil {
 		return nil, errdefs.Invalid(fmt.Errorf("GitLab URL %q: %w", baseURL, err))
 	}
-	return &GitLab{client: c, base: strings.TrimSuffix(c.BaseURL().String(), "/"), hasAuth: token != ""}, nil
+	return &GitLab{client: c, base: strings.TrimSuffix(c.BaseURL().String(), "/"), hasAuth: token != "", log: o.logger}, nil
 }
 
 // TriggerPipeline starts a pipeline on ref with a pipeline trigger token
@@ -139,37 +141,29 @@ func pipelineEnded(status string) bool {
 	return false
 }
 
-// apiError turns a client-go error into one that says what failed and what to do. client-go's
-// errors carry the request URL without its query; trigger tokens travel in the body, so neither
-// shows a secret.
+// apiError turns a client-go error into a *Error that says what failed and what it means.
+// client-go's errors carry the request URL without its query; trigger tokens travel in the body,
+// so neither shows a secret.
 func (g *GitLab) apiError(doing string, err error, trigger bool) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", doing, err)
-	}
 	var resp *gitlab.ErrorResponse
 	switch {
 	case errors.Is(err, gitlab.ErrNotFound) && trigger:
-		return errdefs.WithHint(fmt.Errorf("%s: GitLab answered 404 Not Found: the trigger token is not valid for this project, or the project does not exist", doing),
-			"check --trigger-token and --project (ID or full path, e.g. group/app)")
+		return &Error{StatusCode: http.StatusNotFound, Trigger: true, err: errdefs.WithHint(
+			fmt.Errorf("%s: GitLab answered 404 Not Found: the trigger token is not valid for this project, or the project does not exist", doing),
+			"check the trigger token and the project (ID or full path, e.g. group/app)")}
 	case errors.Is(err, gitlab.ErrNotFound):
-		return errdefs.WithHint(errdefs.NotFound(fmt.Errorf("%s: GitLab answered 404 Not Found", doing)),
-			g.notFoundHint())
+		return apiErr(http.StatusNotFound, errdefs.WithHint(errdefs.NotFound(fmt.Errorf("%s: GitLab answered 404 Not Found", doing)), g.notFoundHint()))
 	case errors.As(err, &resp) && resp.Response != nil:
-		return g.statusError(doing, resp)
+		return apiErr(resp.Response.StatusCode, g.statusError(doing, resp))
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("%s: reaching %s: %w", doing, g.base, err)),
-			"check --gitlab-url and the network (proxy variables, VPN, firewall)")
-	}
-	return errdefs.Unavailable(fmt.Errorf("%s: %w", doing, err))
+	return unanswered("GitLab", g.base, doing, err)
 }
 
 func (g *GitLab) notFoundHint() string {
 	if !g.hasAuth {
-		return "the project is not public: pass an API token (GITLAB_TOKEN, scope read_api) to see it"
+		return "the project is not public: an API token (scope read_api) is needed to see it"
 	}
-	return "check --project (ID or full path, e.g. group/app) and that the token can see it"
+	return "check the project (ID or full path, e.g. group/app) and that the token can see it"
 }
 
 func (g *GitLab) statusError(doing string, resp *gitlab.ErrorResponse) error {
@@ -178,16 +172,14 @@ func (g *GitLab) statusError(doing string, resp *gitlab.ErrorResponse) error {
 		err = fmt.Errorf("%s: GitLab answered %s: %s", doing, resp.Response.Status, msg)
 	}
 	switch code := resp.Response.StatusCode; {
+	case code == http.StatusUnauthorized && g.hasAuth:
+		return errdefs.WithHint(err, "the API token is invalid, expired or revoked")
 	case code == http.StatusUnauthorized:
-		hint := "pass a valid API token (GITLAB_TOKEN or --token-file)"
-		if g.hasAuth {
-			hint = "the API token is invalid, expired or revoked; check GITLAB_TOKEN or --token-file"
-		}
-		return errdefs.WithHint(err, hint)
+		return errdefs.WithHint(err, "an API token is needed")
 	case code == http.StatusForbidden:
 		return errdefs.WithHint(err, "the token lacks permission: it needs the api scope and at least the Developer role on the project")
 	case code == http.StatusBadRequest:
-		return errdefs.WithHint(errdefs.Invalid(err), "check --ref (a branch or tag of the project) and the variables")
+		return errdefs.WithHint(errdefs.Invalid(err), "check the ref (a branch or tag of the project) and the variables")
 	case code == http.StatusTooManyRequests || code >= 500:
 		return errdefs.Unavailable(err)
 	}

@@ -7,7 +7,7 @@ import "context"
 // ends first, the error wraps ctx.Err() and says the last status seen.
 func (g *GitLab) WaitPipeline(ctx context.Context, project string, id int64, opts ...WaitOption) (*Run, error) {
 	o := makeWaitOptions(opts)
-	r, err := poll(ctx, "pipeline", o, func() (Run, error) {
+	r, err := poll(ctx, "pipeline", o, g.log, func() (Run, error) {
 		r, err := g.Pipeline(ctx, project, id)
 		if err != nil {
 			return Run{}, err

@@ -7,8 +7,10 @@ package gitauth
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -94,4 +96,72 @@ func DefaultUsername(tokenVar string) string {
 		return "gitlab-ci-token"
 	}
 	return "oauth2"
+}
+
+// Errors of CheckJobToken.
+var (
+	// ErrForeignHost: a CI job token would go to another host than its CI server's.
+	ErrForeignHost = errors.New("not the CI server's host")
+	// ErrPlainHTTP: a CI job token would travel unencrypted.
+	ErrPlainHTTP = errors.New("plain HTTP")
+)
+
+// JobTokenHosts returns the hosts the CI job token held by variable name may be sent to, and
+// whether name holds such a token at all. A job token is handed to every job by the CI system
+// (GitLab's CI_JOB_TOKEN, GitHub Actions' GITHUB_TOKEN), so it must never leave that system: the
+// hosts are GitLab's CI_SERVER_HOST, and GitHub's GITHUB_SERVER_URL (github.com when unset) with
+// its API host (GITHUB_API_URL, api.github.com). getenv looks the variables up.
+func JobTokenHosts(name string, getenv func(string) string) ([]string, bool) {
+	switch name {
+	case "CI_JOB_TOKEN":
+		if h := strings.ToLower(strings.TrimSpace(getenv("CI_SERVER_HOST"))); h != "" {
+			return []string{h}, true
+		}
+		return nil, true
+	case "GITHUB_TOKEN":
+		server := hostname(getenv("GITHUB_SERVER_URL"))
+		if server == "" {
+			server = "github.com"
+		}
+		hosts := []string{server}
+		if api := hostname(getenv("GITHUB_API_URL")); api != "" {
+			hosts = append(hosts, api)
+		} else if server == "github.com" {
+			hosts = append(hosts, "api.github.com")
+		}
+		return hosts, true
+	}
+	return nil, false
+}
+
+// CheckJobToken returns nil when the token of variable name may be sent to target (a URL): any
+// token that is not a CI job token may; a job token only to its CI server's hosts
+// (ErrForeignHost) and only over HTTPS unless insecure (ErrPlainHTTP).
+func CheckJobToken(name, target string, getenv func(string) string, insecure bool) error {
+	hosts, job := JobTokenHosts(name, getenv)
+	if !job {
+		return nil
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%s is for the CI server's own host, and %q names no host: %w", name, target, ErrForeignHost)
+	}
+	if !slices.Contains(hosts, strings.ToLower(u.Hostname())) {
+		return fmt.Errorf("%s is for %s, not %s: %w", name, strings.Join(hosts, ", "), u.Hostname(), ErrForeignHost)
+	}
+	switch {
+	case u.Scheme == "https", u.Scheme == "http" && insecure:
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("%s would travel unencrypted to %s (http://): %w", name, u.Host, ErrPlainHTTP)
+	}
+	return fmt.Errorf("%s is sent over HTTPS only, not %s://: %w", name, u.Scheme, ErrForeignHost)
+}
+
+func hostname(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
 }

@@ -231,8 +231,15 @@ func (d *demo) replicaSets() (string, error) {
 	return out, nil
 }
 
-// unchanged checks that the cluster still is as before.
-func (d *demo) unchanged(before string) error {
+// refused runs a step that must be refused (exit 3) and checks that the cluster is as before.
+func (d *demo) refused(what string, args ...string) error {
+	before, err := d.replicaSets()
+	if err != nil {
+		return err
+	}
+	if err := d.want(3, what, args...); err != nil {
+		return err
+	}
 	after, err := d.replicaSets()
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tagrelay/tagrelay/internal/gittest"
 	"github.com/tagrelay/tagrelay/internal/regtest"
+	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
 // fakeReconciler answers the two requests tagrelay release makes as tagrelay-reconciler does:
@@ -27,35 +28,35 @@ import (
 type fakeReconciler struct {
 	mu      sync.Mutex
 	running string
-	syncs   int
-	last    map[string]any
+	last    *api.SyncResult
 }
 
 func (f *fakeReconciler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer reconciler-token" {
 		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(api.Error{Error: "unauthorized"})
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
-	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/apps/app":
-		_ = json.NewEncoder(w).Encode(map[string]any{"name": "app", "lastSync": f.last})
+	case r.Method == http.MethodGet && r.URL.Path == api.AppPath("app"):
+		_ = json.NewEncoder(w).Encode(api.AppStatus{Name: "app", LastSync: f.last})
 		return
-	case r.Method != http.MethodPost || r.URL.Path != "/api/v1/apps/app/sync":
+	case r.Method != http.MethodPost || r.URL.Path != api.SyncPath("app"):
 		http.NotFound(w, r)
 		return
 	}
-	var req struct{ ExpectImage string }
+	var req api.SyncRequest
 	_ = json.NewDecoder(r.Body).Decode(&req)
-	f.syncs++
-	res := map[string]any{"app": "app", "revision": "0123456789abcdef", "images": []map[string]string{{"object": "Deployment/team/app", "container": "app", "before": f.running, "after": req.ExpectImage}}}
+	res := &api.SyncResult{App: "app", Revision: "0123456789abcdef", Started: time.Now(),
+		Images: []api.ImageChange{{Object: "Deployment/team/app", Container: "app", Before: f.running, After: req.ExpectImage}}}
 	if f.running == req.ExpectImage {
-		res["status"], res["exitCode"], res["message"] = "NoopRefused", 3, "expected image "+req.ExpectImage+" is already running in Deployment/team/app (container app)"
+		res.Status, res.ExitCode, res.Message = api.StatusNoopRefused, 3, "expected image "+req.ExpectImage+" is already running in Deployment/team/app (container app)"
 		w.WriteHeader(http.StatusConflict)
 	} else {
 		f.running = req.ExpectImage
-		res["status"], res["exitCode"], res["message"] = "Succeeded", 0, "1 image changed"
+		res.Status, res.Message = api.StatusSucceeded, "1 image changed"
 	}
 	f.last = res
 	_ = json.NewEncoder(w).Encode(res)

@@ -28,7 +28,7 @@ func lintRepo(t *testing.T, extra map[string]string) string {
 		t.Fatal(err)
 	}
 	files := map[string]string{"ci-templates/github/action.yml": string(action), ".github/workflows/action-steps.yml": stepsWorkflow(t, action)}
-	examples, err := citemplates.ActionWorkflows()
+	examples, err := citemplates.ActionWorkflows(os.DirFS(filepath.Join(root, "ci-templates")))
 	if err != nil || len(examples) < 2 {
 		t.Fatalf("example workflows: %v, %v", examples, err)
 	}

@@ -67,6 +67,18 @@ func project(t *testing.T, git *gittest.Server, name string, files map[string]st
 	return dir
 }
 
+// pipelineServers skips the test under -short or when gitlab-ci-local cannot be installed,
+// before starting anything, and starts the git server and the registry a pipeline runs against.
+func pipelineServers(t *testing.T) (*gittest.Server, *regtest.Server) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("gitlab-ci-local (npm) pipeline on the test cluster: runs without -short")
+	}
+	gitlabCILocal(t)
+	t.Parallel()
+	return gittest.New(t, gittest.WithBasicAuth("oauth2", gitToken)), regtest.New(t)
+}
+
 // gitlabCI runs gitlab-ci-local in dir with the shell executor and returns its output and
 // whether the pipeline passed. Only PATH (with the built binaries first) and HOME come from
 // the test's environment: gitlab-ci-local lets process variables win over job variables.
@@ -92,13 +104,7 @@ func gitlabCI(t *testing.T, dir string, vars map[string]string, args ...string) 
 // release job (.tagrelay:release, from the app's .tagrelay.yaml) rolls the pods to the version;
 // its re-run is refused (exit 3).
 func TestGitLabIncludePipeline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("gitlab-ci-local (npm) pipeline on the test cluster: runs without -short")
-	}
-	gitlabCILocal(t) // skips before starting anything when it cannot be installed
-	t.Parallel()
-	git := gittest.New(t, gittest.WithBasicAuth("oauth2", gitToken))
-	reg := regtest.New(t)
+	git, reg := pipelineServers(t)
 	image := reg.Host + "/team/app"
 	layout := regtest.Layout(t, regtest.Image(t, 2048, 2))
 	git.MustCreateRepo(t, "team/infra")
@@ -307,13 +313,7 @@ release:                                # tag pipelines only (rules of .tagrelay
 // the deploy component's trigger makes tagrelay-reconciler render the chart onto the test
 // cluster and wait until the new tag's pods are Ready.
 func TestGitLabComponentsPipeline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("gitlab-ci-local (npm) pipeline on the test cluster: runs without -short")
-	}
-	gitlabCILocal(t) // skips before starting anything when it cannot be installed
-	t.Parallel()
-	git := gittest.New(t, gittest.WithBasicAuth("oauth2", gitToken))
-	reg := regtest.New(t)
+	git, reg := pipelineServers(t)
 	image := reg.Host + "/team/app"
 	git.MustCreateRepo(t, "team/infra")
 	git.MustCommit(t, "team/infra", "main", "infra", map[string]string{

@@ -4,16 +4,14 @@ package mirrorcmd
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/gitauth"
@@ -34,12 +32,13 @@ type mirrorOptions struct {
 	all, tags   bool
 	prune       bool
 	force       bool
+	atomic      bool
+	lfs         bool
 	ciSkip      bool
 	dryRun      bool
 	allowNoop   bool
 	cacheDir    string
-	caFile      string
-	insecure    bool
+	tls         tlsflags.Options
 	timeout     time.Duration
 }
 
@@ -54,11 +53,15 @@ func NewCommand(env *clirun.Env) *cli.Command {
 			"tagrelay mirror --source URL --dest URL --all --tags --prune --push-option ci.skip\n" +
 			"GIT_INPUT_URL=… GIT_OUTPUT_URL=… GIT_BRANCH_DEPLOY=main tagrelay mirror   # Cloud π Native .repo_pull_sync variables",
 		Description: "Only refs/heads/* and refs/tags/* are mirrored; hidden refs (refs/merge-requests/*, …) never are.\n" +
-			"A branch that would lose commits on the destination (non-fast-forward) or a moved tag is refused\n" +
-			"(exit 4, nothing pushed) unless --force; every update carries the destination value it was planned\n" +
-			"against, so a concurrent writer is never overwritten. --prune deletes only refs mirrored from the source\n" +
-			"before and unchanged since. Nothing to change: exit 3 unless --allow-noop. Needs the git CLI (≥ 2.31).",
-		Flags:  append(mirrorFlags(o), clirun.CommonFlags(&o.common)...),
+			"Every ref that can be updated safely is pushed; a branch that would lose commits on the destination\n" +
+			"(non-fast-forward) or a moved tag is refused and listed with its old and new commits (the --ref or\n" +
+			"default branch first), and the command exits 4 at the end. --force applies them; --atomic pushes\n" +
+			"nothing when one is refused. Every update carries the destination value it was planned against, so a\n" +
+			"concurrent writer is never overwritten. --prune deletes only refs mirrored from the source before and\n" +
+			"unchanged since. Commits holding Git LFS pointers are refused (exit 4) unless --lfs, which copies the\n" +
+			"missing LFS objects to the destination's LFS server first. Nothing to change: exit 3 unless\n" +
+			"--allow-noop (a refusal is exit 4 even then). Needs the git CLI (≥ 2.31).",
+		Flags:  append(append(mirrorFlags(o), tlsflags.Flags(&o.tls)...), clirun.CommonFlags(&o.common)...),
 		Action: func(c *cli.Context) error { return runMirror(c, env, o) },
 	}
 }
@@ -78,14 +81,14 @@ func mirrorFlags(o *mirrorOptions) []cli.Flag {
 		&cli.BoolFlag{Name: "tags", Usage: "mirror every tag", EnvVars: []string{"TAGRELAY_TAGS", "PUSH_TAGS"}, Destination: &o.tags, Category: "What"},
 		&cli.BoolFlag{Name: "prune", Usage: "delete destination branches (--all) and tags (--tags) deleted in the source, if mirrored before and unchanged since", EnvVars: []string{"TAGRELAY_PRUNE"}, Destination: &o.prune, Category: "What"},
 		&cli.BoolFlag{Name: "force", Usage: "apply non-fast-forward updates and moved tags instead of refusing them (exit 4)", EnvVars: []string{"TAGRELAY_FORCE"}, Destination: &o.force, Category: "What"},
+		&cli.BoolFlag{Name: "atomic", Usage: "all or nothing: push no ref when one is refused or rejected (default: push every safe ref, report the others)", EnvVars: []string{"TAGRELAY_ATOMIC"}, Destination: &o.atomic, Category: "What"},
+		&cli.BoolFlag{Name: "lfs", Usage: "copy the Git LFS objects of the mirrored commits to the destination's LFS server, only those it lacks (without it, LFS pointers are refused: exit 4)", EnvVars: []string{"TAGRELAY_LFS"}, Destination: &o.lfs, Category: "What"},
 		&cli.StringSliceFlag{Name: "push-option", Usage: "git push `OPTION` for the destination (repeatable): ci.skip, ci.variable=K=V", EnvVars: []string{"TAGRELAY_PUSH_OPTION"}, Destination: &o.pushOptions, Category: "How"},
 		&cli.BoolFlag{Name: "ci-skip", Usage: "same as --push-option ci.skip: GitLab creates no pipeline for the mirrored push", EnvVars: []string{"TAGRELAY_CI_SKIP", "CI_SKIP"}, Destination: &o.ciSkip, Category: "How"},
 		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` of the persistent caches, one bare repository per source (default: $XDG_CACHE_HOME/tagrelay/mirror)", EnvVars: []string{"TAGRELAY_CACHE_DIR"}, Destination: &o.cacheDir, TakesFile: true, Category: "How"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and push nothing (the cache is still fetched into)", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun, Category: "How"},
-		&cli.BoolFlag{Name: "allow-noop", Usage: "exit 0 (with a warning) instead of 3 when the destination is already up to date", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop, Category: "How"},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CAs for both remotes", EnvVars: []string{"TAGRELAY_CA_FILE", "SSL_CERT_FILE", "CA_BUNDLE"}, Destination: &o.caFile, TakesFile: true, Category: "How"},
-		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS verification (warns on every use)", EnvVars: []string{"TAGRELAY_INSECURE"}, Destination: &o.insecure, Category: "How"},
-		&cli.DurationFlag{Name: "timeout", Usage: "give up after `DURATION` (0: no limit)", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout, Category: "How"},
+		clirun.AllowNoopFlag(&o.allowNoop, "exit 0 (with a warning) instead of 3 when the destination is already up to date", "How"),
+		clirun.TimeoutFlag(&o.timeout, 0, "give up after `DURATION`, the whole mirror (0: no limit)", "How", "TAGRELAY_TIMEOUT"),
 	}
 }
 
@@ -105,29 +108,52 @@ func runMirror(c *cli.Context, env *clirun.Env, o *mirrorOptions) error {
 	if err != nil {
 		return err
 	}
-	opts := o.libOptions(env)
-	opts.Logger = log
-	if o.insecure {
+	opts, err := o.libOptions(env)
+	if err != nil {
+		return err
+	}
+	caFile, caDone, err := o.tls.File(env)
+	if err != nil {
+		return err
+	}
+	defer caDone()
+	opts.Logger, opts.CAFile, opts.Insecure = log, caFile, o.tls.Insecure
+	if o.tls.Insecure {
 		log.Warn("TLS verification is off for both remotes (--insecure)")
 	}
-	ctx := c.Context
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
+	ctx, cancel := clirun.WithTimeout(c.Context, o.timeout)
+	defer cancel()
 	res, err := mirror.Sync(ctx, src, dst, opts)
-	if errors.Is(err, mirror.ErrUnchanged) {
-		if !o.allowNoop {
-			return errdefs.WithHint(err, "nothing to mirror; pass --allow-noop (or TAGRELAY_ALLOW_NOOP=true) to accept, e.g. in scheduled jobs")
+	if res != nil && (res.Pushed || res.Refused > 0) && err != nil && !errors.Is(err, mirror.ErrUnchanged) {
+		// A partial sync: say what was pushed and what was refused, then fail.
+		if emitErr := env.Emit(&o.common, res, describeMirror(res), mirrorOutputs(res)); emitErr != nil {
+			log.Error("writing the result", "error", emitErr)
 		}
-		log.Warn("no-op accepted (--allow-noop): destination already up to date")
-		err = nil
 	}
+	err = clirun.AcceptNoop(log, o.allowNoop, o.hint(err), "nothing to mirror; pass --allow-noop (or TAGRELAY_ALLOW_NOOP=true) to accept, e.g. in scheduled jobs")
 	if err != nil {
 		return err
 	}
 	return env.Emit(&o.common, res, describeMirror(res), mirrorOutputs(res))
+}
+
+// hint gives the mirror's errors the flags that fix them; the mirror package says what happened.
+func (o *mirrorOptions) hint(err error) error {
+	switch {
+	case errors.Is(err, mirror.ErrNonFastForward):
+		return errdefs.WithHint(err, "re-run with --force to overwrite them (each still only if unchanged since planned)")
+	case errors.Is(err, mirror.ErrLFSPointers):
+		return errdefs.WithHint(err, "pass --lfs (or TAGRELAY_LFS=true) to copy the LFS objects from the source's LFS server to the destination's")
+	case errors.Is(err, mirror.ErrPruneScope):
+		return errdefs.WithHint(err, "add --all and/or --tags to --prune")
+	case errors.Is(err, mirror.ErrRefDeleted):
+		return err // raced with the source: the library's "run again" is the step
+	case errors.Is(err, mirror.ErrRefNotFound) && len(o.refs.Value()) == 0 && !o.all && !o.tags:
+		return errdefs.WithHint(err, "pass --ref BRANCH or --all")
+	case errors.Is(err, mirror.ErrRefNotFound):
+		return errdefs.WithHint(err, "check --ref (a branch or tag name of the source)")
+	}
+	return err
 }
 
 // remote turns one side's flags into a mirror.Remote; credentials embedded in the URL are split
@@ -170,41 +196,33 @@ func defaultUsername(env *clirun.Env, token string) string {
 	return gitauth.DefaultUsername("")
 }
 
-func (o *mirrorOptions) libOptions(env *clirun.Env) mirror.Options {
+func (o *mirrorOptions) libOptions(env *clirun.Env) (mirror.Options, error) {
 	opts := mirror.Options{
 		Refs: trimAll(o.refs.Value()), All: o.all, Tags: o.tags, Prune: o.prune, Force: o.force,
+		Atomic: o.atomic, LFS: o.lfs,
 		DryRun: o.dryRun, PushOptions: trimAll(o.pushOptions.Value()), CacheDir: o.cacheDir,
-		CAFile: o.caFile, Insecure: o.insecure,
 	}
 	if o.ciSkip {
 		opts.PushOptions = append(opts.PushOptions, "ci.skip")
 	}
 	if opts.CacheDir == "" {
-		opts.CacheDir = filepath.Join(cacheHome(env), "tagrelay", "mirror")
+		var err error
+		if opts.CacheDir, err = env.CacheDir("mirror"); err != nil {
+			return opts, err
+		}
 	}
 	if env.TTY {
 		opts.Progress = env.Stderr
 	}
-	return opts
-}
-
-// cacheHome is $XDG_CACHE_HOME, else ~/.cache, else the temporary directory.
-func cacheHome(env *clirun.Env) string {
-	if d := env.Getenv("XDG_CACHE_HOME"); d != "" {
-		return d
-	}
-	if h := env.Getenv("HOME"); h != "" {
-		return filepath.Join(h, ".cache")
-	}
-	return filepath.Join(os.TempDir(), "tagrelay-cache")
+	return opts, nil
 }
 
 func describeMirror(res *mirror.Result) string {
 	var b strings.Builder
 	for _, c := range res.Changes {
 		switch c.Action {
-		case mirror.ActionUnchanged:
-			continue
+		case mirror.ActionUnchanged, mirror.ActionRefused:
+			continue // refusals are listed last, protected refs first
 		case mirror.ActionCreate:
 			fmt.Fprintf(&b, "%-12s %s %s\n", "created", c.Ref, shortSHA(c.New))
 		case mirror.ActionUpdate:
@@ -217,14 +235,34 @@ func describeMirror(res *mirror.Result) string {
 			fmt.Fprintf(&b, "%-12s %s (%s)\n", c.Action, c.Ref, c.Reason)
 		}
 	}
+	for _, c := range res.RefusedRefs {
+		mark := ""
+		if c.Protected {
+			mark = " [deploy ref]"
+		}
+		fmt.Fprintf(&b, "%-12s %s %s...%s (%s)%s\n", "refused", c.Ref, shortSHA(c.Old), shortSHA(c.New), c.Reason, mark)
+	}
+	if l := res.LFS; l != nil && res.DryRun {
+		fmt.Fprintf(&b, "%-12s %d objects: %d to copy, %d already on the destination\n", "lfs", l.Objects, l.Missing, l.Present)
+	} else if l != nil {
+		fmt.Fprintf(&b, "%-12s %d objects: %d copied (%d bytes), %d already on the destination\n", "lfs", l.Objects, l.Copied, l.Bytes, l.Present)
+	}
 	verb := "mirrored"
-	if res.DryRun {
+	switch {
+	case res.DryRun:
 		verb = "would mirror (dry run)"
+	case res.Refused > 0 && !res.Pushed:
+		verb = "refused"
+	case res.Refused > 0:
+		verb = "partly mirrored"
 	}
 	fmt.Fprintf(&b, "%s %s -> %s: %d created, %d updated, %d deleted, %d unchanged", verb, res.Source, res.Dest,
 		res.Created, res.Updated, res.Deleted, res.Unchanged)
 	if res.Kept > 0 {
 		fmt.Fprintf(&b, ", %d kept", res.Kept)
+	}
+	if res.Refused > 0 {
+		fmt.Fprintf(&b, ", %d refused", res.Refused)
 	}
 	return b.String()
 }
@@ -233,9 +271,15 @@ func describeMirror(res *mirror.Result) string {
 func mirrorOutputs(res *mirror.Result) []clirun.KV {
 	var changed []string
 	for _, c := range res.Changes {
-		if c.Action != mirror.ActionUnchanged && c.Action != mirror.ActionKept {
+		switch c.Action {
+		case mirror.ActionUnchanged, mirror.ActionKept, mirror.ActionRefused:
+		default:
 			changed = append(changed, c.Ref)
 		}
+	}
+	var refused []string
+	for _, c := range res.RefusedRefs {
+		refused = append(refused, c.Ref)
 	}
 	kv := []clirun.KV{
 		{Key: "TAGRELAY_MIRROR_CREATED", Value: fmt.Sprint(res.Created)},
@@ -243,7 +287,13 @@ func mirrorOutputs(res *mirror.Result) []clirun.KV {
 		{Key: "TAGRELAY_MIRROR_DELETED", Value: fmt.Sprint(res.Deleted)},
 		{Key: "TAGRELAY_MIRROR_REFS", Value: strings.Join(changed, ",")},
 	}
-	if len(res.Changes) == 1 && res.Changes[0].New != "" {
+	if len(refused) > 0 {
+		kv = append(kv, clirun.KV{Key: "TAGRELAY_MIRROR_REFUSED", Value: strings.Join(refused, ",")})
+	}
+	if res.LFS != nil {
+		kv = append(kv, clirun.KV{Key: "TAGRELAY_MIRROR_LFS_COPIED", Value: fmt.Sprint(res.LFS.Copied)})
+	}
+	if len(res.Changes) == 1 && res.Changes[0].New != "" && res.Changes[0].Action != mirror.ActionRefused {
 		kv = append(kv, clirun.KV{Key: "TAGRELAY_MIRROR_SHA", Value: res.Changes[0].New})
 	}
 	return kv

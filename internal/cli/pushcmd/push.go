@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/internal/cli/regflags"
+	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/registry"
@@ -22,6 +23,7 @@ import (
 type pushOptions struct {
 	common       clirun.Common
 	reg          regflags.Options
+	tls          tlsflags.Options
 	source       string
 	dest         string
 	tags         cli.StringSlice
@@ -46,16 +48,17 @@ func NewCommand(env *clirun.Env) *cli.Command {
 		&cli.StringSliceFlag{Name: "tag", Aliases: []string{"t"}, Usage: "`TAG` to push (repeatable; default: CI_COMMIT_SHORT_SHA, else GITHUB_SHA[:8], else HEAD[:8])", EnvVars: []string{"TAGRELAY_TAG"}, Destination: &o.tags},
 		&cli.StringFlag{Name: "check", Usage: "only look `REF` up: print its digest, exit 4 when it does not exist", EnvVars: []string{"TAGRELAY_CHECK"}, Destination: &o.check},
 		&cli.BoolFlag{Name: "force", Usage: "move tags that point at another digest (tags are immutable by default)", EnvVars: []string{"TAGRELAY_FORCE"}, Destination: &o.force},
-		&cli.BoolFlag{Name: "allow-noop", Usage: "exit 0 (with a warning) instead of 3 when every tag already points at the digest", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop},
+		clirun.AllowNoopFlag(&o.allowNoop, "exit 0 (with a warning) instead of 3 when every tag already points at the digest", ""),
 		&cli.BoolFlag{Name: "dry-run", Usage: "check the source and every tag, print the plan, write nothing", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 4, Usage: "at most `N` blobs transferred at once", EnvVars: []string{"TAGRELAY_JOBS"}, Destination: &o.jobs},
-		&cli.DurationFlag{Name: "timeout", Usage: "give up after this `DURATION` (0: never)", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout},
+		clirun.TimeoutFlag(&o.timeout, 0, "give up after this `DURATION`, the whole push (0: never)", "", "TAGRELAY_TIMEOUT"),
 		&cli.GenericFlag{Name: "require-scan", Usage: "after pushing, wait for Harbor's vulnerability scan and fail (exit 4) on a finding at or above `SEVERITY` (low, medium, high, critical; --require-scan alone means critical)", EnvVars: []string{"TAGRELAY_REQUIRE_SCAN"}, Value: &o.requireScan, Category: "Harbor"},
 		&cli.StringFlag{Name: "harbor-url", Usage: "Harbor API base `URL` (default: https://REGISTRY of --dest)", EnvVars: []string{"TAGRELAY_HARBOR_URL"}, Destination: &o.harborURL, Category: "Harbor"},
 		&cli.DurationFlag{Name: "scan-timeout", Value: 10 * time.Minute, Usage: "how long to wait for the scan", EnvVars: []string{"TAGRELAY_SCAN_TIMEOUT"}, Destination: &o.scanTimeout, Category: "Harbor"},
 		&cli.DurationFlag{Name: "scan-interval", Value: 5 * time.Second, Usage: "how often to ask Harbor while the scan runs", EnvVars: []string{"TAGRELAY_SCAN_INTERVAL"}, Destination: &o.scanInterval, Category: "Harbor", Hidden: true},
 	}
 	flags = append(flags, regflags.Flags(&o.reg)...)
+	flags = append(flags, tlsflags.Flags(&o.tls)...)
 	return &cli.Command{
 		Name:  "push",
 		Usage: "push an image (OCI layout, tarball or registry reference) under the commit's tag; tags are immutable",
@@ -68,7 +71,7 @@ func NewCommand(env *clirun.Env) *cli.Command {
 			"no-op, refused with exit 3 unless --allow-noop. Prints the digest; --dotenv and $GITHUB_OUTPUT get\n" +
 			"IMAGE, IMAGE_TAG, IMAGE_DIGEST.",
 		Flags:  append(flags, clirun.CommonFlags(&o.common)...),
-		Action: func(c *cli.Context) error { return runPush(c, env, o) },
+		Action: func(c *cli.Context) error { return hint(runPush(c, env, o)) },
 	}
 }
 
@@ -80,12 +83,8 @@ func runPush(c *cli.Context, env *clirun.Env, o *pushOptions) error {
 	if c.Args().Present() {
 		return clirun.Usagef("pass the image with --source and the repository with --dest", "unexpected argument %q", c.Args().First())
 	}
-	ctx := c.Context
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
+	ctx, cancel := clirun.WithTimeout(c.Context, o.timeout)
+	defer cancel()
 	if o.check != "" {
 		return runCheck(ctx, env, log, o)
 	}
@@ -95,7 +94,7 @@ func runPush(c *cli.Context, env *clirun.Env, o *pushOptions) error {
 	}
 	// Explicit credentials are for the destination's registry (a retag or promotion inside it
 	// included); a source in another registry authenticates with config.json.
-	client, err := o.reg.Client(env, log, o.jobs, regflags.RegistryOf(dest))
+	client, err := o.reg.Client(env, log, &o.tls, o.jobs, regflags.RegistryOf(dest))
 	if err != nil {
 		return err
 	}
@@ -135,8 +134,10 @@ func describePlan(p *registry.Plan) string {
 // --allow-noop.
 func (o *pushOptions) push(ctx context.Context, env *clirun.Env, log *slog.Logger, client *registry.Client, src *registry.Source, dest string, tags []string) (*pushResult, error) {
 	plan, err := client.Plan(ctx, src, dest, tags, registry.WithForce(o.force))
-	if errors.Is(err, registry.ErrUnchanged) && o.allowNoop {
-		log.Warn("no-op accepted (--allow-noop): every tag already points at the digest", "image", plan.Dest, "digest", plan.Digest)
+	if errors.Is(err, registry.ErrUnchanged) {
+		if err := clirun.AcceptNoop(log, o.allowNoop, err, "build and push a new commit, or pass --allow-noop to accept"); err != nil {
+			return nil, err
+		}
 		return &pushResult{Result: &registry.Result{Plan: plan}}, nil
 	}
 	if err != nil {
@@ -249,7 +250,7 @@ func (o *pushOptions) destAndTags(env *clirun.Env) (string, []string, error) {
 }
 
 func runCheck(ctx context.Context, env *clirun.Env, log *slog.Logger, o *pushOptions) error {
-	client, err := o.reg.Client(env, log, o.jobs, regflags.RegistryOf(o.check))
+	client, err := o.reg.Client(env, log, &o.tls, o.jobs, regflags.RegistryOf(o.check))
 	if err != nil {
 		return err
 	}
@@ -264,6 +265,22 @@ func runCheck(ctx context.Context, env *clirun.Env, log *slog.Logger, o *pushOpt
 // pushOutputs are the variables handed to the next CI job.
 func pushOutputs(image, tag, digest string) []clirun.KV {
 	return []clirun.KV{{Key: "IMAGE", Value: image}, {Key: "IMAGE_TAG", Value: tag}, {Key: "IMAGE_DIGEST", Value: digest}}
+}
+
+// hint gives the registry's errors the flags of push that fix them; the registry package says
+// what happened, without naming flags.
+func hint(err error) error {
+	switch {
+	case errors.Is(err, registry.ErrTagExists):
+		return errdefs.WithHint(err, "tags are immutable: push under a new tag (the commit SHA), or pass --force to move it")
+	case errors.Is(err, registry.ErrVulnerable):
+		return errdefs.WithHint(err, "fix or upgrade the vulnerable packages and push a new build, or raise --require-scan=SEVERITY")
+	case errors.Is(err, registry.ErrScan) && errors.Is(err, context.DeadlineExceeded):
+		return errdefs.WithHint(err, "check the scanner in Harbor, or raise --scan-timeout")
+	case errors.Is(err, registry.ErrUnavailable) && errors.Is(err, context.DeadlineExceeded):
+		return errdefs.WithHint(err, "the registry did not answer in time; check it is up, or raise --timeout")
+	}
+	return regflags.Hint(err)
 }
 
 func withSourceHint(err error) error {

@@ -1,17 +1,19 @@
-// Package regflags holds the registry credential and TLS flags shared by tagrelay push, bump and
-// release, and builds a registry.Client from them and the CI variables.
+// Package regflags holds the registry credential flags shared by tagrelay push, bump and
+// release, and builds a registry.Client from them, the TLS flags (internal/cli/tlsflags) and the
+// CI variables.
 package regflags
 
 import (
+	"crypto/x509"
+	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/urfave/cli/v2"
 
+	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
+	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/registry"
 )
 
@@ -19,22 +21,14 @@ import (
 type Options struct {
 	user         string
 	passwordFile string
-	caFile       string
-	// Insecure is --insecure: skip TLS verification and allow plain HTTP.
-	Insecure bool
-
-	caFiles    []string // CAFiles, once resolved
-	caResolved bool
 }
 
-// Flags returns the registry auth and TLS flags bound to o. Each call returns new flags.
+// Flags returns the registry auth flags bound to o. Each call returns new flags.
 func Flags(o *Options) []cli.Flag {
 	const cat = "Registry"
 	return []cli.Flag{
 		&cli.StringFlag{Name: "registry-user", Usage: "registry `USER` (a Harbor robot such as robot$project+ci works as is; default: CI_REGISTRY_USER for $CI_REGISTRY, else docker config.json)", EnvVars: []string{"TAGRELAY_REGISTRY_USER"}, Destination: &o.user, Category: cat},
 		&cli.StringFlag{Name: "registry-password-file", Usage: "read the registry password from `FILE` (default: TAGRELAY_REGISTRY_PASSWORD, or CI_REGISTRY_PASSWORD for $CI_REGISTRY)", EnvVars: []string{"TAGRELAY_REGISTRY_PASSWORD_FILE"}, Destination: &o.passwordFile, TakesFile: true, Category: cat},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra certificate authorities to trust, on top of the system's (default: CA_BUNDLE; SSL_CERT_FILE and SSL_CERT_DIR replace the system's, as in every Go program)", EnvVars: []string{"TAGRELAY_CA_FILE"}, Destination: &o.caFile, TakesFile: true, Category: cat},
-		&cli.BoolFlag{Name: "insecure", Usage: "skip TLS verification and allow plain HTTP (logged as a warning on every use)", EnvVars: []string{"TAGRELAY_INSECURE"}, Destination: &o.Insecure, Category: cat},
 	}
 }
 
@@ -42,10 +36,11 @@ func Flags(o *Options) []cli.Flag {
 // (--registry-user, TAGRELAY_REGISTRY_PASSWORD) go to hosts, the registries the command is
 // about; GitLab's CI_REGISTRY_USER/CI_REGISTRY_PASSWORD go only to $CI_REGISTRY (to hosts when
 // CI_REGISTRY is unset), so a job pushing to Harbor keeps its docker config.json credentials.
-// Every other registry gets credentials from config.json ($DOCKER_CONFIG, ~/.docker).
-func (o *Options) Client(env *clirun.Env, log *slog.Logger, jobs int, hosts ...string) (*registry.Client, error) {
+// Every other registry gets credentials from config.json ($DOCKER_CONFIG, ~/.docker). TLS comes
+// from the command's TLS flags; --insecure also allows plain HTTP.
+func (o *Options) Client(env *clirun.Env, log *slog.Logger, t *tlsflags.Options, jobs int, hosts ...string) (*registry.Client, error) {
 	co := registry.DefaultClientOptions()
-	co.Logger, co.Insecure, co.DockerConfig = log, o.Insecure, env.Getenv("DOCKER_CONFIG")
+	co.Logger, co.Insecure, co.DockerConfig = log, t.Insecure, env.Getenv("DOCKER_CONFIG")
 	if jobs > 0 {
 		co.Jobs = jobs
 	}
@@ -61,7 +56,7 @@ func (o *Options) Client(env *clirun.Env, log *slog.Logger, jobs int, hosts ...s
 		}
 	}
 	co.Username, co.Password, co.CredentialRegistries = user, password, hosts
-	co.CAFiles, err = o.CAFiles(env)
+	co.CABundle, err = t.Bundle(env)
 	if err != nil {
 		return nil, err
 	}
@@ -94,50 +89,6 @@ func (o *Options) credentials(env *clirun.Env) (user, password string, err error
 	return user, password, nil
 }
 
-// CAFiles returns --ca-file, or the file named by GitLab's CA_BUNDLE, which may also hold the
-// PEM itself (a variable instead of a file variable): it is then written to a temporary file.
-// SSL_CERT_FILE and SSL_CERT_DIR need nothing here: Go's crypto/x509 reads them for the system
-// roots, lazily; adding them again would load every root at start for nothing.
-func (o *Options) CAFiles(env *clirun.Env) ([]string, error) {
-	if o.caResolved {
-		return o.caFiles, nil
-	}
-	switch v := strings.TrimSpace(env.Getenv("CA_BUNDLE")); {
-	case o.caFile != "":
-		o.caFiles = []string{o.caFile}
-	case v == "":
-	case strings.Contains(v, "-----BEGIN"):
-		p := filepath.Join(os.TempDir(), "tagrelay-ca_bundle.pem")
-		if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
-			return nil, err
-		}
-		o.caFiles = []string{p}
-	default:
-		if _, err := os.Stat(v); err != nil {
-			return nil, clirun.Usagef("point CA_BUNDLE at a PEM file", "CA_BUNDLE: %v", err)
-		}
-		o.caFiles = []string{v}
-	}
-	o.caResolved = true
-	return o.caFiles, nil
-}
-
-// CABundle returns the PEM of CAFiles, for clients that take the certificates themselves (go-git),
-// with the files it came from.
-func (o *Options) CABundle(env *clirun.Env) (pem []byte, files []string, err error) {
-	if files, err = o.CAFiles(env); err != nil {
-		return nil, nil, err
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, nil, clirun.Usagef("check --ca-file", "reading CA file: %v", err)
-		}
-		pem = append(append(pem, b...), '\n')
-	}
-	return pem, files, nil
-}
-
 // RegistryOf returns the registry host of an image reference or repository (index.docker.io
 // for Docker Hub names), "" when it does not parse (the error comes later, with context).
 func RegistryOf(ref string) string {
@@ -146,4 +97,20 @@ func RegistryOf(ref string) string {
 		return ""
 	}
 	return r.Context().RegistryStr()
+}
+
+// Hint gives a registry error the flags of this group and of tlsflags that fix it: refused
+// credentials, and a certificate of an authority nobody trusts. The registry package says what
+// happened; the command knows its flags. Any other error passes through.
+func Hint(err error) error {
+	var hostErr x509.HostnameError
+	switch {
+	case errors.Is(err, registry.ErrUnauthorized):
+		return errdefs.WithHint(err, "check --registry-user and --registry-password-file (or CI_REGISTRY_USER / CI_REGISTRY_PASSWORD, or docker login) and the account's permissions on the repository")
+	case errors.Is(err, registry.ErrUntrusted) && !errors.As(err, &hostErr):
+		// A certificate for another host name is not fixed by trusting more: the library's hint
+		// (use the real host name) stays.
+		return errdefs.WithHint(err, tlsflags.UntrustedHint("registry"))
+	}
+	return err
 }

@@ -1,13 +1,16 @@
-// Package tagrelay builds the tagrelay command-line app and its commands. Each command has one
-// constructor, shared by the umbrella binary (tagrelay bump …) and the single-purpose ones
-// (tagrelay-bump …).
+// Package tagrelay builds the tagrelay command-line app. Each command lives in a package of its
+// own (pushcmd, bumpcmd, mirrorcmd, triggercmd, releasecmd) with one constructor, shared by the
+// umbrella binary (tagrelay bump …) and the single-purpose ones (tagrelay-bump …).
 package tagrelay
 
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd"
 	"github.com/tagrelay/tagrelay/internal/cli/mirrorcmd"
 	"github.com/tagrelay/tagrelay/internal/cli/pushcmd"
+	"github.com/tagrelay/tagrelay/internal/cli/releasecmd"
+	"github.com/tagrelay/tagrelay/internal/cli/triggercmd"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 )
 
@@ -21,10 +24,10 @@ func NewApp(env *clirun.Env) *cli.App {
 			"Exit codes: 0 done, 1 failure, 2 usage/input error, 3 no-op refused, 4 precondition failed.",
 		Commands: []*cli.Command{
 			pushcmd.NewCommand(env),
-			NewBumpCommand(env),
+			bumpcmd.NewCommand(env),
 			mirrorcmd.NewCommand(env),
-			NewTriggerCommand(env),
-			NewReleaseCommand(env),
+			triggercmd.NewCommand(env),
+			releasecmd.NewCommand(env),
 		},
 		Writer:               env.Stdout,
 		ErrWriter:            env.Stderr,

@@ -1,8 +1,12 @@
 package tagrelay
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/tagrelay/tagrelay/internal/clirun"
 )
 
 func TestAppHelpAndUnknownCommands(t *testing.T) {
@@ -20,9 +24,11 @@ func TestAppHelpAndUnknownCommands(t *testing.T) {
 		{[]string{"nope"}, 2, "", `unknown command "nope"`},
 		{[]string{"bump", "--nope"}, 2, "", "flag provided but not defined: -nope; see 'tagrelay bump --help'"},
 	} {
-		got := run(t, nil, tc.args...)
-		if got.code != tc.code || !strings.Contains(got.stdout, tc.stdout) || !strings.Contains(got.stderr, tc.stderr) {
-			t.Errorf("tagrelay %v: exit %d, stdout %.200q, stderr %q; want %d, %q, %q", tc.args, got.code, got.stdout, got.stderr, tc.code, tc.stdout, tc.stderr)
+		var stdout, stderr bytes.Buffer
+		env := clirun.NewEnv(strings.NewReader(""), &stdout, &stderr, nil)
+		code := clirun.Run(context.Background(), env, NewApp(env), append([]string{"tagrelay"}, tc.args...))
+		if code != tc.code || !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("tagrelay %v: exit %d, stdout %.200q, stderr %q; want %d, %q, %q", tc.args, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.stderr)
 		}
 	}
 }
