@@ -29,6 +29,9 @@ type SyncOptions struct {
 	Restart bool
 	// Prune deletes the resources no longer in git, like `argocd app sync --prune`.
 	Prune bool
+	// ApplyOnly returns once the sync operation succeeded, without waiting for the rollout (nor
+	// judging it). The no-op check before the sync still applies.
+	ApplyOnly bool
 }
 
 // infoName marks the sync operations a trigger starts, so it waits for its own.
@@ -77,6 +80,10 @@ func (a *ArgoCD) Sync(ctx context.Context, name string, o SyncOptions) (*Result,
 	rev := op.SyncResult.Revision
 	if op.Phase != "Succeeded" {
 		return nil, syncFailure(target, rev, st)
+	}
+	if o.ApplyOnly && !o.Restart {
+		return &Result{Target: target, Revision: rev, PreviousRevision: prev, ImagesBefore: before.images(),
+			Images: st.snapshot().images(), Applied: true, Duration: time.Since(start)}, nil
 	}
 	restarted := snapshot{}
 	if o.Restart {

@@ -5,31 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 )
 
 // Flux drives Flux's Kustomizations and their sources through the Kubernetes API, as `flux
-// reconcile kustomization --with-source` does, then follows the rollout with watches.
+// reconcile kustomization --with-source` does, then follows the rollout by reading the
+// Kustomization, its source, and the workloads and pods of its inventory every poll interval.
 type Flux struct {
-	dyn    dynamic.Interface
-	cs     kubernetes.Interface
-	mapper meta.RESTMapper
-	log    *slog.Logger
+	k        *kube
+	log      *slog.Logger
+	interval time.Duration
 }
 
 // The API groups of Flux's objects.
@@ -41,25 +31,18 @@ const (
 	requestAnnotation = "reconcile.fluxcd.io/requestedAt"
 )
 
-// NewFlux returns a Flux client of the cluster cfg points at. Only WithLogger applies.
-func NewFlux(cfg *rest.Config, opts ...Option) (*Flux, error) {
+// NewFlux returns a Flux client of the cluster cfg points at. WithLogger and WithPollInterval
+// apply.
+func NewFlux(cfg *KubeConfig, opts ...Option) (*Flux, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	k, err := newKube(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Flux{dyn: dyn, cs: cs, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), log: o.logger}, nil
+	return &Flux{k: k, log: o.logger, interval: o.poll}, nil
 }
 
 // ObjectRef names a Flux object.
@@ -101,6 +84,9 @@ type ReconcileOptions struct {
 	Source *ObjectRef
 	// Expect are the images that must run when done (see SyncOptions.Expect).
 	Expect []Image
+	// ApplyOnly returns once the Kustomization applied the source's revision, without waiting
+	// for the rollout (nor judging it).
+	ApplyOnly bool
 }
 
 // Reconcile asks the source and then the Kustomization to reconcile now (the requestedAt
@@ -112,11 +98,11 @@ func (f *Flux) Reconcile(ctx context.Context, ks ObjectRef, o ReconcileOptions) 
 	start := time.Now()
 	ks.Kind = "Kustomization"
 	target := "flux kustomization " + ks.Namespace + "/" + ks.Name
-	ksRes, err := f.resource(kustomizeGroup, "Kustomization")
+	ksPath, err := f.k.resourcePath(ctx, kustomizeGroup, "Kustomization")
 	if err != nil {
-		return nil, err
+		return nil, f.explain(target, err)
 	}
-	obj, err := f.get(ctx, ksRes, ks)
+	obj, err := f.get(ctx, ksPath, ks)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +110,11 @@ func (f *Flux) Reconcile(ctx context.Context, ks ObjectRef, o ReconcileOptions) 
 	if err != nil {
 		return nil, err
 	}
-	srcRes, err := f.resource(sourceGroup, src.Kind)
+	srcPath, err := f.k.resourcePath(ctx, sourceGroup, src.Kind)
 	if err != nil {
-		return nil, err
+		return nil, f.explain(target, err)
 	}
-	srcObj, err := f.get(ctx, srcRes, src)
+	srcObj, err := f.get(ctx, srcPath, src)
 	if err != nil {
 		return nil, err
 	}
@@ -137,35 +123,53 @@ func (f *Flux) Reconcile(ctx context.Context, ks ObjectRef, o ReconcileOptions) 
 			return nil, errdefs.WithHint(fmt.Errorf("%s: %w", u.ref(), ErrSuspended), "resume it (flux resume)")
 		}
 	}
-	w, err := f.watch(ctx, ksRes, ks, srcRes, src)
+	before, err := f.snapshot(ctx, obj)
 	if err != nil {
-		return nil, err
+		return nil, f.explain(target, err)
 	}
-	defer w.stop()
-	before := w.snapshot(w.kustomization())
-	prev := w.kustomization().str("status", "lastAppliedRevision")
+	prev := obj.str("status", "lastAppliedRevision")
 	token := time.Now().UTC().Format(time.RFC3339Nano)
-	if err := f.request(ctx, srcRes, src, token); err != nil {
+	if err := f.request(ctx, srcPath, src, token); err != nil {
 		return nil, err
 	}
 	var rev string
-	if err := w.until(ctx, target, "the source's new artifact", func() (done bool, waiting string, err error) {
-		done, waiting, rev, err = sourceReady(target, w.source(), token)
+	if err := f.until(ctx, target, "the source's new artifact", func(ctx context.Context) (bool, string, error) {
+		s, err := f.get(ctx, srcPath, src)
+		if err != nil {
+			return false, "", err
+		}
+		done, waiting, r, err := sourceReady(target, s, token)
+		rev = r
 		return done, waiting, err
 	}); err != nil {
 		return nil, err
 	}
-	if err := f.request(ctx, ksRes, ks, token); err != nil {
+	if err := f.request(ctx, ksPath, ks, token); err != nil {
 		return nil, err
 	}
 	judge := settled()
 	var after snapshot
-	if err := w.until(ctx, target, "the rollout of "+shortRev(rev), func() (bool, string, error) {
-		k := w.kustomization()
-		after = w.snapshot(k)
+	if err := f.until(ctx, target, "the rollout of "+shortRev(rev), func(ctx context.Context) (bool, string, error) {
+		k, err := f.get(ctx, ksPath, ks)
+		if err != nil {
+			return false, "", err
+		}
+		if after, err = f.snapshot(ctx, k); err != nil {
+			return false, "", err
+		}
+		if o.ApplyOnly {
+			return applied(target, rev, token, k)
+		}
 		return kustomizationDone(target, rev, token, k, before, after, o.Expect, judge)
 	}); err != nil {
 		return nil, err
+	}
+	if o.ApplyOnly {
+		if ran, _ := before.runningSince(o.Expect); ran && rev == prev {
+			return nil, nothingRolled(target+" (revision applied before)", rev, before, before, o.Expect)
+		}
+		return &Result{Target: target, Revision: rev, PreviousRevision: prev, ImagesBefore: before.images(),
+			Images: after.images(), Applied: true, Duration: time.Since(start)}, nil
 	}
 	if err := nothingRolled(target, rev, before, after, o.Expect); err != nil {
 		return nil, err
@@ -174,41 +178,72 @@ func (f *Flux) Reconcile(ctx context.Context, ks ObjectRef, o ReconcileOptions) 
 		Images: after.images(), Duration: time.Since(start)}, nil
 }
 
-// resource maps a Flux kind to the resource and version the cluster serves.
-func (f *Flux) resource(group, kind string) (schema.GroupVersionResource, error) {
-	m, err := f.mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind})
-	if err != nil {
-		return schema.GroupVersionResource{}, errdefs.WithHint(fmt.Errorf("%w: the cluster serves no %s.%s: %v", ErrNotFound, kind, group, err),
-			"is Flux installed in this cluster (and is KUBECONFIG the right one)?")
-	}
-	return m.Resource, nil
-}
-
-func (f *Flux) get(ctx context.Context, res schema.GroupVersionResource, r ObjectRef) (fluxObject, error) {
-	u, err := f.dyn.Resource(res).Namespace(r.Namespace).Get(ctx, r.Name, metav1.GetOptions{})
+// get reads a Flux object; path is a resourcePath.
+func (f *Flux) get(ctx context.Context, path string, r ObjectRef) (fluxObject, error) {
+	var obj map[string]any
+	err := f.k.do(ctx, http.MethodGet, fmt.Sprintf(path, url.PathEscape(r.Namespace))+"/"+url.PathEscape(r.Name), nil, nil, "", &obj)
 	switch {
-	case apierrors.IsNotFound(err):
+	case errors.Is(err, ErrNotFound):
 		return fluxObject{}, errdefs.WithHint(fmt.Errorf("%s: %w", r, ErrNotFound), "check the namespace and name (flux get all -A)")
-	case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
-		return fluxObject{}, fmt.Errorf("%w: reading %s: %v", ErrUnauthorized, r, err)
 	case err != nil:
-		return fluxObject{}, fmt.Errorf("reading %s: %w", r, err)
+		return fluxObject{}, f.explain("reading "+r.String(), err)
 	}
-	return fluxObject{u}, nil
+	return fluxObject{obj}, nil
 }
 
 // request sets the requestedAt annotation, as `flux reconcile` does.
-func (f *Flux) request(ctx context.Context, res schema.GroupVersionResource, r ObjectRef, token string) error {
+func (f *Flux) request(ctx context.Context, path string, r ObjectRef, token string) error {
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, requestAnnotation, token)
-	_, err := f.dyn.Resource(res).Namespace(r.Namespace).Patch(ctx, r.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "tagrelay"})
-	switch {
-	case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
-		return fmt.Errorf("%w: annotating %s: %v", ErrUnauthorized, r, err)
-	case err != nil:
-		return fmt.Errorf("annotating %s: %w", r, err)
+	q := url.Values{"fieldManager": {"tagrelay"}}
+	err := f.k.do(ctx, http.MethodPatch, fmt.Sprintf(path, url.PathEscape(r.Namespace))+"/"+url.PathEscape(r.Name), q, []byte(patch), "application/merge-patch+json", nil)
+	if err != nil {
+		return f.explain("annotating "+r.String(), err)
 	}
 	f.log.Info("requested reconciliation", "object", r.String())
 	return nil
+}
+
+// explain adds what was being done to an error, and the next step for a refused credential.
+func (f *Flux) explain(doing string, err error) error {
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		return errdefs.WithHint(fmt.Errorf("%s: the Kubernetes API refused the credentials: %w", doing, err),
+			"check the kubeconfig's token and that its account may get, list and patch Flux's objects and list pods and workloads")
+	case errors.Is(err, ErrNotFound), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return err
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return errdefs.WithHint(fmt.Errorf("%s: %w", doing, err), "check the kubeconfig's server and that the cluster is reachable from the job")
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// until polls cond every interval until it holds, fails or ctx ends. A read that fails for a
+// while (an API server restarting) is retried; a refused credential or a deleted object ends it.
+func (f *Flux) until(ctx context.Context, target, what string, cond func(context.Context) (bool, string, error)) error {
+	last := ""
+	for {
+		done, waiting, err := cond(ctx)
+		var re *RolloutError
+		switch {
+		case err == nil && done:
+			return nil
+		case errors.As(err, &re), errors.Is(err, ErrUnauthorized), errors.Is(err, ErrNotFound), errors.Is(err, errdefs.ErrNoop):
+			return err
+		case err != nil && ctx.Err() == nil:
+			waiting = "reading the state failed, retrying: " + err.Error()
+		}
+		if waiting != last {
+			f.log.Info("waiting", "target", target, "for", what, "state", waiting)
+			last = waiting
+		}
+		select {
+		case <-time.After(f.interval):
+		case <-ctx.Done():
+			return waitError(ctx, target, what, waiting)
+		}
+	}
 }
 
 // sourceOf returns the source to reconcile: the given one, or the Kustomization's sourceRef.
@@ -220,7 +255,7 @@ func sourceOf(ks fluxObject, given *ObjectRef) (ObjectRef, error) {
 	name := ks.str("spec", "sourceRef", "name")
 	ns := ks.str("spec", "sourceRef", "namespace")
 	if ns == "" {
-		ns = ks.GetNamespace()
+		ns = ks.str("metadata", "namespace")
 	}
 	if kind == "" || name == "" {
 		return ObjectRef{}, errors.New(ks.ref().String() + " has no spec.sourceRef")

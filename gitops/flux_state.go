@@ -1,42 +1,52 @@
 package gitops
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strings"
-
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"time"
 )
 
-// fluxObject is a Kustomization or a source, read without Flux's Go types (they would bring
-// controller-runtime into tagrelay).
+// fluxObject is a Kustomization or a source as the API server gives it, read without Flux's Go
+// types (they would bring controller-runtime into tagrelay).
 type fluxObject struct {
-	*unstructured.Unstructured
+	Object map[string]any
+}
+
+// nested returns the value at path, nil when absent.
+func (o fluxObject) nested(path ...string) any {
+	var v any = o.Object
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
 }
 
 func (o fluxObject) str(path ...string) string {
-	s, _, _ := unstructured.NestedString(o.Object, path...)
+	s, _ := o.nested(path...).(string)
 	return s
 }
 
 func (o fluxObject) ref() ObjectRef {
-	return ObjectRef{Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName()}
+	return ObjectRef{Kind: o.str("kind"), Namespace: o.str("metadata", "namespace"), Name: o.str("metadata", "name")}
 }
 
 func (o fluxObject) suspended() bool {
-	b, _, _ := unstructured.NestedBool(o.Object, "spec", "suspend")
+	b, _ := o.nested("spec", "suspend").(bool)
 	return b
 }
 
 // condition returns the status, reason and message of a status condition.
 func (o fluxObject) condition(typ string) (st, reason, msg string) {
-	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+	conds, _ := o.nested("status", "conditions").([]any)
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
 		if m["type"] == typ {
@@ -51,8 +61,9 @@ func (o fluxObject) condition(typ string) (st, reason, msg string) {
 
 // observed reports whether the controller has seen the object's latest spec.
 func (o fluxObject) observed() bool {
-	g, _, _ := unstructured.NestedInt64(o.Object, "status", "observedGeneration")
-	return g == o.GetGeneration()
+	g, _ := o.nested("status", "observedGeneration").(float64)
+	gen, _ := o.nested("metadata", "generation").(float64)
+	return g == gen
 }
 
 // inventoryEntry is an object a Kustomization applied.
@@ -63,7 +74,7 @@ type inventoryEntry struct {
 // inventory parses status.inventory.entries[].id, "<namespace>_<name>_<group>_<kind>"
 // (cli-utils ObjMetadata).
 func (o fluxObject) inventory() []inventoryEntry {
-	entries, _, _ := unstructured.NestedSlice(o.Object, "status", "inventory", "entries")
+	entries, _ := o.nested("status", "inventory", "entries").([]any)
 	var out []inventoryEntry
 	for _, e := range entries {
 		m, _ := e.(map[string]any)
@@ -72,20 +83,6 @@ func (o fluxObject) inventory() []inventoryEntry {
 			out = append(out, inventoryEntry{Namespace: p[0], Name: p[1], Group: p[2], Kind: p[3]})
 		}
 	}
-	return out
-}
-
-// inventoryNamespaces returns the namespaces of the inventory's workloads.
-func (o fluxObject) inventoryNamespaces() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, e := range o.inventory() {
-		if e.Group == "apps" && workloadKinds[e.Kind] && !seen[e.Namespace] {
-			seen[e.Namespace] = true
-			out = append(out, e.Namespace)
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 
@@ -104,6 +101,20 @@ func sourceReady(target string, src fluxObject, token string) (done bool, waitin
 		return false, "", "", &RolloutError{Target: target, Reason: fmt.Sprintf("%s not ready (%s): %s", src.ref(), reason, msg)}
 	}
 	return false, fmt.Sprintf("%s: %s", src.ref(), orUnknown(msg)), "", nil
+}
+
+// applied is the end of an ApplyOnly trigger: the Kustomization handled the request and applied
+// rev (Ready False at rev fails it).
+func applied(target, rev, token string, ks fluxObject) (bool, string, error) {
+	handled := ks.str("status", "lastHandledReconcileAt") == token && ks.observed()
+	st, reason, msg := ks.condition("Ready")
+	if handled && st == "False" && ks.str("status", "lastAttemptedRevision") == rev && reason != "DependencyNotReady" && reason != "ProgressingWithRetry" {
+		return false, "", &RolloutError{Target: target, Revision: rev, Reason: fmt.Sprintf("Ready False (%s): %s", reason, msg)}
+	}
+	if a := ks.str("status", "lastAppliedRevision"); !handled || a != rev {
+		return false, fmt.Sprintf("lastAppliedRevision %s, Ready %s: %s", orUnknown(shortRev(a)), orUnknown(st), orUnknown(msg)), nil
+	}
+	return true, "", nil
 }
 
 // kustomizationDone is the end of a trigger: the Kustomization handled the request, applied rev
@@ -137,81 +148,215 @@ func kustomizationDone(target, rev, token string, ks fluxObject, before, after s
 	return true, "", nil
 }
 
-// snapshot reads the inventory's workloads and their pods from the informers. A namespace not
-// followed yet is started first.
-func (w *fluxWatch) snapshot(ks fluxObject) snapshot {
-	_ = w.ensure(ks.inventoryNamespaces()) // on error (ctx ended) the snapshot is partial; until reports ctx
+// snapshot reads the inventory's workloads and their pods.
+func (f *Flux) snapshot(ctx context.Context, ks fluxObject) (snapshot, error) {
 	var out snapshot
+	pods := map[string][]kubePod{}
 	seen := map[string]bool{}
 	for _, e := range ks.inventory() {
 		if e.Group != "apps" || !workloadKinds[e.Kind] {
 			continue
 		}
-		n := w.namespace(e.Namespace)
-		if n == nil {
+		var kw kubeWorkload
+		path := fmt.Sprintf("/apis/apps/v1/namespaces/%s/%ss/%s", url.PathEscape(e.Namespace), strings.ToLower(e.Kind), url.PathEscape(e.Name))
+		err := f.k.do(ctx, http.MethodGet, path, nil, nil, "", &kw)
+		wl := workload{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
+		switch {
+		case err == nil:
+			wl.Ready, wl.Failed, wl.Message = kw.status(e.Kind)
+		case isNotFound(err):
+			wl.Message = "not found"
+			out.Workloads = append(out.Workloads, wl)
 			continue
+		default:
+			return out, err
 		}
-		wl, sel := workloadStatus(n, e)
 		out.Workloads = append(out.Workloads, wl)
-		if sel == nil {
+		if kw.Spec.Selector == nil || kw.Spec.Selector.empty() {
 			continue
 		}
-		for _, o := range n.pods.GetStore().List() {
-			p := o.(*corev1.Pod)
-			if p.DeletionTimestamp != nil || seen[string(p.UID)] || !sel.Matches(labels.Set(p.Labels)) {
+		list, ok := pods[e.Namespace]
+		if !ok {
+			var pl struct{ Items []kubePod }
+			if err := f.k.do(ctx, http.MethodGet, "/api/v1/namespaces/"+url.PathEscape(e.Namespace)+"/pods", nil, nil, "", &pl); err != nil {
+				return out, err
+			}
+			list = pl.Items
+			pods[e.Namespace] = list
+		}
+		for _, p := range list {
+			if p.Metadata.DeletionTimestamp != nil || seen[p.Metadata.UID] || !kw.Spec.Selector.matches(p.Metadata.Labels) {
 				continue
 			}
-			seen[string(p.UID)] = true
-			out.Pods = append(out.Pods, podOf(p, wl.key()))
+			seen[p.Metadata.UID] = true
+			out.Pods = append(out.Pods, p.pod(wl.key()))
 		}
 	}
-	return out
+	sort.Slice(out.Pods, func(i, j int) bool { return out.Pods[i].Name < out.Pods[j].Name })
+	return out, nil
 }
 
-// workloadStatus computes a workload's rollout with kstatus (the rules Flux's health checks use)
-// and returns its pod selector.
-func workloadStatus(n *nsInformers, e inventoryEntry) (workload, labels.Selector) {
-	wl := workload{Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
-	store := n.deploys.GetStore()
-	switch e.Kind {
+func isNotFound(err error) bool {
+	ke, ok := err.(*KubeError)
+	return ok && ke.StatusCode == http.StatusNotFound
+}
+
+// kubeWorkload is the part of a Deployment, StatefulSet or DaemonSet a rollout is judged by
+// (JSON field names match case-insensitively).
+type kubeWorkload struct {
+	Metadata struct {
+		Generation int64
+	}
+	Spec struct {
+		Replicas       *int32
+		Selector       *labelSelector
+		UpdateStrategy struct {
+			Type          string
+			RollingUpdate *struct{ Partition *int32 }
+		}
+	}
+	Status struct {
+		ObservedGeneration                                                           int64
+		Replicas, UpdatedReplicas, ReadyReplicas, AvailableReplicas, CurrentReplicas int32
+		CurrentRevision, UpdateRevision                                              string
+		DesiredNumberScheduled, CurrentNumberScheduled, UpdatedNumberScheduled       int32
+		NumberAvailable, NumberReady                                                 int32
+		Conditions                                                                   []struct{ Type, Status, Reason, Message string }
+	}
+}
+
+// status judges a workload's rollout by the rules of kstatus (sigs.k8s.io/cli-utils, which Flux's
+// health checks use): ready is kstatus Current, failed is Failed (a Deployment past its progress
+// deadline); message says what it waits for.
+func (w *kubeWorkload) status(kind string) (ready, failed bool, message string) {
+	st := w.Status
+	if w.Metadata.Generation > st.ObservedGeneration {
+		return false, false, "generation not observed yet"
+	}
+	want := int32(1)
+	if w.Spec.Replicas != nil {
+		want = *w.Spec.Replicas
+	}
+	switch kind {
+	case "Deployment":
+		for _, c := range st.Conditions {
+			if c.Type == "Progressing" && c.Status == "False" && c.Reason == "ProgressDeadlineExceeded" {
+				return false, true, "progress deadline exceeded: " + c.Message
+			}
+		}
+		switch {
+		case st.UpdatedReplicas < want:
+			return false, false, fmt.Sprintf("updated: %d/%d", st.UpdatedReplicas, want)
+		case st.Replicas > st.UpdatedReplicas:
+			return false, false, fmt.Sprintf("pending termination: %d", st.Replicas-st.UpdatedReplicas)
+		case st.AvailableReplicas < st.UpdatedReplicas:
+			return false, false, fmt.Sprintf("available: %d/%d", st.AvailableReplicas, st.UpdatedReplicas)
+		case st.ReadyReplicas < want:
+			return false, false, fmt.Sprintf("ready: %d/%d", st.ReadyReplicas, want)
+		}
+		return true, false, fmt.Sprintf("available, replicas: %d", want)
 	case "StatefulSet":
-		store = n.sts.GetStore()
-	case "DaemonSet":
-		store = n.dss.GetStore()
+		if w.Spec.UpdateStrategy.Type == "OnDelete" {
+			return true, false, "update strategy OnDelete"
+		}
+		if st.ReadyReplicas < want {
+			return false, false, fmt.Sprintf("ready: %d/%d", st.ReadyReplicas, want)
+		}
+		if ru := w.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
+			if st.UpdatedReplicas < want-*ru.Partition {
+				return false, false, fmt.Sprintf("partitioned rollout: %d/%d updated", st.UpdatedReplicas, want-*ru.Partition)
+			}
+			return true, false, "partitioned rollout complete"
+		}
+		if st.CurrentReplicas < want {
+			return false, false, fmt.Sprintf("current: %d/%d", st.CurrentReplicas, want)
+		}
+		if st.UpdateRevision != st.CurrentRevision {
+			return false, false, "waiting for the update revision to be current"
+		}
+		return true, false, fmt.Sprintf("all replicas ready: %d", want)
+	default: // DaemonSet
+		d := st.DesiredNumberScheduled
+		switch {
+		case st.CurrentNumberScheduled < d, st.UpdatedNumberScheduled < d:
+			return false, false, fmt.Sprintf("updated: %d/%d", st.UpdatedNumberScheduled, d)
+		case st.NumberAvailable < d:
+			return false, false, fmt.Sprintf("available: %d/%d", st.NumberAvailable, d)
+		case st.NumberReady < d:
+			return false, false, fmt.Sprintf("ready: %d/%d", st.NumberReady, d)
+		}
+		return true, false, fmt.Sprintf("all pods ready: %d", d)
 	}
-	obj, ok, _ := store.GetByKey(e.Namespace + "/" + e.Name)
-	if !ok {
-		wl.Message = "not found"
-		return wl, nil
+}
+
+// labelSelector is a metav1.LabelSelector.
+type labelSelector struct {
+	MatchLabels      map[string]string
+	MatchExpressions []struct {
+		Key, Operator string
+		Values        []string
 	}
-	var sel *metav1.LabelSelector
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		sel = o.Spec.Selector
-	case *appsv1.StatefulSet:
-		sel = o.Spec.Selector
-	case *appsv1.DaemonSet:
-		sel = o.Spec.Selector
+}
+
+func (s *labelSelector) empty() bool { return len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0 }
+
+func (s *labelSelector) matches(labels map[string]string) bool {
+	for k, v := range s.MatchLabels {
+		if l, ok := labels[k]; !ok || l != v {
+			return false
+		}
 	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		wl.Message = err.Error()
-		return wl, nil
+	for _, e := range s.MatchExpressions {
+		v, has := labels[e.Key]
+		in := false
+		for _, x := range e.Values {
+			in = in || (has && v == x)
+		}
+		switch e.Operator {
+		case "In":
+			if !in {
+				return false
+			}
+		case "NotIn":
+			if in {
+				return false
+			}
+		case "Exists":
+			if !has {
+				return false
+			}
+		case "DoesNotExist":
+			if has {
+				return false
+			}
+		default:
+			return false
+		}
 	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetAPIVersion("apps/v1") // informers' objects carry no TypeMeta; kstatus picks its rules by kind
-	u.SetKind(e.Kind)
-	res, err := status.Compute(u)
-	if err != nil {
-		wl.Message = err.Error()
-		return wl, nil
+	return true
+}
+
+// kubePod is the part of a Pod a rollout is judged by.
+type kubePod struct {
+	Metadata struct {
+		UID, Name, Namespace string
+		Labels               map[string]string
+		CreationTimestamp    time.Time
+		DeletionTimestamp    *time.Time
 	}
-	wl.Ready, wl.Failed, wl.Message = res.Status == status.CurrentStatus, res.Status == status.FailedStatus, res.Message
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil || s.Empty() {
-		return wl, nil
+	Spec struct {
+		InitContainers, Containers []struct{ Name, Image string }
 	}
-	return wl, s
+	Status struct {
+		Phase, Reason, Message                   string
+		Conditions                               []struct{ Type, Status string }
+		InitContainerStatuses, ContainerStatuses []struct {
+			Name, Image string
+			State       struct {
+				Waiting *struct{ Reason, Message string }
+			}
+		}
+	}
 }
 
 // failingReasons are the container states a rollout does not recover from by waiting: Argo CD's
@@ -221,23 +366,24 @@ var failingReasons = map[string]bool{
 	"ErrImageNeverPull": true, "CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
 }
 
-func podOf(p *corev1.Pod, workloadKey string) pod {
-	out := pod{UID: string(p.UID), Namespace: p.Namespace, Name: p.Name, Workload: workloadKey, Created: p.CreationTimestamp.Time}
-	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+func (p *kubePod) pod(workloadKey string) pod {
+	m := p.Metadata
+	out := pod{UID: m.UID, Namespace: m.Namespace, Name: m.Name, Workload: workloadKey, Created: m.CreationTimestamp}
+	for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
 		out.Images = append(out.Images, c.Image)
 	}
 	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+		if c.Type == "Ready" && c.Status == "True" {
 			out.Ready = true
 		}
 	}
 	var why []string
-	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+	for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
 		if wt := cs.State.Waiting; wt != nil && failingReasons[wt.Reason] {
 			why = append(why, fmt.Sprintf("container %s (%s) %s: %s", cs.Name, cs.Image, wt.Reason, wt.Message))
 		}
 	}
-	if p.Status.Phase == corev1.PodFailed {
+	if p.Status.Phase == "Failed" {
 		why = append(why, fmt.Sprintf("pod Failed: %s %s", p.Status.Reason, p.Status.Message))
 	}
 	out.Problem = strings.Join(why, "; ")

@@ -37,8 +37,11 @@ func newFluxApp(t *testing.T) *fluxApp {
 		t.Fatal(err)
 	}
 	a.ks = gitops.ObjectRef{Kind: "Kustomization", Namespace: a.ns, Name: "web"}
-	var err error
-	if a.client, err = gitops.NewFlux(f.Cluster.RESTConfig(), gitops.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil)))); err != nil {
+	cfg, err := gitops.LoadKubeconfig([]string{f.Cluster.Kubeconfig}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.client, err = gitops.NewFlux(cfg, gitops.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, nil)))); err != nil {
 		t.Fatal(err)
 	}
 	// The first deploy is a trigger too: v1 is new to the namespace.

@@ -21,6 +21,7 @@ type options struct {
 	retries  int
 	backoff  time.Duration
 	resync   time.Duration
+	poll     time.Duration
 }
 
 // Option configures an ArgoCD or Flux client.
@@ -78,8 +79,19 @@ func WithResync(d time.Duration) Option {
 	}
 }
 
+// WithPollInterval reads Flux's objects, workloads and pods every d while waiting. Default: 1 s.
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return errdefs.Invalid(fmt.Errorf("poll interval %s: must be positive", d))
+		}
+		o.poll = d
+		return nil
+	}
+}
+
 func makeOptions(opts []Option) (options, error) {
-	o := options{logger: slog.New(slog.DiscardHandler), retries: 4, backoff: 500 * time.Millisecond, resync: 15 * time.Second}
+	o := options{logger: slog.New(slog.DiscardHandler), retries: 4, backoff: 500 * time.Millisecond, resync: 15 * time.Second, poll: time.Second}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return o, err

@@ -24,13 +24,19 @@ type Result struct {
 	Images       []string `json:"images"`
 	// Restarted is true when the workloads were restarted (--restart).
 	Restarted bool `json:"restarted,omitempty"`
+	// Applied is true when only the apply was awaited (ApplyOnly): Images may not have rolled yet.
+	Applied bool `json:"appliedOnly,omitempty"`
 	// Duration is the time from the trigger to the images running.
 	Duration time.Duration `json:"duration"`
 }
 
 // Describe returns the result as one line for people.
 func (r *Result) Describe() string {
-	s := fmt.Sprintf("%s: rolled out %s in %s", r.Target, shortRev(r.Revision), r.Duration.Round(100*time.Millisecond))
+	verb := "rolled out"
+	if r.Applied {
+		verb = "applied (rollout not awaited)"
+	}
+	s := fmt.Sprintf("%s: %s %s in %s", r.Target, verb, shortRev(r.Revision), r.Duration.Round(100*time.Millisecond))
 	if r.Restarted {
 		s += " (restarted)"
 	}
