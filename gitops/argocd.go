@@ -206,10 +206,12 @@ func (a *ArgoCD) do(ctx context.Context, method, path string, q url.Values, body
 		}
 	} else {
 		ae.Message = strings.TrimSpace(string(b))
-		if len(ae.Message) > 200 {
-			ae.Message = ae.Message[:200] + "…"
-		}
 	}
+	if len(ae.Message) > 500 {
+		ae.Message = strings.ToValidUTF8(ae.Message[:500], "") + "…"
+	}
+	// A server (or a proxy) that echoes the request must not make the token part of an error.
+	ae.Message = strings.ReplaceAll(ae.Message, a.token, "[REDACTED]")
 	return nil, ae
 }
 
