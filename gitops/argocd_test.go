@@ -2,7 +2,6 @@ package gitops_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"log/slog"
 	"slices"
@@ -13,34 +12,23 @@ import (
 	"github.com/tagrelay/tagrelay/gitops"
 	"github.com/tagrelay/tagrelay/internal/argocdtest"
 	"github.com/tagrelay/tagrelay/internal/exitcode"
-	"github.com/tagrelay/tagrelay/internal/gittest"
 	"github.com/tagrelay/tagrelay/internal/kubetest"
 )
 
-// argoApp is one namespace with an Argo CD Application of a repository holding Deployment web,
-// deployed once at v1 through gitops.ArgoCD.
+// argoApp is an argocdtest.App deployed once at v1 through gitops.ArgoCD.
 type argoApp struct {
+	*argocdtest.App
 	argocd *argocdtest.ArgoCD
-	ns     string // also the Application's name
-	git    *gittest.Server
-	token  string // admin session
 	client *gitops.ArgoCD
 }
 
 func newArgoApp(t testing.TB) *argoApp {
 	t.Helper()
 	ac := argocdtest.Shared(t)
-	a := &argoApp{argocd: ac, ns: kubetest.Namespace(t, ac.Cluster), git: gittest.New(t)}
-	url := a.git.MustCreateRepo(t, "infra.git")
-	a.commit(t, map[string]string{"app/web.yaml": kubetest.DeploymentYAML("web", "example.com/web:v1", 2)})
-	a.token = ac.AdminToken(t)
-	ac.MustDo(t, a.token, "POST", "/api/v1/applications", argocdtest.Application(a.ns, url, "app", "main", a.ns), nil)
-	t.Cleanup(func() {
-		_ = ac.Do(context.Background(), a.token, "DELETE", "/api/v1/applications/"+a.ns+"?cascade=false", nil, nil)
-	})
-	a.client = a.newClient(t, a.token)
+	a := &argoApp{App: argocdtest.NewApp(t, ac, "example.com/web:v1"), argocd: ac}
+	a.client = a.newClient(t, a.Token)
 	// The first deploy is a trigger too: v1 is new to the namespace.
-	if _, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.ns, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v1")}); err != nil {
+	if _, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.Name, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v1")}); err != nil {
 		t.Fatalf("first Sync() = %v", err)
 	}
 	return a
@@ -56,28 +44,6 @@ func (a *argoApp) newClient(t testing.TB, token string) *gitops.ArgoCD {
 	return c
 }
 
-func (a *argoApp) commit(t testing.TB, files map[string]string) string {
-	t.Helper()
-	return a.git.MustCommit(t, "infra.git", "main", "update", files)
-}
-
-func (a *argoApp) deploy(t testing.TB, image string) string {
-	t.Helper()
-	return a.commit(t, map[string]string{"app/web.yaml": kubetest.DeploymentYAML("web", image, 2)})
-}
-
-// operationStarted returns when the application's last operation started.
-func (a *argoApp) operationStarted(t *testing.T) string {
-	t.Helper()
-	var app struct {
-		Status struct {
-			OperationState struct{ StartedAt, Phase string }
-		}
-	}
-	a.argocd.MustDo(t, a.token, "GET", "/api/v1/applications/"+a.ns, nil, &app)
-	return app.Status.OperationState.StartedAt + " " + app.Status.OperationState.Phase
-}
-
 // TestArgoCDSync drives a real Argo CD (API server, application controller, repo-server) through
 // its REST API: a new image rolls out (exit 0), the same image again is a no-op refused before
 // any sync (exit 3), a broken image fails with the pods' reason (exit 1).
@@ -85,8 +51,8 @@ func TestArgoCDSync(t *testing.T) {
 	t.Run("new image rolls out", func(t *testing.T) {
 		t.Parallel()
 		a := newArgoApp(t)
-		commit := a.deploy(t, "example.com/web:v2")
-		res, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.ns, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v2")})
+		commit := a.Deploy(t, "example.com/web:v2")
+		res, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.Name, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v2")})
 		if err != nil {
 			t.Fatalf("Sync() = %v", err)
 		}
@@ -96,7 +62,7 @@ func TestArgoCDSync(t *testing.T) {
 		if !slices.Equal(res.ImagesBefore, []string{"example.com/web:v1"}) || !slices.Equal(res.Images, []string{"example.com/web:v2"}) {
 			t.Errorf("images %v → %v, want [example.com/web:v1] → [example.com/web:v2]", res.ImagesBefore, res.Images)
 		}
-		d := deployment(t, a.argocd.Cluster, a.ns)
+		d := deployment(t, a.argocd.Cluster, a.Name)
 		if img := kubetest.Image(d.Spec.Template.Spec); img != "example.com/web:v2" || d.Status.UpdatedReplicas != 2 || d.Status.ReadyReplicas != 2 {
 			t.Errorf("Deployment web: %s, %d updated, %d ready; want example.com/web:v2 rolled out on 2", img, d.Status.UpdatedReplicas, d.Status.ReadyReplicas)
 		}
@@ -105,26 +71,26 @@ func TestArgoCDSync(t *testing.T) {
 	t.Run("same image is a no-op", func(t *testing.T) {
 		t.Parallel()
 		a := newArgoApp(t)
-		op := a.operationStarted(t)
-		pods := podUIDs(t, a.argocd.Cluster, a.ns)
-		_, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.ns, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v1")})
-		wantErr(t, err, gitops.ErrNothingRolled, exitcode.Noop, "argocd app "+a.ns+" (Synced, not synced again)", "example.com/web:v1 already ran")
-		if got := a.operationStarted(t); got != op {
+		op := a.Operation(t)
+		pods := podUIDs(t, a.argocd.Cluster, a.Name)
+		_, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.Name, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v1")})
+		wantErr(t, err, gitops.ErrNothingRolled, exitcode.Noop, "argocd app "+a.Name+" (Synced, not synced again)", "example.com/web:v1 already ran")
+		if got := a.Operation(t); got != op {
 			t.Errorf("last operation %q → %q: a sync ran", op, got)
 		}
-		if got := podUIDs(t, a.argocd.Cluster, a.ns); !slices.Equal(got, pods) {
+		if got := podUIDs(t, a.argocd.Cluster, a.Name); !slices.Equal(got, pods) {
 			t.Errorf("pods %v → %v: something rolled", pods, got)
 		}
 	})
 	t.Run("same image with restart rolls", func(t *testing.T) {
 		t.Parallel()
 		a := newArgoApp(t)
-		pods := podUIDs(t, a.argocd.Cluster, a.ns)
-		res, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.ns, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v1"), Restart: true})
+		pods := podUIDs(t, a.argocd.Cluster, a.Name)
+		res, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.Name, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v1"), Restart: true})
 		if err != nil || !res.Restarted {
 			t.Fatalf("Sync(restart) = %+v, %v; want restarted", res, err)
 		}
-		for _, uid := range podUIDs(t, a.argocd.Cluster, a.ns) {
+		for _, uid := range podUIDs(t, a.argocd.Cluster, a.Name) {
 			if slices.Contains(pods, uid) {
 				t.Errorf("pod %s survived the restart", uid)
 			}
@@ -133,9 +99,9 @@ func TestArgoCDSync(t *testing.T) {
 	t.Run("broken image fails with the reason", func(t *testing.T) {
 		t.Parallel()
 		a := newArgoApp(t)
-		a.deploy(t, "example.com/web:broken")
-		_, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.ns, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:broken")})
-		wantErr(t, err, gitops.ErrRolloutFailed, exitcode.Failure, "argocd app "+a.ns+": rollout failed", "Degraded", "simulated by kwok stage")
+		a.Deploy(t, "example.com/web:broken")
+		_, err := a.client.Sync(ctxFor(t, 2*time.Minute), a.Name, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:broken")})
+		wantErr(t, err, gitops.ErrRolloutFailed, exitcode.Failure, "argocd app "+a.Name+": rollout failed", "Degraded", "simulated by kwok stage")
 	})
 	t.Run("unknown application", func(t *testing.T) {
 		t.Parallel()
@@ -150,23 +116,23 @@ func TestArgoCDSync(t *testing.T) {
 // waits for it: it says so when its time runs out (exit 4), and syncs once the operation ends.
 func TestArgoCDOperationRunning(t *testing.T) {
 	a := newArgoApp(t)
-	a.commit(t, map[string]string{
+	a.Commit(t, map[string]string{
 		"app/web.yaml": kubetest.DeploymentYAML("web", "example.com/web:broken", 2),
 		"app/later.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\n  annotations:\n" +
 			"    argocd.argoproj.io/sync-wave: \"1\"\ndata: {k: v}\n",
 	})
-	a.argocd.MustDo(t, a.token, "POST", "/api/v1/applications/"+a.ns+"/sync", map[string]any{"name": a.ns}, nil)
+	a.argocd.MustDo(t, a.Token, "POST", "/api/v1/applications/"+a.Name+"/sync", map[string]any{"name": a.Name}, nil)
 	waitPhase(t, a, "Running")
 
-	good := a.commit(t, map[string]string{"app/web.yaml": kubetest.DeploymentYAML("web", "example.com/web:v2", 2), "-app/later.yaml": ""})
-	_, err := a.client.Sync(ctxFor(t, 5*time.Second), a.ns, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v2")})
-	wantErr(t, err, gitops.ErrOperationRunning, exitcode.Precondition, "argocd app "+a.ns+": another sync operation is running", "operation Running since", "by admin")
+	good := a.Commit(t, map[string]string{"app/web.yaml": kubetest.DeploymentYAML("web", "example.com/web:v2", 2), "-app/later.yaml": ""})
+	_, err := a.client.Sync(ctxFor(t, 5*time.Second), a.Name, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v2")})
+	wantErr(t, err, gitops.ErrOperationRunning, exitcode.Precondition, "argocd app "+a.Name+": another sync operation is running", "operation Running since", "by admin")
 
 	done := make(chan error, 1)
 	var res *gitops.Result
 	go func() {
 		var err error
-		res, err = a.client.Sync(ctxFor(t, 2*time.Minute), a.ns, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v2")})
+		res, err = a.client.Sync(ctxFor(t, 2*time.Minute), a.Name, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v2")})
 		done <- err
 	}()
 	select {
@@ -174,7 +140,7 @@ func TestArgoCDOperationRunning(t *testing.T) {
 		t.Fatalf("Sync() returned %v while the operation runs", err)
 	case <-time.After(3 * time.Second):
 	}
-	a.argocd.MustDo(t, a.token, "DELETE", "/api/v1/applications/"+a.ns+"/operation", nil, nil) // argocd app terminate-op
+	a.argocd.MustDo(t, a.Token, "DELETE", "/api/v1/applications/"+a.Name+"/operation", nil, nil) // argocd app terminate-op
 	if err := <-done; err != nil {
 		t.Fatalf("Sync() after the operation ended = %v", err)
 	}
@@ -192,7 +158,7 @@ func waitPhase(t *testing.T, a *argoApp, phase string) {
 				OperationState struct{ Phase, Message string }
 			}
 		}
-		a.argocd.MustDo(t, a.token, "GET", "/api/v1/applications/"+a.ns, nil, &app)
+		a.argocd.MustDo(t, a.Token, "GET", "/api/v1/applications/"+a.Name, nil, &app)
 		if app.Status.OperationState.Phase == phase {
 			t.Logf("operation %s: %s", phase, app.Status.OperationState.Message)
 			return
@@ -209,26 +175,26 @@ func waitPhase(t *testing.T, a *argoApp, phase string) {
 // (exit 1) and never prints the token.
 func TestArgoCDToken(t *testing.T) {
 	a := newArgoApp(t)
-	role := "ci-" + a.ns[len(a.ns)-6:]
+	role := "ci-" + a.Name[len(a.Name)-6:]
 	var proj map[string]any
-	a.argocd.MustDo(t, a.token, "GET", "/api/v1/projects/default", nil, &proj)
+	a.argocd.MustDo(t, a.Token, "GET", "/api/v1/projects/default", nil, &proj)
 	spec := proj["spec"].(map[string]any)
 	roles, _ := spec["roles"].([]any)
 	spec["roles"] = append(roles, map[string]any{"name": role,
-		"policies": []string{"p, proj:default:" + role + ", applications, *, default/" + a.ns + ", allow"}})
-	a.argocd.MustDo(t, a.token, "PUT", "/api/v1/projects/default", map[string]any{"project": proj}, nil)
+		"policies": []string{"p, proj:default:" + role + ", applications, *, default/" + a.Name + ", allow"}})
+	a.argocd.MustDo(t, a.Token, "PUT", "/api/v1/projects/default", map[string]any{"project": proj}, nil)
 
 	var tok struct{ Token string }
-	a.argocd.MustDo(t, a.token, "POST", "/api/v1/projects/default/roles/"+role+"/token", map[string]any{"expiresIn": 3600}, &tok)
-	a.deploy(t, "example.com/web:v2")
-	if _, err := a.newClient(t, tok.Token).Sync(ctxFor(t, 2*time.Minute), a.ns, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v2")}); err != nil {
+	a.argocd.MustDo(t, a.Token, "POST", "/api/v1/projects/default/roles/"+role+"/token", map[string]any{"expiresIn": 3600}, &tok)
+	a.Deploy(t, "example.com/web:v2")
+	if _, err := a.newClient(t, tok.Token).Sync(ctxFor(t, 2*time.Minute), a.Name, gitops.SyncOptions{Expect: mustImages(t, "example.com/web:v2")}); err != nil {
 		t.Fatalf("Sync() with a project role token = %v", err)
 	}
 
-	a.argocd.MustDo(t, a.token, "POST", "/api/v1/projects/default/roles/"+role+"/token", map[string]any{"expiresIn": 1}, &tok)
+	a.argocd.MustDo(t, a.Token, "POST", "/api/v1/projects/default/roles/"+role+"/token", map[string]any{"expiresIn": 1}, &tok)
 	time.Sleep(2 * time.Second)
 	for name, token := range map[string]string{"expired": tok.Token, "garbage": "not-a-jwt"} {
-		_, err := a.newClient(t, token).Sync(ctxFor(t, time.Minute), a.ns, gitops.SyncOptions{})
+		_, err := a.newClient(t, token).Sync(ctxFor(t, time.Minute), a.Name, gitops.SyncOptions{})
 		wantErr(t, err, gitops.ErrUnauthorized, exitcode.Failure, "Argo CD refused the token", "401")
 		var ae *gitops.APIError
 		if !errors.As(err, &ae) || ae.StatusCode != 401 {

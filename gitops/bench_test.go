@@ -25,7 +25,7 @@ func BenchmarkArgoCDTrigger(b *testing.B) {
 	cfg := b.TempDir()
 	host := strings.TrimPrefix(a.argocd.URL, "https://")
 	cli := func(ctx context.Context, args ...string) error {
-		args = append(args, "--server", host, "--auth-token", a.token, "--insecure", "--config", cfg+"/config")
+		args = append(args, "--server", host, "--auth-token", a.Token, "--insecure", "--config", cfg+"/config")
 		cmd := exec.CommandContext(ctx, a.argocd.Binary, args...)
 		cmd.Env = append(os.Environ(), "ARGOCD_BINARY_NAME=argocd", "HOME="+cfg)
 		out, err := cmd.CombinedOutput()
@@ -39,21 +39,21 @@ func BenchmarkArgoCDTrigger(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		img := fmt.Sprintf("example.com/web:t%d", i)
-		a.deploy(b, img)
+		a.Deploy(b, img)
 		start := time.Now()
-		if _, err := a.client.Sync(ctxFor(b, 2*time.Minute), a.ns, gitops.SyncOptions{Expect: mustImages(b, img)}); err != nil {
+		if _, err := a.client.Sync(ctxFor(b, 2*time.Minute), a.Name, gitops.SyncOptions{Expect: mustImages(b, img)}); err != nil {
 			b.Fatal(err)
 		}
 		ours += time.Since(start)
 
 		img = fmt.Sprintf("example.com/web:a%d", i)
-		a.deploy(b, img)
+		a.Deploy(b, img)
 		ctx := ctxFor(b, 2*time.Minute)
 		start = time.Now()
-		if err := cli(ctx, "app", "sync", a.ns, "--timeout", "120"); err != nil {
+		if err := cli(ctx, "app", "sync", a.Name, "--timeout", "120"); err != nil {
 			b.Fatal(err)
 		}
-		if err := cli(ctx, "app", "wait", a.ns, "--health", "--timeout", "120"); err != nil {
+		if err := cli(ctx, "app", "wait", a.Name, "--health", "--timeout", "120"); err != nil {
 			b.Fatal(err)
 		}
 		cliReturned += time.Since(start)
@@ -80,7 +80,7 @@ func BenchmarkArgoCDTrigger(b *testing.B) {
 // imageRuns: every pod of Deployment web is ready and runs img, and no other pod is left.
 func imageRuns(t testing.TB, a *argoApp, img string) bool {
 	t.Helper()
-	d := deployment(t, a.argocd.Cluster, a.ns)
+	d := deployment(t, a.argocd.Cluster, a.Name)
 	if kubetest.Image(d.Spec.Template.Spec) != img || d.Status.ObservedGeneration != d.Generation ||
 		d.Status.UpdatedReplicas != *d.Spec.Replicas || d.Status.ReadyReplicas != *d.Spec.Replicas || d.Status.Replicas != *d.Spec.Replicas {
 		return false

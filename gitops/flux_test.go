@@ -11,16 +11,14 @@ import (
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/internal/fluxtest"
-	"github.com/tagrelay/tagrelay/internal/gittest"
 	"github.com/tagrelay/tagrelay/internal/kubetest"
 )
 
-// fluxApp is one namespace with a GitRepository and a Kustomization of a repository holding
-// Deployment web, deployed once at v1 through gitops.Flux.
+// fluxApp is a fluxtest.App deployed once at v1 through gitops.Flux.
 type fluxApp struct {
+	*fluxtest.App
 	flux   *fluxtest.Flux
 	ns     string
-	git    *gittest.Server
 	ks     gitops.ObjectRef
 	client *gitops.Flux
 }
@@ -28,14 +26,8 @@ type fluxApp struct {
 func newFluxApp(t *testing.T) *fluxApp {
 	t.Helper()
 	f := fluxtest.Shared(t)
-	a := &fluxApp{flux: f, ns: kubetest.Namespace(t, f.Cluster), git: gittest.New(t)}
-	url := a.git.MustCreateRepo(t, "infra.git")
-	a.commit(t, "example.com/web:v1")
-	// Intervals of an hour: only the trigger makes Flux act within a test.
-	if err := f.Apply(ctxFor(t, time.Minute), fluxtest.GitRepository(a.ns, "infra", url, "main", time.Hour),
-		fluxtest.Kustomization(a.ns, "web", "infra", "./app", time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	a := &fluxApp{App: fluxtest.NewApp(t, f, "example.com/web:v1"), flux: f}
+	a.ns = a.Namespace
 	a.ks = gitops.ObjectRef{Kind: "Kustomization", Namespace: a.ns, Name: "web"}
 	cfg, err := gitops.LoadKubeconfig([]string{f.Cluster.Kubeconfig}, "")
 	if err != nil {
@@ -53,9 +45,7 @@ func newFluxApp(t *testing.T) *fluxApp {
 
 func (a *fluxApp) commit(t *testing.T, image string) string {
 	t.Helper()
-	return a.git.MustCommit(t, "infra.git", "main", "web "+image, map[string]string{
-		"app/web.yaml": kubetest.DeploymentYAML("web", image, 2),
-	})
+	return a.Deploy(t, image)
 }
 
 // testWriter sends a logger's lines to the test log.
