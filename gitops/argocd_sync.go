@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -317,11 +318,21 @@ func sameRevision(requested, deployed string) bool {
 	return requested == "" || (len(requested) >= 7 && strings.HasPrefix(deployed, requested))
 }
 
+func isForbidden(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusForbidden
+}
+
 // explain adds the application to an error and the next step for a refused token.
 func explain(target string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case isForbidden(err):
+		// Argo CD answers 403 "permission denied" both for an application that does not exist and
+		// for one the token may not read or sync, so that a token cannot probe names.
+		return errdefs.WithHint(fmt.Errorf("%s: %w (Argo CD denies access to applications that do not exist and to those the token may not use): %w", target, ErrNotFound, err),
+			"check the application name (and --app-namespace), and that the token's role may get and sync it")
 	case errors.Is(err, ErrUnauthorized):
 		return errdefs.WithHint(fmt.Errorf("%s: Argo CD refused the token: %w", target, err),
 			"the token may be expired or revoked, or its role may not get and sync this application: create a new one (argocd account generate-token, or a project role token)")

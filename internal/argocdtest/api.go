@@ -48,8 +48,8 @@ func (a *ArgoCD) Do(ctx context.Context, token, method, path string, in, out any
 	if err != nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json") // else "Invalid content type"
+	if in != nil || method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json") // else "Invalid content type", even without a body
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

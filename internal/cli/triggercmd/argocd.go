@@ -167,6 +167,9 @@ func emitGitOps(env *clirun.Env, log *slog.Logger, common *clirun.Common, res *g
 			return env.Emit(common, map[string]string{"status": "noopAccepted", "reason": err.Error()}, "no-op accepted (--allow-noop): "+err.Error(),
 				[]clirun.KV{{Key: "TAGRELAY_DEPLOY_STATUS", Value: "noopAccepted"}})
 		}
+		if errors.Is(err, gitops.ErrRolloutFailed) && errdefs.Hint(err) == "" {
+			err = errdefs.WithHint(err, "look at the failing objects (kubectl describe, kubectl logs): fix and push a new tag; the reconciler goes on retrying")
+		}
 		return err
 	}
 	out := gitopsResult{Result: res, Status: "rolledOut"}

@@ -122,7 +122,7 @@ func TestTriggerFlux(t *testing.T) {
 	}
 
 	app.Deploy(t, "example.com/web:broken")
-	wantRun(t, run("--wait", "--expect-image", "example.com/web:broken"), 1, "rollout failed", "CrashLoopBackOff")
+	wantRun(t, run("--wait", "--expect-image", "example.com/web:broken"), 1, "rollout failed", "CrashLoopBackOff", "kubectl logs")
 
 	kc := writeFile(t, "kubeconfig", `apiVersion: v1
 kind: Config
