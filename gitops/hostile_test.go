@@ -128,4 +128,3 @@ current-context: other
 		}
 	}
 }
-
