@@ -1,7 +1,6 @@
 package gitops
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -29,10 +28,6 @@ type ArgoCD struct {
 	opts   options
 	log    *slog.Logger
 }
-
-// maxBody bounds what one answer or one stream line may hold: an application's status with
-// thousands of resources is a few MiB.
-const maxBody = 32 << 20
 
 // NewArgoCD returns a client of the Argo CD server at server (https://argocd.example; http only
 // for a server run with --insecure). The token is sent as a bearer token and never logged.
@@ -148,46 +143,25 @@ func (a *ArgoCD) once(ctx context.Context, method, path string, q url.Values, bo
 		return err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	what := "argocd: " + method + " " + path
+	b, err := readBody(resp.Body, what)
 	if err != nil {
-		return fmt.Errorf("argocd: %s %s: reading the answer: %w", method, path, err)
+		return err
 	}
-	if len(b) > maxBody {
-		return fmt.Errorf("argocd: %s %s: answer larger than %d MiB", method, path, maxBody>>20)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("argocd: %s %s: decoding the answer: %w", method, path, err)
-	}
-	return nil
+	return decodeJSON(b, what, out)
 }
 
 // do sends one request and returns a 2xx response, or the answer as an *APIError.
 func (a *ArgoCD) do(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
-	u := a.server + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, r)
+	// Without a content type argocd-server answers "Invalid content type".
+	req, err := newJSONRequest(ctx, method, a.server, path, q, body, "application/json")
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Accept", "application/json")
 	// argocd-server gzips answers unless the client asks for event streams; a compressed watch
 	// stream may sit in a buffer, so ask for none.
 	req.Header.Set("Accept-Encoding", "identity")
-	req.Header.Set("User-Agent", "tagrelay")
-	if body != nil {
-		// Without it argocd-server answers "Invalid content type".
-		req.Header.Set("Content-Type", "application/json")
-	}
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("argocd: %s %s: %w", method, path, scrub(err, a.token))

@@ -1,14 +1,12 @@
 package gitops
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -110,35 +108,20 @@ func (e *KubeError) Unwrap() error {
 
 // do sends one request and decodes a 2xx answer of at most maxBody bytes into out.
 func (k *kube) do(ctx context.Context, method, path string, q url.Values, body []byte, contentType string, out any) error {
-	u := k.server + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, r)
+	req, err := newJSONRequest(ctx, method, k.server, path, q, body, contentType)
 	if err != nil {
 		return err
 	}
 	k.auth(req)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "tagrelay")
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
 	resp, err := k.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("kubernetes: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	what := "kubernetes: " + method + " " + path
+	b, err := readBody(resp.Body, what)
 	if err != nil {
-		return fmt.Errorf("kubernetes: %s %s: reading the answer: %w", method, path, err)
-	}
-	if len(b) > maxBody {
-		return fmt.Errorf("kubernetes: %s %s: answer larger than %d MiB", method, path, maxBody>>20)
+		return err
 	}
 	if resp.StatusCode/100 != 2 {
 		ke := &KubeError{StatusCode: resp.StatusCode, Request: method + " " + path}
@@ -150,13 +133,7 @@ func (k *kube) do(ctx context.Context, method, path string, q url.Values, body [
 		}
 		return ke
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("kubernetes: %s %s: decoding the answer: %w", method, path, err)
-	}
-	return nil
+	return decodeJSON(b, what, out)
 }
 
 // resourcePath finds the resource that serves kind in group, in the versions the server
