@@ -30,16 +30,20 @@
 //	res, err := argo.Sync(ctx, "web", gitops.SyncOptions{Expect: []gitops.Image{img}})
 //
 // Flux is driven through the Kubernetes API, as `flux reconcile --with-source` does: the
-// reconcile.fluxcd.io/requestedAt annotation on the source, then on the Kustomization, then
-// informers (watches) on both and on the workloads and pods of the Kustomization's inventory.
+// reconcile.fluxcd.io/requestedAt annotation on the source, then on the Kustomization, then both,
+// and the workloads and pods of the Kustomization's inventory, read every poll interval. The
+// client is a small net/http one over a kubeconfig or a pod's service account (LoadKubeconfig,
+// InClusterConfig), not client-go, so that the CI binary links neither client-go nor apimachinery.
 //
-//	flux, err := gitops.NewFlux(restConfig)
+//	cfg, err := gitops.LoadKubeconfig([]string{"/builds/kubeconfig"}, "")
+//	flux, err := gitops.NewFlux(cfg)
 //	ks, _ := gitops.ParseKustomization("apps/web")
 //	res, err := flux.Reconcile(ctx, ks, gitops.ReconcileOptions{Expect: []gitops.Image{img}})
 //
 // Both judge the rollout the same way (rollout.go): pods are compared by UID before and after,
 // so "nothing rolled" is a fact, not a guess from a sync status; a workload is rolled out when
-// Argo CD calls it Healthy or kstatus (the library Flux uses) calls it Current.
+// Argo CD calls it Healthy or, for Flux, by the rules of kstatus (the library Flux's health
+// checks use; flux_workload.go). Every answer of either server is bounded (32 MiB).
 //
 // The package reads no environment variable and never exits: the CLI (`tagrelay trigger argocd`,
 // `tagrelay trigger flux`) reads tokens, files and flags and maps errors to exit codes.
