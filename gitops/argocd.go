@@ -37,7 +37,7 @@ func NewArgoCD(server, token string, opts ...Option) (*ArgoCD, error) {
 		return nil, errdefs.Invalid(fmt.Errorf("invalid Argo CD server URL %q: want https://HOST[:PORT]", redact.URL(server)))
 	}
 	if u.User != nil {
-		return nil, errdefs.Invalid(fmt.Errorf("Argo CD server URL %s carries credentials: pass the token instead", redact.URL(server)))
+		return nil, errdefs.Invalid(fmt.Errorf("the Argo CD server URL %s carries credentials: pass the token instead", redact.URL(server)))
 	}
 	if strings.TrimSpace(token) == "" {
 		return nil, errdefs.Invalid(errors.New("no Argo CD token"))
