@@ -133,13 +133,13 @@ func CleanRepo(raw string) (string, error) {
 		return s, nil
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.Opaque != "" {
+	switch {
+	case err != nil || u.Scheme == "":
 		return "", fmt.Errorf("%w: source repository is not a URL", ErrInvalid)
-	}
-	switch u.Scheme {
-	case "https", "http", "ssh", "git":
-	default:
+	case u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "ssh" && u.Scheme != "git":
 		return "", fmt.Errorf("%w: source repository scheme %q (use https, http, ssh or git)", ErrInvalid, u.Scheme)
+	case u.Host == "" || u.Opaque != "":
+		return "", fmt.Errorf("%w: source repository is not a URL", ErrInvalid)
 	}
 	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
 	return u.String(), nil
