@@ -58,6 +58,7 @@ func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Resu
 	}
 	res := &Result{App: app.Name, Ref: app.Revision, Trigger: opts.Trigger, Started: time.Now().UTC()}
 	err := r.sync(ctx, app, opts, res)
+	r.readProvenance(ctx, app, res) // a sync that failed before its plan: by the app's path
 	finish(res, err, opts.DryRun)
 	if !opts.DryRun && ctx.Err() == nil {
 		if rerr := r.record(context.WithoutCancel(ctx), res); rerr != nil {
@@ -76,6 +77,7 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, res *R
 	if err != nil || opts.DryRun {
 		return err
 	}
+	r.readProvenance(ctx, app, res) // before OnApplied: a notifier's pending status needs them
 	if opts.Guard {
 		if err := r.guardNoop(ctx, app, opts, res); err != nil {
 			return err
