@@ -55,8 +55,8 @@ func TestAppCommits(t *testing.T) {
 		}
 		return c.Hash
 	}
-	push("apps/a/kustomization.yaml", "harbor.example/team/a", "11111111", '1', "") // replaced below
-	push("apps/b/kustomization.yaml", "harbor.example/team/b", "22222222", '2', "") // another app
+	push("apps/a/kustomization.yaml", "harbor.example/team/a", "11111111", '1', "")          // replaced below
+	push("apps/b/kustomization.yaml", "harbor.example/team/b", "22222222", '2', "")          // another app
 	three := push("apps/a/kustomization.yaml", "harbor.example/team/a", "33333333", '3', "") // deployed
 	tip := push("apps/a/kustomization.yaml", "harbor.example/team/a-worker", "44444444", '4', "")
 
