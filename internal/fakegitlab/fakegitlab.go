@@ -1,5 +1,5 @@
 // Package fakegitlab is an in-process GitLab REST API (v4) for tests: the pipeline trigger,
-// pipeline, job and merge request endpoints tagrelay uses, answering with the JSON of GitLab's
+// pipeline, job, merge request, commit status and merge request note endpoints tagrelay uses, answering with the JSON of GitLab's
 // API documentation (testdata/) and recording every request for assertions. It serves under a
 // non-empty base path, as a GitLab behind a relative URL root does, so clients that drop the
 // base path fail. See go-github's github_test.go setup for the shape.
@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,9 @@ type Config struct {
 	Jobs []Job
 	// Faults are answered before the API sees the request (paths below /api/v4). Default: none.
 	Faults []apitest.Fault
+	// Commits are the SHAs of the project's commits: commit statuses are accepted on them, other
+	// SHAs are 404. AddMergeRequest adds the commits of a merge request. Default: none.
+	Commits []string
 	// TLS serves HTTPS with a certificate of its own, trusted by no system: Server.CAFile is
 	// what a client must trust. Default: plain HTTP.
 	TLS bool
@@ -75,6 +79,10 @@ type Server struct {
 	pipelines map[int64]*pipeline
 	mrs       []map[string]any
 	nextID    int64
+	statuses  []map[string]any
+	commitMRs map[string][]int64         // commit SHA → iids of the merge requests containing it
+	notes     map[int64][]map[string]any // iid → notes, oldest first
+	nextNote  int64
 }
 
 type pipeline struct {
@@ -100,7 +108,9 @@ func New(t testing.TB, cfg Config) *Server {
 	if cfg.Jobs == nil {
 		cfg.Jobs = []Job{{Name: "build", Stage: "build", Status: "success"}, {Name: "test", Stage: "test", Status: "success"}}
 	}
-	s := &Server{cfg: cfg, log: apitest.NewLog(BasePath + "/api/v4"), pipelines: map[int64]*pipeline{}, nextID: 1000}
+	cfg.Commits = slices.Clone(cfg.Commits)
+	s := &Server{cfg: cfg, log: apitest.NewLog(BasePath + "/api/v4"), pipelines: map[int64]*pipeline{}, nextID: 1000,
+		commitMRs: map[string][]int64{}, notes: map[int64][]map[string]any{}}
 	mux := http.NewServeMux()
 	api := BasePath + "/api/v4/projects/{project}"
 	mux.HandleFunc("POST "+api+"/trigger/pipeline", s.trigger)
@@ -110,6 +120,12 @@ func New(t testing.TB, cfg Config) *Server {
 	mux.HandleFunc("GET "+api+"/merge_requests", s.authed(s.listMRs))
 	mux.HandleFunc("POST "+api+"/merge_requests", s.authed(s.createMR))
 	mux.HandleFunc("PUT "+api+"/merge_requests/{iid}", s.authed(s.updateMR))
+	mux.HandleFunc("POST "+api+"/statuses/{sha}", s.authed(s.setStatus))
+	mux.HandleFunc("GET "+api+"/repository/commits/{sha}/statuses", s.authed(s.listStatuses))
+	mux.HandleFunc("GET "+api+"/repository/commits/{sha}/merge_requests", s.authed(s.commitMergeRequests))
+	mux.HandleFunc("GET "+api+"/merge_requests/{iid}/notes", s.authed(s.listNotes))
+	mux.HandleFunc("POST "+api+"/merge_requests/{iid}/notes", s.authed(s.createNote))
+	mux.HandleFunc("PUT "+api+"/merge_requests/{iid}/notes/{note}", s.authed(s.updateNote))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
 	})
