@@ -141,7 +141,8 @@ func (g *GitHub) ChangeOfCommit(ctx context.Context, repo, sha string) (ChangeRe
 
 // UpsertIssueComment keeps note on issue or pull request number: it edits the comment that holds
 // note.Marker (the newest among the first maxNotePages pages), or posts a new one. created reports
-// which. A comment with the marker the token may not edit (another user's) is passed over.
+// which. A comment with the marker the token may not edit (another user's) is passed over. With
+// note.UpdateOnly, nothing is posted when no comment exists.
 // https://docs.github.com/en/rest/issues/comments
 func (g *GitHub) UpsertIssueComment(ctx context.Context, repo string, number int64, note Note) (created bool, err error) {
 	owner, name, err := splitRepo(repo)
@@ -176,6 +177,9 @@ func (g *GitHub) UpsertIssueComment(ctx context.Context, repo string, number int
 		if err != nil {
 			return false, g.apiError(doing, err)
 		}
+		return false, nil
+	}
+	if note.UpdateOnly {
 		return false, nil
 	}
 	if _, _, err := g.client.Issues.CreateComment(ctx, owner, name, int(number), &github.IssueComment{Body: &body}); err != nil {

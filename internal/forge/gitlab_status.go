@@ -68,7 +68,8 @@ func (g *GitLab) ChangeOfCommit(ctx context.Context, project, sha string) (Chang
 // UpsertMergeRequestNote keeps note on merge request iid: it edits the note that holds
 // note.Marker (the newest such note among the last maxNotePages pages), or posts a new one.
 // created reports which. A note with the marker that the token may not edit (another user's)
-// is passed over. https://docs.gitlab.com/api/notes/#merge-requests
+// is passed over. With note.UpdateOnly, nothing is posted when no note exists.
+// https://docs.gitlab.com/api/notes/#merge-requests
 func (g *GitLab) UpsertMergeRequestNote(ctx context.Context, project string, iid int64, note Note) (created bool, err error) {
 	doing := fmt.Sprintf("writing a note on merge request !%d of %s", iid, project)
 	opt := &gitlab.ListMergeRequestNotesOptions{ListOptions: gitlab.ListOptions{PerPage: 100, Page: 1},
@@ -95,6 +96,9 @@ func (g *GitLab) UpsertMergeRequestNote(ctx context.Context, project string, iid
 			break
 		}
 		opt.Page = resp.NextPage
+	}
+	if note.UpdateOnly {
+		return false, nil
 	}
 	if _, _, err := g.client.Notes.CreateMergeRequestNote(project, iid, &gitlab.CreateMergeRequestNoteOptions{Body: gitlab.Ptr(note.text())}, gitlab.WithContext(ctx)); err != nil {
 		return false, g.apiError(doing, err, false)

@@ -65,6 +65,9 @@ type ChangeRef struct {
 type Note struct {
 	Marker string
 	Body   string
+	// UpdateOnly edits the note when it exists and posts nothing otherwise (a resolution of a
+	// failure that was never reported needs no note).
+	UpdateOnly bool
 }
 
 // text is the body as sent: the marker on its first line, so a search finds it without reading
