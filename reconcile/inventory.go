@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 )
 
 // The keys of the reconciler's ConfigMaps.
@@ -21,20 +20,63 @@ const (
 // inventoryName is the ConfigMap listing what app applied, in the reconciler's namespace.
 func inventoryName(app string) string { return "tagrelay-inventory-" + app }
 
-// readInventory returns what the app applied before (empty for a new app).
-func (r *Reconciler) readInventory(ctx context.Context, app string) ([]ref, error) {
-	var refs []ref
-	found, err := r.readData(ctx, inventoryName(app), inventoryKey, &refs)
-	if err != nil || !found {
-		return nil, err
-	}
-	return refs, nil
+// inventory is what an app applied before, with the version of its ConfigMap ("" when it
+// does not exist): each write of a sync carries the version it read, so a write by a replica
+// that lost the lead meanwhile fails instead of overwriting the new leader's (ErrFenced).
+type inventory struct {
+	refs    []ref
+	version string
 }
 
-// writeInventory replaces the app's inventory with refs.
-func (r *Reconciler) writeInventory(ctx context.Context, app string, refs []ref) error {
+// readInventory returns what the app applied before (empty for a new app).
+func (r *Reconciler) readInventory(ctx context.Context, app string) (*inventory, error) {
+	cm, err := r.cs.CoreV1().ConfigMaps(r.opts.Namespace).Get(ctx, inventoryName(app), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &inventory{}, nil
+	}
+	if err != nil {
+		return nil, apiError("reading ConfigMap "+r.opts.Namespace+"/"+inventoryName(app), err)
+	}
+	inv := &inventory{version: cm.ResourceVersion}
+	if b := cm.Data[inventoryKey]; b != "" {
+		if err := json.Unmarshal([]byte(b), &inv.refs); err != nil {
+			return nil, fmt.Errorf("decoding ConfigMap %s/%s: %w", r.opts.Namespace, inventoryName(app), err)
+		}
+	}
+	return inv, nil
+}
+
+// writeInventory replaces the app's inventory with refs, on the condition that it is still
+// the version inv read (ErrFenced otherwise), and moves inv to the new version.
+func (r *Reconciler) writeInventory(ctx context.Context, app string, inv *inventory, refs []ref) error {
+	if err := r.ensureNamespace(ctx); err != nil {
+		return err
+	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].key() < refs[j].key() })
-	return r.updateData(ctx, app, inventoryName(app), inventoryKey, func([]byte) (any, error) { return refs, nil })
+	b, err := json.Marshal(refs)
+	if err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: inventoryName(app), Namespace: r.opts.Namespace,
+		ResourceVersion: inv.version,
+		Labels:          map[string]string{"app.kubernetes.io/managed-by": "tagrelay", "tagrelay.dev/inventory-of": app}},
+		Data: map[string]string{inventoryKey: string(b)}}
+	cms := r.cs.CoreV1().ConfigMaps(r.opts.Namespace)
+	if inv.version == "" {
+		cm, err = cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: FieldManager})
+	} else {
+		cm, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: FieldManager})
+	}
+	switch {
+	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
+		return fencedError("the inventory of app "+app, err)
+	case lostLeadDuring(ctx, "the inventory of app "+app, err) != nil:
+		return lostLeadDuring(ctx, "the inventory of app "+app, err)
+	case err != nil:
+		return apiError("writing ConfigMap "+r.opts.Namespace+"/"+inventoryName(app), err)
+	}
+	inv.version = cm.ResourceVersion
+	return nil
 }
 
 // unionRefs returns a ∪ b by key, b's version winning.
@@ -51,62 +93,6 @@ func unionRefs(a, b []ref) []ref {
 		out = append(out, x)
 	}
 	return out
-}
-
-// readData decodes the JSON under key of ConfigMap name; found is false when it is missing.
-func (r *Reconciler) readData(ctx context.Context, name, key string, into any) (found bool, err error) {
-	cm, err := r.cs.CoreV1().ConfigMaps(r.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, apiError("reading ConfigMap "+r.opts.Namespace+"/"+name, err)
-	}
-	if err := json.Unmarshal([]byte(cm.Data[key]), into); err != nil && cm.Data[key] != "" {
-		return false, fmt.Errorf("decoding ConfigMap %s/%s: %w", r.opts.Namespace, name, err)
-	}
-	return cm.Data[key] != "", nil
-}
-
-// updateData read-modify-writes the JSON under key of ConfigMap name (creating it), retrying
-// on conflicts with a concurrent writer.
-func (r *Reconciler) updateData(ctx context.Context, app, name, key string, update func(old []byte) (any, error)) error {
-	if err := r.ensureNamespace(ctx); err != nil {
-		return err
-	}
-	cms := r.cs.CoreV1().ConfigMaps(r.opts.Namespace)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cm, err := cms.Get(ctx, name, metav1.GetOptions{})
-		create := apierrors.IsNotFound(err)
-		if create {
-			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.opts.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/managed-by": "tagrelay", "tagrelay.dev/inventory-of": app}}}
-		} else if err != nil {
-			return err
-		}
-		v, err := update([]byte(cm.Data[key]))
-		if err != nil {
-			return err
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		cm.Data[key] = string(b)
-		if create {
-			_, err = cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: FieldManager})
-		} else {
-			_, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: FieldManager})
-		}
-		return err
-	})
-	if err != nil {
-		return apiError("writing ConfigMap "+r.opts.Namespace+"/"+name, err)
-	}
-	return nil
 }
 
 // ensureNamespace creates the reconciler's namespace when missing. Only success is

@@ -28,6 +28,7 @@ const (
 type fixture struct {
 	t    *testing.T
 	ns   string
+	sys  string // the reconciler's namespace
 	git  *gittest.Server
 	cs   kubernetes.Interface
 	r    *reconcile.Reconciler
@@ -40,7 +41,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Parallel()
 	f := &fixture{t: t, ns: kubetest.Namespace(t, c), git: gittest.New(t, gittest.WithBasicAuth(gitUser, gitToken))}
 	f.cs = kubernetes.NewForConfigOrDie(c.RESTConfig())
-	r, err := reconcile.New(c.RESTConfig(), reconcile.Options{Namespace: kubetest.Namespace(t, c), CacheDir: t.TempDir(),
+	f.sys = kubetest.Namespace(t, c)
+	r, err := reconcile.New(c.RESTConfig(), reconcile.Options{Namespace: f.sys, CacheDir: t.TempDir(),
 		PollInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,9 @@ type metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	polls       *prometheus.CounterVec
 	requests    *prometheus.CounterVec
+	webhooks    *prometheus.CounterVec
+	leader      prometheus.Gauge
+	forwarded   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -29,11 +32,17 @@ func newMetrics() *metrics {
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tagrelay_reconciler_last_success_timestamp_seconds",
 			Help: "When the app last synced successfully."}, []string{"app"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagrelay_reconciler_polls_total",
-			Help: "Repository polls by app and result (unchanged, changed, error)."}, []string{"app", "result"}),
+			Help: "Repository polls by app and result (unchanged, pinned, changed, error)."}, []string{"app", "result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagrelay_reconciler_api_requests_total",
-			Help: "Sync API answers by HTTP status code."}, []string{"code"}),
+			Help: "API answers by HTTP status code (syncs, refusals, 401, 403, 404, 503)."}, []string{"code"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagrelay_reconciler_webhooks_total",
+			Help: "Webhook deliveries by forge and result (matched, unmatched, unauthorized, too_large)."}, []string{"forge", "result"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagrelay_reconciler_leader",
+			Help: "1 while this replica leads (polls and syncs), else 0."}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagrelay_reconciler_forwarded_requests_total",
+			Help: "Requests this replica forwarded to the leader."}),
 	}
-	m.registry.MustRegister(m.syncs, m.duration, m.lastSuccess, m.polls, m.requests,
+	m.registry.MustRegister(m.syncs, m.duration, m.lastSuccess, m.polls, m.requests, m.webhooks, m.leader, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -154,13 +154,15 @@ func splitRef(image string) (repo, tag string, ok bool) {
 // changed the expected image (any image, without an expectation). The pipeline's deploy job then
 // succeeds once — it waits for the health of what the poll rolled out — rather than being
 // refused as a no-op for a deploy that did happen; the next trigger finds its own entry on top
-// and is refused as usual.
+// and is refused as usual. A sync that a new leader resumed after the replica running it died
+// (ResumedFrom) counts the same way: the pipeline whose trigger died with that replica retries,
+// and must learn that its deploy happened instead of being refused as a no-op.
 func pollDeployed(history []Result, revision, expect string) bool {
 	if len(history) == 0 {
 		return false
 	}
 	last := history[0]
-	if last.Trigger != TriggerPoll || last.Status != api.StatusSucceeded || last.Revision != revision || revision == "" {
+	if (last.Trigger != TriggerPoll && last.ResumedFrom == "") || last.Status != api.StatusSucceeded || last.Revision != revision || revision == "" {
 		return false
 	}
 	if expect == "" {

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/reconcile/api"
+	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
 // Result is what one sync did. It is the wire type of the HTTP API and of the history.
@@ -19,6 +22,8 @@ const (
 	TriggerCLI  = "cli"
 	TriggerAPI  = "api"
 	TriggerPoll = "poll"
+	// TriggerRollback: a rollback (CLI or API); the result has Rollback set.
+	TriggerRollback = "rollback"
 )
 
 // SyncOptions are the knobs of one sync. The zero value is a poll: no no-op guard, wait for
@@ -37,6 +42,8 @@ type SyncOptions struct {
 	Restart bool
 	// Adopt takes over existing objects that are unlabelled or another app's.
 	Adopt bool
+	// ForcePrune lets a sync prune more than the app's limits.maxPrune share of its inventory.
+	ForcePrune bool
 	// DryRun stops after the diff: Result.Objects carry diffs, nothing is written.
 	DryRun bool
 	// NoWait returns after apply and prune, without waiting for health.
@@ -47,35 +54,92 @@ type SyncOptions struct {
 	Revision string
 	// OnApplied, when set, is called with the result after apply and prune, before the wait.
 	OnApplied func(Result)
+
+	// Caller is recorded in the history: who asked for the sync.
+	Caller *api.Caller
+	// Rollback pins the app at Revision once the sync applies, over the commit PinOver (see
+	// api.Pin); Reconciler.Rollback sets both.
+	Rollback bool
+	PinOver  string
+	// State, when set, fences the sync (a server's): it marks itself in flight in the app's
+	// state before applying and records its result there, each write on the condition that the
+	// state is still the version read (State), so a replica that lost the lead cannot
+	// overwrite the new leader's (ErrFenced). Unset (the CLI), the history is read again and
+	// retried on conflicts.
+	State *State
+	// ID names the sync in the history. Default: random. ResumedFrom is the replica whose
+	// in-flight sync this one runs again.
+	ID, ResumedFrom string
 }
 
 // Sync deploys the app once: fetch, render, guard, plan, no-op guard, apply, prune, wait, and
 // records the outcome in the app's history (except for dry runs). The error carries an errdefs
 // class; the Result is filled as far as the sync got, with its exit code.
+//
+// A sync stops before its next write (in-flight mark, inventory, apply, prune) once ctx ends: a
+// server derives ctx from its leadership, so a replica that loses the lead stops there. A
+// cancelled sync records nothing; a server's next leader runs it again (State.InFlight).
 func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Result, error) {
 	if opts.Revision != "" {
 		app.Revision = opts.Revision
 	}
-	res := &Result{App: app.Name, Ref: app.Revision, Trigger: opts.Trigger, Started: time.Now().UTC()}
-	err := r.sync(ctx, app, opts, res)
+	app.Limits = app.Limits.Or(r.opts.Limits)
+	if opts.ID == "" {
+		opts.ID = newSyncID()
+	}
+	trigger := opts.Trigger
+	if opts.Rollback {
+		trigger = TriggerRollback
+	}
+	res := &Result{App: app.Name, Ref: app.Revision, Trigger: trigger, Started: time.Now().UTC(), ID: opts.ID,
+		Replica: r.opts.Identity, Caller: opts.Caller, Rollback: opts.Rollback, ResumedFrom: opts.ResumedFrom}
+	run := &syncRun{res: res}
+	if opts.State != nil {
+		v := opts.State.version
+		run.version = &v
+	}
+	err := r.sync(ctx, app, opts, run)
 	r.readProvenance(ctx, app, res) // a sync that failed before its plan: by the app's path
 	finish(res, err, opts.DryRun)
 	if !opts.DryRun && ctx.Err() == nil {
-		if rerr := r.record(context.WithoutCancel(ctx), res); rerr != nil {
+		o := outcome{applied: run.applied, pinOver: opts.PinOver,
+			handled: res.Revision != "" && (res.ExitCode != exitcode.Failure || errors.Is(err, ErrRollout))}
+		if rerr := r.record(context.WithoutCancel(ctx), res, o, run.version); rerr != nil {
+			res.Message = joinMessage(res.Message, "not recorded in the history: "+rerr.Error())
 			r.log.Warn("recording the sync in the history failed", "app", app.Name, "error", rerr)
 		}
 	}
 	return res, err
 }
 
-func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, res *Result) error {
+// syncRun is one sync on its way through the phases.
+type syncRun struct {
+	res *Result
+	// version is the fence of a server's sync: the version of the app's state it holds; nil
+	// for the CLI.
+	version *string
+	// applied is set once the sync passed its guards and wrote its inventory: it applies.
+	applied bool
+}
+
+func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *syncRun) error {
+	res := run.res
 	rs, err := r.prepare(ctx, app, res)
 	if err != nil {
 		return err
 	}
-	previous, err := r.plan(ctx, app, rs, opts, res)
-	if err != nil || opts.DryRun {
+	inv, err := r.plan(ctx, app, rs, opts, res)
+	if err != nil {
 		return err
+	}
+	pruning, err := r.planPrune(ctx, app, inv.refs, rs, opts.ForcePrune)
+	if err != nil {
+		return err
+	}
+	if opts.DryRun {
+		res.Objects = append(res.Objects, pruning.preview()...)
+		warn(res, pruning.warning())
+		return nil
 	}
 	r.readProvenance(ctx, app, res) // before OnApplied: a notifier's pending status needs them
 	if opts.Guard {
@@ -83,7 +147,10 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, res *R
 			return err
 		}
 	}
-	if err := r.deploy(ctx, app, rs, previous, opts, res); err != nil {
+	if err := r.markInFlight(ctx, app, opts, run); err != nil {
+		return err
+	}
+	if err := r.deploy(ctx, app, rs, inv, pruning, opts, run); err != nil {
 		return err
 	}
 	if opts.OnApplied != nil {
@@ -101,6 +168,62 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, res *R
 	return r.wait(ctx, rs, timeout)
 }
 
+// markInFlight is a fenced sync's first write: the app's state says which sync is applying
+// what, so that the next leader runs it again if this replica dies before recording it. It is
+// refused (ErrFenced) when the state changed since the sync read it: nothing is applied then.
+func (r *Reconciler) markInFlight(ctx context.Context, app App, opts SyncOptions, run *syncRun) error {
+	if err := stopped(ctx); err != nil {
+		return err
+	}
+	if run.version == nil {
+		return nil
+	}
+	res := run.res
+	mark := &InFlight{ID: res.ID, Replica: res.Replica, Started: res.Started, Trigger: opts.Trigger, Caller: res.Caller,
+		Revision: res.Revision, Rollback: opts.Rollback, PinOver: opts.PinOver}
+	v, err := r.writeState(ctx, app.Name, run.version, func(st *State) error {
+		st.InFlight = mark
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*run.version = v
+	return nil
+}
+
+// stopped is the error of a sync whose context ended (the replica lost the lead, or drained):
+// it stops before its next write.
+func stopped(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return errdefs.WithHint(errdefs.Unavailable(fmt.Errorf("sync stopped before its next write: %w", context.Cause(ctx))),
+		"the replica that leads now runs the sync again")
+}
+
+// newSyncID returns a random sync ID.
+func newSyncID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func joinMessage(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// warn adds a line to the result's message: what a successful sync did not do (a hook not run,
+// an object kept instead of pruned). An error replaces the message.
+func warn(res *Result, msg string) {
+	if msg != "" {
+		res.Message = joinMessage(res.Message, msg)
+	}
+}
+
 // guardNoop refuses a triggered sync that deploys nothing new, unless a poll of the same
 // revision deployed that change just before (see pollDeployed).
 func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, res *Result) error {
@@ -112,12 +235,15 @@ func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, r
 	if herr != nil || !pollDeployed(history, res.Revision, opts.ExpectImage) {
 		return err
 	}
-	res.Message = fmt.Sprintf("already deployed by the %s poll of this revision; waited for its health", history[0].Started.Format(time.RFC3339))
+	warn(res, fmt.Sprintf("already deployed by the %s sync of this revision; waited for its health", history[0].Started.Format(time.RFC3339)))
 	return nil
 }
 
 // prepare fetches and renders the app and runs the tenancy guard.
 func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*resource, error) {
+	if err := app.reservedNamespace(r.opts.Namespace); err != nil {
+		return nil, errdefs.WithHint(errdefs.Precondition(err), "give the app a namespace of its own; nothing was fetched or applied")
+	}
 	rev, err := r.git.Resolve(ctx, app)
 	if err != nil {
 		return nil, err
@@ -127,14 +253,20 @@ func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*reso
 	if err != nil {
 		return nil, err
 	}
-	rs, err := render(ctx, app, src, r.capabilities)
+	var caps *render.Capabilities
+	if app.Type == TypeHelm || app.Type == TypeAuto && render.Detect(src.Files, app.Path) == TypeHelm {
+		caps = r.capabilities()
+	}
+	out, err := renderApp(ctx, app, src, render.Options{Capabilities: caps, Git: r.git.Files, Isolation: r.opts.RenderIsolation})
 	if err != nil {
 		return nil, err
 	}
+	warn(res, hooksSkipped(out))
+	rs := resources(out)
 	if err := r.resolve(rs); err != nil {
 		return nil, err
 	}
-	if err := guardTenancy(app, rs); err != nil {
+	if err := guardTenancy(app, rs); err != nil && !(r.tenancyOff && errors.Is(err, ErrTenancy)) {
 		return nil, err
 	}
 	applyOrder(rs)
@@ -142,57 +274,77 @@ func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*reso
 }
 
 // plan reads the live state and the inventory, checks ownership and dry-runs every object.
-func (r *Reconciler) plan(ctx context.Context, app App, rs []*resource, opts SyncOptions, res *Result) ([]ref, error) {
+func (r *Reconciler) plan(ctx context.Context, app App, rs []*resource, opts SyncOptions, res *Result) (*inventory, error) {
 	if err := r.checkNamespace(ctx, app, opts.DryRun); err != nil {
 		return nil, err
 	}
-	previous, err := r.readInventory(ctx, app.Name)
+	inv, err := r.readInventory(ctx, app.Name)
 	if err != nil {
 		return nil, err
 	}
+	previous := inv.refs
 	if err := r.readLive(ctx, rs); err != nil {
 		return nil, err
 	}
 	if err := guardOwnership(app, rs, opts.Adopt); err != nil {
 		return nil, err
 	}
+	bindingsToNewRoles(rs)
 	res.Images = imageChanges(rs)
 	if err := r.dryRun(ctx, rs, previous); err != nil {
 		return nil, err
 	}
 	res.Objects = objectChanges(rs, opts.DryRun)
-	if opts.DryRun {
-		res.Objects = append(res.Objects, prunePreview(previous, rs)...)
-	}
-	return previous, nil
+	return inv, nil
 }
 
-// deploy applies, restarts and prunes, keeping the inventory a superset of what exists.
-func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, previous []ref, opts SyncOptions, res *Result) error {
+// deploy applies, restarts and prunes, keeping the inventory a superset of what exists. Each
+// step first checks that the sync may go on (stopped), and each inventory write is fenced.
+func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *inventory, pruning *prunePlan, opts SyncOptions, run *syncRun) error {
+	res, previous := run.res, inv.refs
 	current := make([]ref, len(rs))
 	for i, x := range rs {
 		current[i] = x.ref()
 	}
 	// Written first: if the sync dies half-way, the next one still knows what to prune.
-	if err := r.writeInventory(ctx, app.Name, unionRefs(previous, current)); err != nil {
+	if err := r.writeInventory(ctx, app.Name, inv, unionRefs(previous, current)); err != nil {
 		return err
 	}
-	if err := r.apply(ctx, rs); err != nil {
+	run.applied = true
+	if err := stopped(ctx); err != nil {
+		return err
+	}
+	// Roles first: a RoleBinding to a Role of this sync is checked against it (bindingsToNewRoles).
+	roles, others := splitRoles(rs)
+	if err := r.apply(ctx, roles); err != nil {
+		return err
+	}
+	if err := stopped(ctx); err != nil {
+		return err
+	}
+	if err := r.apply(ctx, others); err != nil {
 		return err
 	}
 	if opts.Restart {
+		if err := stopped(ctx); err != nil {
+			return err
+		}
 		restarted, err := r.restart(ctx, rs, time.Now())
 		res.Objects = append(res.Objects, restarted...)
 		if err != nil {
 			return err
 		}
 	}
-	pruned, kept, err := r.prune(ctx, app, previous, rs)
+	if err := stopped(ctx); err != nil {
+		return err
+	}
+	pruned, kept, err := r.prune(ctx, pruning)
 	res.Objects = append(res.Objects, pruned...)
+	warn(res, pruning.warning())
 	for i, x := range rs {
 		current[i] = x.fingerprint()
 	}
-	if ierr := r.writeInventory(ctx, app.Name, unionRefs(kept, current)); ierr != nil && err == nil {
+	if ierr := r.writeInventory(ctx, app.Name, inv, unionRefs(kept, current)); ierr != nil && err == nil {
 		err = ierr
 	}
 	return err

@@ -1,17 +1,23 @@
 // Package reconcilertest runs a built tagrelay-reconciler binary (`serve`) on 127.0.0.1 for tests
 // and for `make demo`, the way a cluster runs it: an apps config, a bearer token file, a
-// kubeconfig, polls off unless asked, no leader election.
+// kubeconfig, polls off unless asked, no leader election unless asked.
 //
 //	s, err := reconcilertest.Start(ctx, reconcilertest.Options{
 //		Binary: "bin/tagrelay-reconciler", Config: "apps.yaml", Kubeconfig: c.Kubeconfig, Namespace: "tagrelay-system"})
 //	defer s.Stop()
 //	// tagrelay trigger reconciler --url s.URL --token-file s.TokenFile --app web --wait
+//
+// Replicas: processes started with LeaderElection and the same Namespace elect a leader through
+// one Lease, on one host; Kill (SIGKILL) and Signal (SIGTERM) end them the way a node or a
+// rolling update does. The package's own tests are the reconciler's high-availability tests.
 package reconcilertest
 
 import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,6 +31,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
 // Options configure Start.
@@ -46,6 +54,19 @@ type Options struct {
 	Interval time.Duration
 	// StartTimeout bounds the start. Default: 1 minute.
 	StartTimeout time.Duration
+	// LeaderElection runs serve with --leader-elect true and these lease timings (zero: serve's
+	// defaults). Default: nil, --leader-elect false.
+	LeaderElection *Lease
+	// TLSCert and TLSKey serve HTTPS (--tls-cert, --tls-key); CAFile is then trusted by the
+	// readiness check and Client. Default: plain HTTP.
+	TLSCert, TLSKey, CAFile string
+	// Args are more serve flags (--gitlab-webhook-secret-file …).
+	Args []string
+}
+
+// Lease are serve's lease flags.
+type Lease struct {
+	Duration, RenewDeadline, RetryPeriod time.Duration
 }
 
 // Server is a running `tagrelay-reconciler serve`.
@@ -58,10 +79,13 @@ type Server struct {
 	Log string
 	// Args are the arguments the binary runs with.
 	Args []string
+	// Identity is the process's identity (the leader Lease's holder when it leads).
+	Identity string
 
 	dir    string
 	ownDir bool
 	cmd    *exec.Cmd
+	http   *http.Client
 	done   chan struct{}
 	err    error // set when done is closed
 	once   sync.Once
@@ -108,9 +132,16 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	if err != nil {
 		return s, err
 	}
-	s.Args = []string{"serve", "--config", o.Config, "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
+	if s.http, err = httpClient(o.CAFile); err != nil {
+		return s, err
+	}
+	s.Args = append([]string{"serve", "--config", o.Config, "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
 		"--token-file", s.TokenFile, "--cache-dir", filepath.Join(s.dir, "cache"), "--listen", "127.0.0.1:0",
-		"--interval", o.Interval.String(), "--leader-elect", "false", "--log-format", "json"}
+		"--interval", o.Interval.String(), "--log-format", "json"}, o.leaseArgs()...)
+	if o.TLSCert != "" {
+		s.Args = append(s.Args, "--tls-cert", o.TLSCert, "--tls-key", o.TLSKey)
+	}
+	s.Args = append(s.Args, o.Args...)
 	s.cmd = exec.Command(o.Binary, s.Args...)
 	s.cmd.Env = append(os.Environ(), "KUBECONFIG="+o.Kubeconfig)
 	// Die with the parent even when it is killed before Stop runs.
@@ -125,7 +156,7 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 		logFile.Close()
 		return s, err
 	}
-	addr, copied := make(chan string, 1), make(chan struct{})
+	addr, copied := make(chan serving, 1), make(chan struct{})
 	go func() {
 		s.copyLog(stderr, logFile, addr)
 		close(copied)
@@ -140,7 +171,10 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	defer cancel()
 	select {
 	case a := <-addr:
-		s.URL = "http://" + a
+		s.URL, s.Identity = "http://"+a.Addr, a.Identity
+		if o.TLSCert != "" {
+			s.URL = "https://" + a.Addr
+		}
 	case <-s.done:
 		return s, fmt.Errorf("exited: %v", s.err)
 	case <-ctx.Done():
@@ -149,8 +183,11 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	return s, s.waitReady(ctx)
 }
 
-// copyLog writes the server's stderr to the log and sends the address of its "serving" line.
-func (s *Server) copyLog(r io.Reader, w *os.File, addr chan<- string) {
+// serving is the "serving" log line.
+type serving struct{ Msg, Addr, Identity string }
+
+// copyLog writes the server's stderr to the log and sends its "serving" line.
+func (s *Server) copyLog(r io.Reader, w *os.File, addr chan<- serving) {
 	defer w.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -161,9 +198,9 @@ func (s *Server) copyLog(r io.Reader, w *os.File, addr chan<- string) {
 		if sent {
 			continue
 		}
-		var rec struct{ Msg, Addr string }
+		var rec serving
 		if json.Unmarshal(line, &rec) == nil && rec.Msg == "serving" && rec.Addr != "" {
-			addr <- rec.Addr
+			addr <- rec
 			sent = true
 		}
 	}
@@ -171,10 +208,9 @@ func (s *Server) copyLog(r io.Reader, w *os.File, addr chan<- string) {
 }
 
 func (s *Server) waitReady(ctx context.Context) error {
-	client := &http.Client{Timeout: 5 * time.Second}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
-		resp, err := client.Do(req)
+		resp, err := s.http.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -217,6 +253,76 @@ func (s *Server) Stop() error {
 	})
 	return err
 }
+
+// Kill ends the process at once (SIGKILL), like a node that dies, and waits for it.
+func (s *Server) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// Signal sends sig (SIGTERM: a rolling update) without waiting; Done tells when it exited.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// Done is closed when the process has exited; Err then says how.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err is the process's exit error, once Done is closed.
+func (s *Server) Err() error { return s.err }
+
+// Client is an API client of this server with its admin token (and CAFile for HTTPS).
+func (s *Server) Client() *api.Client {
+	return &api.Client{URL: s.URL, Token: s.Token, HTTP: s.http, Retry: -1}
+}
+
+// Ready reports whether the server answers /readyz with 200.
+func (s *Server) Ready() bool {
+	resp, err := s.http.Get(s.URL + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (o *Options) leaseArgs() []string {
+	if o.LeaderElection == nil {
+		return []string{"--leader-elect", "false"}
+	}
+	args := []string{"--leader-elect", "true"}
+	for _, f := range []struct {
+		flag string
+		d    time.Duration
+	}{{"--lease-duration", o.LeaderElection.Duration}, {"--lease-renew-deadline", o.LeaderElection.RenewDeadline},
+		{"--lease-retry-period", o.LeaderElection.RetryPeriod}} {
+		if f.d > 0 {
+			args = append(args, f.flag, f.d.String())
+		}
+	}
+	return args
+}
+
+// httpClient trusts caFile besides the system's CAs.
+func httpClient(caFile string) (*http.Client, error) {
+	client := &http.Client{Timeout: 5 * time.Minute}
+	if caFile == "" {
+		return client, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	client.Transport = tr
+	return client, nil
+}
+
+// Pid is the server's process id (to read its /proc/PID/status).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Logs returns the server's log so far.
 func (s *Server) Logs() string {

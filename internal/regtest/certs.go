@@ -22,6 +22,11 @@ type CA struct {
 	// ServerCertFile and ServerKeyFile are the server's certificate and key.
 	ServerCertFile, ServerKeyFile string
 	Server                        tls.Certificate
+	// Serial is the serial number of the server certificate.
+	Serial *big.Int
+
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
 }
 
 // NewCA creates a CA and a server certificate in dir.
@@ -48,12 +53,33 @@ func NewCA(dir string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	ca := &CA{
+		CertFile:       filepath.Join(dir, "ca.pem"),
+		ServerCertFile: filepath.Join(dir, "server.pem"),
+		ServerKeyFile:  filepath.Join(dir, "server-key.pem"),
+		cert:           caCert,
+		key:            caKey,
+	}
+	if err := os.WriteFile(ca.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		return nil, err
 	}
+	return ca, ca.Rotate()
+}
+
+// Rotate issues a new server certificate (a new key and serial) and replaces the files the way
+// a certificate manager renews them: written aside, then renamed over the old ones.
+func (ca *CA) Rotate() error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
+		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
@@ -62,31 +88,30 @@ func NewCA(dir string) (*CA, error) {
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		DNSNames:     []string{"localhost"},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ca := &CA{
-		CertFile:       filepath.Join(dir, "ca.pem"),
-		ServerCertFile: filepath.Join(dir, "server.pem"),
-		ServerKeyFile:  filepath.Join(dir, "server-key.pem"),
-	}
-	files := map[string][]byte{
-		ca.CertFile:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		ca.ServerCertFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		ca.ServerKeyFile:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}
-	for p, b := range files {
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			return nil, err
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	for _, f := range []struct {
+		path string
+		b    []byte
+	}{{ca.ServerKeyFile, keyPEM}, {ca.ServerCertFile, certPEM}} {
+		if err := os.WriteFile(f.path+".new", f.b, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(f.path+".new", f.path); err != nil {
+			return err
 		}
 	}
-	ca.Server, err = tls.X509KeyPair(files[ca.ServerCertFile], files[ca.ServerKeyFile])
-	return ca, err
+	ca.Serial = serial
+	ca.Server, err = tls.X509KeyPair(certPEM, keyPEM)
+	return err
 }
 
 // Pool returns a certificate pool holding the CA.

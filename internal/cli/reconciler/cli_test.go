@@ -19,7 +19,14 @@ import (
 	"github.com/tagrelay/tagrelay/internal/kubetest"
 )
 
-func TestMain(m *testing.M) { kubetest.Main(m) }
+// TestMain runs the tests on the shared cluster; started as `TEST render-worker` (the Helm
+// template worker every command starts from its own binary), the test binary is the worker.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == "render-worker" {
+		os.Exit(clirun.Main(reconciler.NewApp))
+	}
+	kubetest.Main(m)
+}
 
 const (
 	gitToken = "git-s3cret-token"
@@ -186,6 +193,22 @@ func TestServeAndTrigger(t *testing.T) {
 		t.Errorf("missing-image trigger output:\n%s", out)
 	}
 	trigger(0, "--allow-noop", "--wait")
+
+	// Rollback and unpin through the API: exit 0, 3 when nothing would change or nothing is pinned.
+	f.deploy("v2")
+	trigger(0, "--expect-image", "example.com/web:v2", "--wait")
+	if out := trigger(0, "--rollback", "--wait"); !strings.Contains(out, "web: example.com/web:v2 -> example.com/web:v1") {
+		t.Errorf("rollback output:\n%s", out)
+	}
+	if out := trigger(3, "--rollback=1", "--wait"); !strings.Contains(out, "no-op refused") {
+		t.Errorf("rollback to what runs:\n%s", out)
+	}
+	if out := trigger(0, "--unpin"); !strings.Contains(out, "unpinned (unpin by admin)") {
+		t.Errorf("unpin output:\n%s", out)
+	}
+	if out := trigger(3, "--unpin"); !strings.Contains(out, "not pinned") {
+		t.Errorf("second unpin:\n%s", out)
+	}
 	wrong := f.write("wrong-token", "nope-nope-nope")
 	out, stderr := f.mustRun(1, "tagrelay", "trigger", "reconciler", "--url", "http://"+addr, "--app", "web", "--token-file", wrong)
 	if !strings.Contains(out+stderr, "401") {

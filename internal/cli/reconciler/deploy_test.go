@@ -48,9 +48,9 @@ func TestDeployManifests(t *testing.T) {
 		}
 	}
 	sort.Strings(kinds)
-	want := []string{"ClusterRole/tagrelay-reconciler-apply", "ClusterRoleBinding/tagrelay-reconciler-apply",
+	want := []string{"ClusterRole/tagrelay-reconciler-discovery", "ClusterRoleBinding/tagrelay-reconciler-discovery",
 		"ConfigMap/tagrelay-reconciler-apps", "Deployment/tagrelay-reconciler",
-		"Namespace/tagrelay-system", "Role/tagrelay-reconciler", "RoleBinding/tagrelay-reconciler",
+		"Namespace/tagrelay-system", "PodDisruptionBudget/tagrelay-reconciler", "Role/tagrelay-reconciler", "RoleBinding/tagrelay-reconciler",
 		"Service/tagrelay-reconciler", "ServiceAccount/tagrelay-reconciler"}
 	for i, k := range kinds { // the generated ConfigMap's name ends in a content hash
 		if strings.HasPrefix(k, "ConfigMap/tagrelay-reconciler-apps-") {

@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/internal/clirun"
-	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
@@ -46,7 +45,7 @@ func historyTable(hist []reconcile.Result) string {
 	}
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "#\tSTARTED\tTRIGGER\tSTATUS\tREVISION\tDURATION\tIMAGES\tMESSAGE")
+	fmt.Fprintln(w, "#\tSTARTED\tTRIGGER\tCALLER\tSTATUS\tREVISION\tDURATION\tIMAGES\tMESSAGE")
 	for i, h := range hist {
 		var imgs []string
 		for _, c := range h.Images {
@@ -58,7 +57,7 @@ func historyTable(hist []reconcile.Result) string {
 		if len(msg) > 120 {
 			msg = msg[:117] + "..."
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, h.Started.Local().Format(time.DateTime), h.Trigger, h.Status,
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, h.Started.Local().Format(time.DateTime), h.Trigger, orNone(h.Caller.String()), h.Status,
 			api.ShortRevision(h.Revision), time.Duration(h.Duration).Round(100*time.Millisecond), orNone(strings.Join(imgs, ", ")), msg)
 	}
 	w.Flush()
@@ -74,55 +73,37 @@ func orNone(s string) string {
 
 func newRollbackCommand(env *clirun.Env) *cli.Command {
 	o := &syncOptions{}
-	to := 0
+	to := ""
 	return &cli.Command{
 		Name:      "rollback",
-		Usage:     "sync the revision of an earlier successful sync (default: the one before the last)",
+		Usage:     "sync the revision of an earlier successful sync (default: the one before the last) and pin the app there",
 		ArgsUsage: "APP",
-		Description: "Polls deploy only new commits, so the rollback stays until the next commit or trigger.\n" +
-			"The no-op guard applies: rolling back to what runs already exits 3.",
+		Description: "The app stays pinned: a server's polls do not deploy the commit it was pinned over again; a new\n" +
+			"commit, or DELETE /api/v1/apps/APP/pin, ends the pin. The no-op guard applies: rolling back to what\n" +
+			"runs already exits 3. A running server sees the pin when it next starts or becomes the leader, or\n" +
+			"when the app's revision moves; prefer the API (tagrelay trigger reconciler --rollback) when one runs.",
 		Flags: append([]cli.Flag{
-			&cli.IntFlag{Name: "to", Usage: "history entry `N` to return to (as listed by history)", EnvVars: []string{"TAGRELAY_ROLLBACK_TO"}, Destination: &to},
+			&cli.StringFlag{Name: "to", Usage: "history entry `N` to return to (as listed by history), or a commit", EnvVars: []string{"TAGRELAY_ROLLBACK_TO"}, Destination: &to},
 			&cli.BoolFlag{Name: "allow-noop", Usage: "apply even when no image changes", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop},
 			&cli.DurationFlag{Name: "timeout", Usage: "bound the wait for health", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout},
 		}, clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error {
+			target, err := api.ParseRollbackTarget(to)
+			if err != nil {
+				return clirun.Usagef("pass --to N (a history entry) or a commit hash", "%v", err)
+			}
 			app, r, log, err := o.cluster.setupApp(c, env)
 			if err != nil {
 				return err
 			}
-			hist, err := r.History(c.Context, app.Name)
-			if err != nil {
-				return err
-			}
-			rev, err := rollbackTarget(hist, to)
-			if err != nil {
-				return err
-			}
-			return syncApp(c.Context, env, o.cluster, r, app, log, reconcile.SyncOptions{Trigger: reconcile.TriggerCLI,
-				Guard: true, AllowNoop: o.allowNoop, Timeout: o.timeout, Revision: rev})
+			res, err := r.Rollback(c.Context, app, target, reconcile.SyncOptions{Trigger: reconcile.TriggerCLI,
+				AllowNoop: o.allowNoop, Timeout: o.timeout, Caller: cliCaller(env)})
+			return emitSync(env, o.cluster, app, log, res, err, o.allowNoop, false)
 		},
 	}
 }
 
-// rollbackTarget picks the commit of history entry to (1-based), or the newest successfully
-// synced commit other than the one of the newest successful sync.
-func rollbackTarget(hist []reconcile.Result, to int) (string, error) {
-	if to > 0 {
-		if to > len(hist) || hist[to-1].Revision == "" {
-			return "", clirun.Usagef("pick an entry listed by 'history'", "no history entry %d with a revision", to)
-		}
-		return hist[to-1].Revision, nil
-	}
-	current := ""
-	for _, h := range hist {
-		switch {
-		case h.ExitCode != 0 || h.Revision == "" || h.Status != "Succeeded":
-		case current == "":
-			current = h.Revision
-		case h.Revision != current:
-			return h.Revision, nil
-		}
-	}
-	return "", errdefs.WithHint(errdefs.NotFound(fmt.Errorf("no earlier successful sync to roll back to")), "pass --to N")
+// cliCaller is the caller the CLI records: the OS user running it.
+func cliCaller(env *clirun.Env) *api.Caller {
+	return &api.Caller{Kind: api.CallerCLI, Name: env.Getenv("USER")}
 }

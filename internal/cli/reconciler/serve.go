@@ -2,10 +2,15 @@ package reconciler
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -16,44 +21,64 @@ import (
 )
 
 type serveOptions struct {
-	cluster     clusterOptions
-	listen      string
-	interval    time.Duration
-	tokenFile   string
-	webhookFile string
-	leaderElect string
-	leaseName   string
+	cluster       clusterOptions
+	listen        string
+	interval      time.Duration
+	tokenFile     string
+	gitlabHook    string
+	githubHook    string
+	leaderElect   string
+	lease         reconcile.LeaderElection
+	advertiseURL  string
+	drainTimeout  time.Duration
+	tlsCert       string
+	tlsKey        string
+	peerCAFile    string
+	metricsListen string
+	metricsPage   bool
+	gitlabURL     string
+	gitlabAud     string
+	gitlabCAFile  string
 }
 
 func newServeCommand(env *clirun.Env) *cli.Command {
 	o := &serveOptions{}
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "`ADDR` of the HTTP API, /metrics, /healthz and /readyz", EnvVars: []string{"TAGRELAY_LISTEN"}, Destination: &o.listen},
+		&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "`ADDR` of the HTTP API, the webhooks, /healthz and /readyz (and /metrics without --metrics-listen)", EnvVars: []string{"TAGRELAY_LISTEN"}, Destination: &o.listen},
 		&cli.DurationFlag{Name: "interval", Value: 3 * time.Minute, Usage: "how often to check each app's repository (ls-remote; a sync only for a new commit); negative disables", EnvVars: []string{"TAGRELAY_INTERVAL"}, Destination: &o.interval},
-		&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the bearer token of the API", EnvVars: []string{"TAGRELAY_TOKEN_FILE"}, Destination: &o.tokenFile, TakesFile: true},
-		&cli.StringFlag{Name: "webhook-secret-file", Usage: "`FILE` holding the secret of GitLab (X-Gitlab-Token) and GitHub (HMAC) push webhooks; unset: webhooks off", EnvVars: []string{"TAGRELAY_WEBHOOK_SECRET_FILE"}, Destination: &o.webhookFile, TakesFile: true},
+		&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the admin bearer token of the API (project tokens: projects: in --config)", EnvVars: []string{"TAGRELAY_TOKEN_FILE"}, Destination: &o.tokenFile, TakesFile: true},
+		&cli.StringFlag{Name: "gitlab-webhook-secret-file", Usage: "`FILE` holding the secret token of GitLab push webhooks (X-Gitlab-Token); unset: GitLab webhooks off", EnvVars: []string{"TAGRELAY_GITLAB_WEBHOOK_SECRET_FILE"}, Destination: &o.gitlabHook, TakesFile: true},
+		&cli.StringFlag{Name: "github-webhook-secret-file", Usage: "`FILE` holding the secret of GitHub push webhooks (HMAC); unset: GitHub webhooks off", EnvVars: []string{"TAGRELAY_GITHUB_WEBHOOK_SECRET_FILE"}, Destination: &o.githubHook, TakesFile: true},
 		&cli.StringFlag{Name: "leader-elect", Value: "auto", Usage: "elect a leader among replicas with a Lease: true, false, or auto (true in a cluster)", EnvVars: []string{"TAGRELAY_LEADER_ELECT"}, Destination: &o.leaderElect},
-		&cli.StringFlag{Name: "lease-name", Value: "tagrelay-reconciler", Usage: "`NAME` of the leader Lease in --namespace", EnvVars: []string{"TAGRELAY_LEASE_NAME"}, Destination: &o.leaseName},
+		&cli.StringFlag{Name: "lease-name", Value: "tagrelay-reconciler", Usage: "`NAME` of the leader Lease in --namespace", EnvVars: []string{"TAGRELAY_LEASE_NAME"}, Destination: &o.lease.LeaseName},
+		&cli.DurationFlag{Name: "lease-duration", Value: 15 * time.Second, Usage: "how long followers wait after the leader's last renewal before taking over", EnvVars: []string{"TAGRELAY_LEASE_DURATION"}, Destination: &o.lease.LeaseDuration},
+		&cli.DurationFlag{Name: "lease-renew-deadline", Value: 10 * time.Second, Usage: "how long the leader retries a renewal before it stops leading (and its syncs)", EnvVars: []string{"TAGRELAY_LEASE_RENEW_DEADLINE"}, Destination: &o.lease.RenewDeadline},
+		&cli.DurationFlag{Name: "lease-retry-period", Value: 2 * time.Second, Usage: "pace of the renewals and of the followers' tries", EnvVars: []string{"TAGRELAY_LEASE_RETRY_PERIOD"}, Destination: &o.lease.RetryPeriod},
+		&cli.StringFlag{Name: "advertise-url", Usage: "`URL` the other replicas forward requests to while this one leads (default: http(s)://$POD_IP:PORT, else the --listen host or the hostname)", EnvVars: []string{"TAGRELAY_ADVERTISE_URL"}, Destination: &o.advertiseURL},
+		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "on SIGTERM, how long running syncs may finish before they are stopped; the lease is released after", EnvVars: []string{"TAGRELAY_DRAIN_TIMEOUT"}, Destination: &o.drainTimeout},
+		&cli.StringFlag{Name: "tls-cert", Usage: "PEM `FILE` of the HTTPS certificate (chain); read again when it changes", EnvVars: []string{"TAGRELAY_TLS_CERT"}, Destination: &o.tlsCert, TakesFile: true},
+		&cli.StringFlag{Name: "tls-key", Usage: "PEM `FILE` of the HTTPS key; read again when it changes", EnvVars: []string{"TAGRELAY_TLS_KEY"}, Destination: &o.tlsKey, TakesFile: true},
+		&cli.StringFlag{Name: "peer-ca-file", Usage: "PEM `FILE` of the CA that signed the replicas' certificates, to forward to the leader over HTTPS (default: the --tls-cert chain)", EnvVars: []string{"TAGRELAY_PEER_CA_FILE"}, Destination: &o.peerCAFile, TakesFile: true},
+		&cli.StringFlag{Name: "metrics-listen", Usage: "`ADDR` serving /metrics alone (not on --listen), without a token", EnvVars: []string{"TAGRELAY_METRICS_LISTEN"}, Destination: &o.metricsListen},
+		&cli.BoolFlag{Name: "metrics-page", Usage: "also serve the status page of every app, without a token, on --metrics-listen", EnvVars: []string{"TAGRELAY_METRICS_PAGE"}, Destination: &o.metricsPage},
+		&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab `URL` whose CI id_tokens (JWT) the API accepts (the issuer; projects map them with gitlabProjects)", EnvVars: []string{"TAGRELAY_GITLAB_URL"}, Destination: &o.gitlabURL},
+		&cli.StringFlag{Name: "gitlab-audience", Usage: "`AUD` the id_tokens must carry (their aud in .gitlab-ci.yml)", EnvVars: []string{"TAGRELAY_GITLAB_AUDIENCE"}, Destination: &o.gitlabAud},
+		&cli.StringFlag{Name: "gitlab-ca-file", Usage: "PEM `FILE` of CAs to trust for --gitlab-url", EnvVars: []string{"TAGRELAY_GITLAB_CA_FILE"}, Destination: &o.gitlabCAFile, TakesFile: true},
 	}
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "poll the apps and serve the sync API (POST /api/v1/apps/{name}/sync with a bearer token)",
+		Usage: "poll the apps and serve the API (sync, rollback, status), webhooks and status pages; replicas elect a leader",
 		UsageText: "tagrelay-reconciler serve --config apps.yaml --token-file /etc/tagrelay/api-token\n" +
 			"curl -H \"Authorization: Bearer $TOKEN\" -d '{\"expectImage\":\"team/web:1a2b3c4d\",\"wait\":true}' http://reconciler:8080/api/v1/apps/web/sync",
+		Description: "Every replica is ready and answers the API; a follower forwards writes to the leader named in the Lease.\n" +
+			"On SIGTERM the leader stops polling, lets running syncs finish (--drain-timeout), then releases the Lease.",
 		Flags:  append(flags, clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error { return runServe(c.Context, env, o) },
 	}
 }
 
 func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
-	if o.tokenFile == "" {
-		return clirun.Usagef("pass --token-file FILE (the token triggers must send as a bearer token)", "no API token")
-	}
-	token, err := env.Secret("", o.tokenFile)
-	if err != nil {
-		return err
-	}
-	webhookSecret, err := env.Secret("", o.webhookFile)
+	opts, err := o.serverOptions(env)
 	if err != nil {
 		return err
 	}
@@ -65,42 +90,203 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := reconcile.NewServer(ctx, r, cfg, reconcile.ServerOptions{Token: token, Interval: o.interval, Logger: log,
-		WebhookSecret: webhookSecret, LeaderElection: elect})
-	if err != nil {
+	if err := cfg.Projects.ResolveTokens(); err != nil {
 		return err
 	}
+	env.Redactor.Add(cfg.Projects.Secrets()...)
+	opts.Logger = log
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return clirun.Usagef("pass a free --listen address", "listening on %s: %v", o.listen, err)
 	}
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving", "addr", ln.Addr().String(), "apps", len(cfg.Apps), "leader-election", elect)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
+	if elect {
+		opts.LeaderElection = &o.lease
+		if opts.AdvertiseURL == "" {
+			opts.AdvertiseURL = advertiseURL(env, ln.Addr().(*net.TCPAddr), o.tlsCert != "")
 		}
-		return nil
-	})
+	}
+	s, err := reconcile.NewServer(r, cfg, opts)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("starting", "identity", s.Identity(), "apps", len(cfg.Apps), "projects", len(cfg.Projects), "leader-election", elect)
+	return o.serve(ctx, s, ln, log)
+}
+
+// serve runs the listeners and the server's work; on SIGTERM the server drains (and releases
+// the Lease) before the listeners shut down, so triggers still get their answers.
+func (o *serveOptions) serve(ctx context.Context, s *reconcile.Server, ln net.Listener, log *slog.Logger) error {
+	handler := s.Handler()
+	if o.metricsListen == "" {
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.Handle("GET /metrics", s.MetricsHandler(false))
+		handler = mux
+	}
+	hs, err := s.HTTPServer(handler)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	servers := []*http.Server{hs}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveHTTP(hs, ln) })
+	if o.metricsListen != "" {
+		mln, err := net.Listen("tcp", o.metricsListen)
+		if err != nil {
+			ln.Close()
+			return clirun.Usagef("pass a free --metrics-listen address", "listening on %s: %v", o.metricsListen, err)
+		}
+		ms := &http.Server{Handler: s.MetricsHandler(o.metricsPage), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		servers = append(servers, ms)
+		g.Go(func() error { return serveHTTP(ms, mln) })
+		log.Info("serving metrics", "addr", mln.Addr().String(), "page", o.metricsPage)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "tls", o.tlsCert != "", "identity", s.Identity())
 	g.Go(func() error {
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
 			defer cancel()
-			_ = hs.Shutdown(sctx)
+			for _, srv := range servers {
+				_ = srv.Shutdown(sctx)
+			}
 		}()
-		if !elect {
-			s.Poll(gctx)
-			return nil
-		}
-		id, _ := os.Hostname()
-		return s.LeaderElection(gctx, o.leaseName, id, s.Poll)
+		return s.Run(gctx)
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // SIGTERM: a clean stop
 	}
 	return err
+}
+
+func serveHTTP(hs *http.Server, ln net.Listener) error {
+	var err error
+	if hs.TLSConfig != nil {
+		err = hs.ServeTLS(ln, "", "")
+	} else {
+		err = hs.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// serverOptions reads the secrets and the TLS and GitLab settings.
+func (o *serveOptions) serverOptions(env *clirun.Env) (reconcile.ServerOptions, error) {
+	if o.tokenFile == "" {
+		return reconcile.ServerOptions{}, clirun.Usagef("pass --token-file FILE (the admin token of the API)", "no API token")
+	}
+	token, err := env.Secret("", o.tokenFile)
+	if err != nil {
+		return reconcile.ServerOptions{}, err
+	}
+	gitlabHook, err := env.Secret("", o.gitlabHook)
+	if err != nil {
+		return reconcile.ServerOptions{}, err
+	}
+	githubHook, err := env.Secret("", o.githubHook)
+	if err != nil {
+		return reconcile.ServerOptions{}, err
+	}
+	if gitlabHook != "" && gitlabHook == githubHook {
+		return reconcile.ServerOptions{}, clirun.Usagef("give each forge its own secret: GitLab sends its token in clear, GitHub's is an HMAC key",
+			"--gitlab-webhook-secret-file and --github-webhook-secret-file hold the same secret")
+	}
+	opts := reconcile.ServerOptions{Token: token, Interval: o.interval, GitLabWebhookSecret: gitlabHook, GitHubWebhookSecret: githubHook,
+		AdvertiseURL: o.advertiseURL, DrainTimeout: o.drainTimeout,
+		HTTP: reconcile.HTTPOptions{TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey}}
+	if o.tlsCert != "" {
+		if opts.PeerTransport, err = peerTransport(o.tlsCert, o.peerCAFile); err != nil {
+			return opts, err
+		}
+	}
+	if o.gitlabURL != "" {
+		if o.gitlabAud == "" {
+			return opts, clirun.Usagef("pass --gitlab-audience (the aud of the pipelines' id_tokens)", "--gitlab-url without --gitlab-audience")
+		}
+		client, err := caClient(o.gitlabCAFile)
+		if err != nil {
+			return opts, err
+		}
+		opts.GitLab = &reconcile.GitLabOIDC{URL: o.gitlabURL, Audience: o.gitlabAud, HTTPClient: client}
+	}
+	return opts, nil
+}
+
+// advertiseURL is where the other replicas reach this one: the pod's IP in a cluster, else the
+// --listen host, else the hostname; with the bound port.
+func advertiseURL(env *clirun.Env, addr *net.TCPAddr, tls bool) string {
+	host := env.Getenv("POD_IP")
+	if host == "" && !addr.IP.IsUnspecified() {
+		host = addr.IP.String()
+	}
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+}
+
+// peerTransport trusts the CA of the replicas' certificates (or the --tls-cert chain itself)
+// and checks the leader's certificate against the first DNS name of this replica's: they
+// share one certificate, issued for the Service, not for pod IPs.
+func peerTransport(certFile, caFile string) (http.RoundTripper, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, clirun.Usagef("check --tls-cert", "reading %s: %v", certFile, err)
+	}
+	flag := "--peer-ca-file"
+	if caFile == "" {
+		caFile, flag = certFile, "--tls-cert"
+	}
+	tr, err := trusting(caFile, flag)
+	if err != nil {
+		return nil, err
+	}
+	if block, _ := pem.Decode(certPEM); block != nil {
+		if leaf, err := x509.ParseCertificate(block.Bytes); err == nil && len(leaf.DNSNames) > 0 {
+			tr.TLSClientConfig.ServerName = leaf.DNSNames[0]
+		}
+	}
+	return tr, nil
+}
+
+// caClient is an HTTP client trusting the system CAs and those of caFile.
+func caClient(caFile string) (*http.Client, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	if caFile == "" {
+		return client, nil
+	}
+	tr, err := trusting(caFile, "--gitlab-ca-file")
+	if err != nil {
+		return nil, err
+	}
+	client.Transport = tr
+	return client, nil
+}
+
+// trusting is a transport trusting the system CAs and those in caFile (given by flag).
+func trusting(caFile, flag string) (*http.Transport, error) {
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, clirun.Usagef("check "+flag, "reading %s: %v", caFile, err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, clirun.Usagef("pass a PEM file to "+flag, "no certificate in %s", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tr, nil
 }
 
 // elect resolves --leader-elect: auto means in a cluster (KUBERNETES_SERVICE_HOST is set).

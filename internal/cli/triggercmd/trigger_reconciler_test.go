@@ -34,6 +34,10 @@ func TestTriggerReconcilerInputErrors(t *testing.T) {
 		{"missing token file", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token + ".nope"}, 2, "reading secret file"},
 		{"bad flag value", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token, "--wait=maybe"}, 2, "invalid"},
 		{"unreachable", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token}, 1, "triggering the reconciler"},
+		{"rollback and unpin", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token, "--rollback", "--unpin"}, 2, "--rollback and --unpin together"},
+		{"rollback with an image", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token, "--rollback=2", "--expect-image", "x:1"}, 2, "--expect-image or --restart with --rollback"},
+		{"rollback to a branch", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token, "--rollback=main"}, 2, "want a history entry number or a commit hash"},
+		{"rollback value after a space", []string{"--url", "http://127.0.0.1:1", "--app", "web", "--token-file", token, "--rollback", "2"}, 2, `unexpected argument "2"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
