@@ -109,6 +109,7 @@ func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Resu
 			r.log.Warn("recording the sync in the history failed", "app", app.Name, "error", rerr)
 		}
 	}
+	r.notifyFinished(ctx, app, opts, res, err)
 	return res, err
 }
 
@@ -150,6 +151,7 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 	if err := r.markInFlight(ctx, app, opts, run); err != nil {
 		return err
 	}
+	r.notifyStarted(app, opts, res)
 	if err := r.deploy(ctx, app, rs, inv, pruning, opts, run); err != nil {
 		return err
 	}
