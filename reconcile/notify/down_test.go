@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -89,5 +90,63 @@ func TestQueueNeverBlocks(t *testing.T) {
 	}
 	if len(f) != 10 || timeouts != 3 {
 		t.Errorf("failures = %q, want 7 drops and 3 timeouts", f)
+	}
+}
+
+// TestHostileForge: a forge that answers without end, or drips its answer, costs a notification
+// its bound (the response size, the deadline), never more memory or time; the failure is counted.
+func TestHostileForge(t *testing.T) {
+	t.Parallel()
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":1,"description":"`)
+		chunk := []byte(strings.Repeat("A", 64<<10))
+		for i := 0; i < 4096; i++ { // 256 MiB unless the client stops reading
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(endless.Close)
+	stop := make(chan struct{})
+	drip := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":1,`)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+				io.WriteString(w, " ")
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	t.Cleanup(func() { close(stop); drip.Close() })
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"endless body", endless.URL, "response body over the notifier's bound"},
+		{"dripping body", drip.URL, "request canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, notify.Options{Timeout: 2 * time.Second})
+			cfg := &notify.Config{GitLab: &notify.GitLab{URL: tc.url, Project: "team/web", TokenFile: secretFile(t, gitlabToken)}}
+			start := time.Now()
+			h.n.Started(cfg, result(api.StatusApplied, ""))
+			f := failedOf(h.flush(t))
+			if len(f) != 1 || !strings.Contains(f[0], tc.want) {
+				t.Errorf("failures = %q, want one with %q", f, tc.want)
+			}
+			if h.count("gitlab", "failed") != 1 {
+				t.Errorf("failed = %v, want 1", h.count("gitlab", "failed"))
+			}
+			t.Logf("the notification failed after %s", time.Since(start).Round(time.Millisecond))
+			h.assertNoSecret(t, gitlabToken)
+		})
 	}
 }

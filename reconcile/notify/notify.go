@@ -282,7 +282,7 @@ func (n *Notifier) httpClient(caFile string) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	c := &http.Client{Transport: tr, Timeout: n.opts.Timeout}
+	c := &http.Client{Transport: limitTransport{next: tr, max: maxResponse}, Timeout: n.opts.Timeout}
 	n.clients[caFile] = c
 	return c, nil
 }
