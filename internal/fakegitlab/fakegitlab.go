@@ -11,8 +11,12 @@ package fakegitlab
 import (
 	"embed"
 	"encoding/json"
+	"encoding/pem"
 	"maps"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -83,6 +87,7 @@ type Server struct {
 	commitMRs map[string][]int64         // commit SHA → iids of the merge requests containing it
 	notes     map[int64][]map[string]any // iid → notes, oldest first
 	nextNote  int64
+	srv       *httptest.Server
 }
 
 type pipeline struct {
@@ -93,6 +98,16 @@ type pipeline struct {
 // New starts a fake GitLab for the duration of a test.
 func New(t testing.TB, cfg Config) *Server {
 	t.Helper()
+	s, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake GitLab outside a test (make demo); Close stops it.
+func Start(cfg Config) (*Server, error) {
 	if cfg.ProjectID == 0 {
 		cfg.ProjectID = 42
 	}
@@ -129,9 +144,33 @@ func New(t testing.TB, cfg Config) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
 	})
-	s.URL, s.CAFile = apitest.Serve(t, s.log.Wrap(apitest.NewFaults(BasePath+"/api/v4", cfg.Faults).Wrap(mux)), cfg.TLS)
-	s.URL += BasePath
-	return s
+	h := s.log.Wrap(apitest.NewFaults(BasePath+"/api/v4", cfg.Faults).Wrap(mux))
+	if !cfg.TLS {
+		s.srv = httptest.NewServer(h)
+	} else {
+		s.srv = httptest.NewTLSServer(h)
+		dir, err := os.MkdirTemp("", "fakegitlab-")
+		if err != nil {
+			s.srv.Close()
+			return nil, err
+		}
+		s.CAFile = filepath.Join(dir, "ca.pem")
+		block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, block, 0o600); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.URL = s.srv.URL + BasePath
+	return s, nil
+}
+
+// Close stops the server and removes its CA file.
+func (s *Server) Close() {
+	s.srv.Close()
+	if s.CAFile != "" {
+		os.RemoveAll(filepath.Dir(s.CAFile))
+	}
 }
 
 // Requests returns the requests answered so far.
