@@ -36,6 +36,9 @@ type Config struct {
 	Apps []App `json:"apps"`
 	// Projects are the server's tenants (config_project.go). Default: none (admin token only).
 	Projects Projects `json:"projects,omitempty"`
+	// Generators make more apps (generator.go): from a directory of app files, or from the
+	// directories of a git repository. Default: none.
+	Generators []Generator `json:"generators,omitempty"`
 }
 
 // App is one deployable: a path in a git repository, rendered into one namespace.
@@ -116,11 +119,11 @@ func ParseConfig(b []byte) (*Config, error) {
 
 // Validate checks every app and fills in defaults.
 func (c *Config) Validate() error {
-	if len(c.Apps) == 0 {
-		return errdefs.WithHint(errdefs.Invalid(errors.New("no apps")), "list apps under apps:")
+	if len(c.Apps) == 0 && len(c.Generators) == 0 {
+		return errdefs.WithHint(errdefs.Invalid(errors.New("no apps")), "list apps under apps:, or generators:")
 	}
 	seen := map[string]bool{}
-	var errs []error
+	errs := validateGenerators(c.Generators)
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if err := a.validate(); err != nil {

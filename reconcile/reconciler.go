@@ -39,6 +39,9 @@ type Options struct {
 	// Identity names this process in the leader Lease, the logs and the history (Result.Replica).
 	// Default: NewIdentity().
 	Identity string
+	// Source bounds what one sync reads from its commit (source_tree.go). Default: 8 MiB, 5,000
+	// files.
+	Source SourceLimits
 }
 
 // NewIdentity returns the hostname and a random suffix, as client-go's leader election examples
@@ -85,6 +88,7 @@ func (o *Options) fill() {
 // Reconciler syncs apps into one cluster. It keeps its clients and discovery cache between
 // syncs and is safe for concurrent use by syncs of different apps.
 type Reconciler struct {
+	rest   *rest.Config
 	dyn    dynamic.Interface
 	cs     kubernetes.Interface
 	disc   discovery.CachedDiscoveryInterface
@@ -98,6 +102,7 @@ type Reconciler struct {
 	// capsVersion and capsAPIs record which half of caps was read; a failed read is retried.
 	capsVersion, capsAPIs bool
 	nsReady               atomic.Bool // the namespace exists (see ensureNamespace)
+	watches               watches     // the informers health waits read (wait_informer.go)
 }
 
 // New returns a Reconciler for the cluster of cfg. A rate limit left at client-go's default
@@ -118,9 +123,9 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 	}
 	disc := memory.NewMemCacheClient(cs.Discovery())
 	return &Reconciler{
-		dyn: dyn, cs: cs, disc: disc,
+		rest: cfg, dyn: dyn, cs: cs, disc: disc,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc),
-		git:    &fetcher{dir: opts.CacheDir},
+		git:    &fetcher{dir: opts.CacheDir, limits: opts.Source},
 		opts:   opts,
 		log:    opts.Logger.With("replica", opts.Identity),
 	}, nil
