@@ -50,6 +50,7 @@ type clusterOptions struct {
 	namespace  string
 	cacheDir   string
 	jobs       int
+	source     reconcile.SourceLimits // serve's --max-source-bytes
 }
 
 func clusterFlags(o *clusterOptions) []cli.Flag {
@@ -89,7 +90,7 @@ func (o *clusterOptions) setup(env *clirun.Env) (*reconcile.Config, *reconcile.R
 			o.cacheDir = filepath.Join(dir, "tagrelay", "reconciler")
 		}
 	}
-	r, err := reconcile.New(rest, reconcile.Options{Namespace: o.namespace, CacheDir: o.cacheDir, Jobs: o.jobs, Logger: log})
+	r, err := reconcile.New(rest, reconcile.Options{Namespace: o.namespace, CacheDir: o.cacheDir, Jobs: o.jobs, Logger: log, Source: o.source})
 	if err != nil {
 		return nil, nil, nil, err
 	}
