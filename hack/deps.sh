@@ -8,6 +8,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 [ -x "$(git --exec-path 2>/dev/null)/git-http-backend" ] 2>/dev/null || need+=(git)
 command -v git-lfs >/dev/null || need+=(git-lfs)   # the mirror's LFS tests and benchmark (Gitea peers)
+# the console's browser tests drive Debian's chromium headless (internal/browsertest)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "deps: installing ${need[*]} with apt-get" >&2

@@ -41,6 +41,9 @@ type ConfigSource struct {
 	// PruneRemoved deletes the objects of an app removed from the apps file itself (not from a
 	// generator: each generator says). Default: false, the objects stay.
 	PruneRemoved bool
+	// Namespace is the reconciler's own namespace: a generated app that targets it is left out
+	// (see Config.CheckNamespaces).
+	Namespace string
 }
 
 // configPart is what one source gave last: the apps file, an app file of a dir generator, or a
@@ -55,30 +58,29 @@ type configPart struct {
 const reloadDebounce = 200 * time.Millisecond
 
 // Load reads the apps file and the app files of its dir generators (the git generators are
-// read by the server) and returns the merged config. Used at start; errors are the apps
-// file's.
-func (cs *ConfigSource) Load() (*Config, error) {
-	cfg, err := cs.readFile()
+// read by the server) and returns the merged config. Used at start. An error is the apps
+// file's, and nothing runs; warnings are the app files that failed and the apps left out of
+// the merge: the rest runs, as on a reload.
+func (cs *ConfigSource) Load() (cfg *Config, warnings, err error) {
+	file, err := cs.readFile()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	parts := map[string]*configPart{"file": {apps: cfg.Apps, projects: cfg.Projects, prune: cs.PruneRemoved}}
-	for _, g := range cfg.Generators {
+	parts := map[string]*configPart{"file": {apps: file.Apps, projects: file.Projects, prune: cs.PruneRemoved}}
+	var warns []error
+	for _, g := range file.Generators {
 		if g.Dir != "" {
 			if err := cs.readDir(g, parts, nil); err != nil {
-				return nil, err
+				warns = append(warns, fmt.Errorf("generator %s: %w", g.Dir, err))
 			}
 		}
 	}
-	merged, _, left, err := mergeParts(parts)
-	if err == nil && len(left) > 0 {
-		err = errors.Join(left...)
-	}
+	merged, _, left, err := mergeParts(parts, cs.Namespace)
 	if err != nil {
-		return nil, errdefs.Invalid(err)
+		return nil, nil, errdefs.Invalid(err)
 	}
-	merged.Generators = cfg.Generators
-	return merged, nil
+	merged.Limits, merged.Generators = file.Limits, file.Generators
+	return merged, errors.Join(append(warns, left...)...), nil
 }
 
 // readFile reads and validates the apps file, with its credentials and project tokens.
@@ -86,6 +88,9 @@ func (cs *ConfigSource) readFile() (*Config, error) {
 	cfg, err := LoadConfig(cs.File)
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.CheckNamespaces(cs.Namespace); err != nil {
+		return nil, fmt.Errorf("config %s: %w", cs.File, err)
 	}
 	if err := cs.resolve(cfg); err != nil {
 		return nil, fmt.Errorf("config %s: %w", cs.File, err)
@@ -148,9 +153,11 @@ func (cs *ConfigSource) readDir(g Generator, parts, prev map[string]*configPart)
 }
 
 // mergeParts merges the parts in order (file, dir files by path, git generators): the first
-// part naming an app keeps it. It returns the config, which apps to prune once removed, what it
+// part naming an app keeps it. An app of a later part is left out too when it targets the
+// reconciler's namespace (ns) or a namespace an app of an earlier part has, unless both say
+// sharedNamespace. It returns the config, which apps to prune once removed, what it
 // left out, and an error when the merged projects are invalid (the merge is then refused).
-func mergeParts(parts map[string]*configPart) (cfg *Config, prune map[string]bool, left []error, err error) {
+func mergeParts(parts map[string]*configPart, ns string) (cfg *Config, prune map[string]bool, left []error, err error) {
 	keys := make([]string, 0, len(parts))
 	for k := range parts {
 		keys = append(keys, k)
@@ -158,11 +165,27 @@ func mergeParts(parts map[string]*configPart) (cfg *Config, prune map[string]boo
 	sort.Slice(keys, func(i, j int) bool { return partOrder(keys[i]) < partOrder(keys[j]) })
 	cfg, prune = &Config{}, map[string]bool{}
 	from := map[string]string{}
+	type owner struct {
+		part, app string
+		shared    bool
+	}
+	byNS := map[string]owner{}
 	for _, k := range keys {
 		for _, a := range parts[k].apps {
 			if other, dup := from[a.Name]; dup {
 				left = append(left, fmt.Errorf("app %s of %s left out: %s has it", a.Name, k, other))
 				continue
+			}
+			if err := a.reservedNamespace(ns); err != nil {
+				left = append(left, fmt.Errorf("app %s of %s left out: %w", a.Name, k, err))
+				continue
+			}
+			if o, ok := byNS[a.Namespace]; ok && o.part != k && !(o.shared && a.SharedNamespace) {
+				left = append(left, fmt.Errorf("app %s of %s left out: %w: app %s of %s targets namespace %s (set sharedNamespace: true on both to share it)",
+					a.Name, k, ErrNamespace, o.app, o.part, a.Namespace))
+				continue
+			} else if !ok {
+				byNS[a.Namespace] = owner{part: k, app: a.Name, shared: a.SharedNamespace}
 			}
 			from[a.Name] = k
 			cfg.Apps = append(cfg.Apps, a)
@@ -292,7 +315,7 @@ func (s *Server) reloadFiles(w *fsnotify.Watcher) {
 
 // apply merges parts and makes the result the server's config, unless the merge fails.
 func (s *Server) apply(parts map[string]*configPart) {
-	cfg, prune, left, err := mergeParts(parts)
+	cfg, prune, left, err := mergeParts(parts, s.opts.Config.Namespace)
 	for _, e := range left {
 		s.log.Error("config", "error", e)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"regexp"
@@ -235,7 +236,11 @@ func readAppFiles(dir string) (files map[string]*Config, errs map[string]error, 
 			continue
 		}
 		p := path.Join(dir, name)
-		b, err := os.ReadFile(p)
+		if len(files)+len(errs) >= maxAppFiles {
+			errs[p] = errdefs.Invalid(fmt.Errorf("more than %d app files in the directory: this one and the rest are left out", maxAppFiles))
+			continue
+		}
+		b, err := readBounded(p, maxAppFileBytes)
 		if err != nil {
 			errs[p] = err
 			continue
@@ -248,6 +253,35 @@ func readAppFiles(dir string) (files map[string]*Config, errs map[string]error, 
 		files[p] = cfg
 	}
 	return files, errs, nil
+}
+
+// maxAppFileBytes and maxAppFiles bound what a dir generator reads: its files are written by
+// others (a platform's console, a project's own pipeline).
+const (
+	maxAppFileBytes = 1 << 20
+	maxAppFiles     = 10000
+)
+
+// readBounded reads a regular file of at most max bytes; a bigger one is an invalid-input error.
+func readBounded(name string, max int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, errdefs.Invalid(errors.New("not a regular file"))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, errdefs.Invalid(fmt.Errorf("larger than %d bytes", max))
+	}
+	return b, nil
 }
 
 // parseAppFile parses an app file of a dir generator: apps and projects, no generators.

@@ -135,7 +135,13 @@ func (r *Reconciler) forget(ctx context.Context, app App) ([]api.ObjectChange, e
 	if err != nil {
 		return nil, err
 	}
-	pruned, kept, err := r.prune(ctx, app, inv.refs, nil)
+	// Forced past limits.maxPrune: removing the app asks for all of it. Protected kinds and
+	// objects annotated prune: disabled stay, as in any sync.
+	plan, err := r.planPrune(ctx, app, inv.refs, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	pruned, kept, err := r.prune(ctx, plan)
 	if err != nil {
 		return pruned, err
 	}

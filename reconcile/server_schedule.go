@@ -149,7 +149,7 @@ func (s *Server) pollGroup(ctx context.Context, sh *shard, g *repoGroup) {
 	refs, err := s.r.git.lists.refs(ctx, apps[0].spec())
 	if err != nil {
 		if ctx.Err() == nil {
-			err = gitError(apps[0].spec(), "listing refs of", err)
+			err = gitError(ctx, apps[0].spec(), "listing refs of", err)
 			for _, st := range apps {
 				s.metrics.polls.WithLabelValues(st.name, "error").Inc()
 			}

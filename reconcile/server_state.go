@@ -29,14 +29,14 @@ const historyLabel = "tagrelay.dev/history-of"
 // long message or many objects is shortened.
 const maxSummaryBytes = 32 << 10
 
-type summary struct {
+type stateSummary struct {
 	record
 	Last *Result `json:"last,omitempty"`
 }
 
 // encodeSummary returns the summary of st.
 func encodeSummary(st *State) string {
-	sum := summary{record: record{LastCommit: st.LastCommit, Pin: st.Pin, InFlight: st.InFlight}}
+	sum := stateSummary{record: record{LastCommit: st.LastCommit, Pin: st.Pin, InFlight: st.InFlight}}
 	if last := st.Last(); last != nil {
 		l := *last
 		sum.Last = &l
@@ -59,7 +59,7 @@ func decodeSummary(annotations map[string]string) (*State, bool) {
 	if !ok {
 		return nil, false
 	}
-	var sum summary
+	var sum stateSummary
 	if json.Unmarshal([]byte(raw), &sum) != nil {
 		return &State{}, true // corrupt: shown as never synced until the next sync rewrites it
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -37,9 +39,9 @@ func sourceKeyOf(app App) sourceKey {
 	return k
 }
 
-// listTimeout bounds one shared listing; a caller with a shorter deadline stops waiting for it
+// listTimeout bounds one shared listing by default (DefaultGitTimeout); a caller with a shorter deadline stops waiting for it
 // at its own deadline, and the others keep it.
-const listTimeout = 2 * time.Minute
+const listTimeout = DefaultGitTimeout
 
 // refLister runs the listings of refs. A caller always gets a listing that started after it
 // asked (a push just before a trigger is never missed), but callers that ask while one runs
@@ -50,6 +52,8 @@ type refLister struct {
 	entries map[sourceKey]*listState
 	// list is the listing itself; nil is git ls-remote (lsRemote). Tests count through it.
 	list func(ctx context.Context, app App) ([]*plumbing.Reference, error)
+	// timeout bounds a listing whose app sets no limits.gitTimeout; 0 is listTimeout.
+	timeout time.Duration
 }
 
 type listState struct {
@@ -99,12 +103,22 @@ func (l *refLister) refs(ctx context.Context, app App) ([]*plumbing.Reference, e
 
 func (l *refLister) run(key sourceKey, st *listState, c *listCall) {
 	for c != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+		t := time.Duration(c.app.Limits.GitTimeout)
+		if t <= 0 {
+			t = l.timeout
+		}
+		if t <= 0 {
+			t = listTimeout
+		}
+		ctx, cancel := context.WithTimeoutCause(context.Background(), t, fmt.Errorf("%w after %s", errGitTimeout, t))
 		list := l.list
 		if list == nil {
 			list = lsRemote
 		}
 		c.refs, c.err = list(ctx, c.app)
+		if cause := context.Cause(ctx); c.err != nil && errors.Is(cause, errGitTimeout) {
+			c.err = cause // go-git reports the cancelled request; say why it was cancelled
+		}
 		cancel()
 		close(c.done)
 		l.mu.Lock()

@@ -56,6 +56,11 @@ type Cluster struct {
 	// Dir holds the certificates, the kubeconfig and the logs (logs/<component>.log): a new
 	// temporary directory, removed by Stop (kept when Start fails, for its logs).
 	Dir string
+	// ContainerLog is the file kwok serves as the log of every container, through its kubelet
+	// endpoint, so `kubectl logs` and the pods/log API work (with follow). Its lines are in the
+	// CRI format ("2006-01-02T15:04:05.000000000Z stdout F text"); append to it (AppendLog)
+	// to make a followed log move.
+	ContainerLog string
 
 	token   string
 	caData  []byte
@@ -120,10 +125,15 @@ func (c *Cluster) prepare() error {
 		return err
 	}
 	c.token = hex.EncodeToString(tok)
+	c.ContainerLog = filepath.Join(c.Dir, "container.log")
+	// kwok serves every container's log from ContainerLog (a ClusterLogs rule in its config).
+	logs := fmt.Sprintf("---\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterLogs\nmetadata: {name: every-container}\n"+
+		"spec:\n  logs:\n  - logsFile: %q\n    follow: true\n", c.ContainerLog)
 	files := map[string][]byte{
-		"sa.key":      keyPEM,
-		"tokens.csv":  []byte(c.token + ",admin,admin,system:masters\n"),
-		"stages.yaml": stages,
+		"sa.key":        keyPEM,
+		"tokens.csv":    []byte(c.token + ",admin,admin,system:masters\n"),
+		"stages.yaml":   append(append([]byte{}, stages...), logs...),
+		"container.log": criLines(time.Now(), "kwok: simulated container started", "listening on :8080"),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(c.Dir, name), data, 0o600); err != nil {
@@ -165,7 +175,10 @@ func (c *Cluster) startAPIServer(ctx context.Context, bin string) error {
 		"--service-account-signing-key-file="+key, "--token-auth-file="+filepath.Join(c.Dir, "tokens.csv"),
 		"--authorization-mode=Node,RBAC", "--service-cluster-ip-range=10.96.0.0/16",
 		// Pods get no service account token volume: kwok runs no containers.
-		"--disable-admission-plugins=ServiceAccount")
+		"--disable-admission-plugins=ServiceAccount",
+		// pods/log reaches kwok's kubelet endpoint at the node's InternalIP (its Hostname,
+		// the default first choice, resolves nowhere).
+		"--kubelet-preferred-address-types=InternalIP")
 	if err != nil {
 		return err
 	}
@@ -196,10 +209,16 @@ func (c *Cluster) startControllers(bin string) error {
 	if _, err := c.start(bin, "kube-scheduler", auth...); err != nil {
 		return err
 	}
+	// kwok's kubelet endpoint (logs) listens on a free port, published in the node's status.
+	port, err := freePorts(1)
+	if err != nil {
+		return err
+	}
 	// Without a node lease, the node lifecycle controller declares the node lost after ~50 s
 	// and marks every pod NotReady for good (kwok's pod stages only act on Pending pods).
-	_, err := c.start(bin, "kwok", "--kubeconfig="+kc, "-c", filepath.Join(c.Dir, "stages.yaml"),
+	_, err = c.start(bin, "kwok", "--kubeconfig="+kc, "-c", filepath.Join(c.Dir, "stages.yaml"),
 		"--node-lease-duration-seconds=40",
+		"--node-port="+strconv.Itoa(port[0]), "--server-address=127.0.0.1:"+strconv.Itoa(port[0]),
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--node-ip=127.0.0.1", "--cidr=10.244.0.0/16")
 	return err
@@ -296,6 +315,28 @@ func (c *Cluster) stop(removeDir bool) error {
 		errs = append(errs, os.RemoveAll(c.Dir))
 	}
 	return errors.Join(errs...)
+}
+
+// AppendLog appends lines to ContainerLog, in the CRI log format.
+func (c *Cluster) AppendLog(lines ...string) error {
+	f, err := os.OpenFile(c.ContainerLog, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(criLines(time.Now(), lines...))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// criLines formats lines as a container runtime writes them: timestamp, stream, full-line tag.
+func criLines(t time.Time, lines ...string) []byte {
+	var b []byte
+	for _, l := range lines {
+		b = fmt.Appendf(b, "%s stdout F %s\n", t.UTC().Format(time.RFC3339Nano), l)
+	}
+	return b
 }
 
 // freePorts asks the kernel for n free ports on 127.0.0.1. They are released before use, so a

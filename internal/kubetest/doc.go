@@ -20,6 +20,8 @@
 //	defer c.Stop()
 //	os.Setenv("KUBECONFIG", c.Kubeconfig)
 //
-// Pods whose image tag is ":broken" go Running but never Ready (CrashLoopBackOff), so failed
-// rollouts can be tested (see stages.yaml).
+// Pods whose image tag is ":broken" go Running but never Ready (CrashLoopBackOff, with a BackOff
+// Warning event), so failed rollouts can be tested (see stages.yaml). Every container's log is
+// the file Cluster.ContainerLog, served by kwok's kubelet endpoint: the pods/log API (tail,
+// follow) works; Cluster.AppendLog adds lines.
 package kubetest

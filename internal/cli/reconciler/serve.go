@@ -111,10 +111,14 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	source := &reconcile.ConfigSource{File: o.cluster.config, Getenv: env.Getenv, Secrets: env.Redactor.Add, PruneRemoved: o.pruneRemoved}
-	cfg, err := source.Load()
+	source := &reconcile.ConfigSource{File: o.cluster.config, Getenv: env.Getenv, Secrets: env.Redactor.Add, PruneRemoved: o.pruneRemoved,
+		Namespace: o.cluster.namespace}
+	cfg, warnings, err := source.Load()
 	if err != nil {
 		return err
+	}
+	if warnings != nil {
+		log.Error("apps left out; the others run", "error", warnings)
 	}
 	if o.watchConfig {
 		opts.Config = source
