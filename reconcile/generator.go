@@ -15,6 +15,7 @@ import (
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/gitauth"
+	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
 // Generators make apps for a platform, like a small ApplicationSet:
@@ -260,6 +261,9 @@ func readAppFiles(dir string) (files map[string]*Config, errs map[string]error, 
 const (
 	maxAppFileBytes = 1 << 20
 	maxAppFiles     = 10000
+	// maxAppFileAliasNodes bounds the nodes YAML aliases expand to in one app file (billion
+	// laughs), checked before it is decoded.
+	maxAppFileAliasNodes = 10000
 )
 
 // readBounded reads a regular file of at most max bytes; a bigger one is an invalid-input error.
@@ -287,6 +291,9 @@ func readBounded(name string, max int64) ([]byte, error) {
 // parseAppFile parses an app file of a dir generator: apps and projects, no generators.
 // A file may hold a project and no app yet.
 func parseAppFile(b []byte) (*Config, error) {
+	if n := render.AliasNodes(b, maxAppFileAliasNodes); n > maxAppFileAliasNodes {
+		return nil, errdefs.Invalid(fmt.Errorf("%w: its aliases expand to more than %d nodes", render.ErrAliasBomb, maxAppFileAliasNodes))
+	}
 	var cfg Config
 	if err := yaml.UnmarshalStrict(b, &cfg); err != nil {
 		return nil, errdefs.Invalid(fmt.Errorf("parsing: %w", err))

@@ -20,7 +20,10 @@ func (s *Server) Run(ctx context.Context) error {
 	select {
 	case err := <-loaded:
 		if err != nil {
-			return nil
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 	case <-ctx.Done(): // ended before the state could be read: nothing to drain
 		stopRun()
