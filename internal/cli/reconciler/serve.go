@@ -104,6 +104,9 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	if o.lease.Shards < 1 || o.lease.Shards > reconcile.MaxShards {
 		return clirun.Usagef(fmt.Sprintf("pass --shards 1 to %d", reconcile.MaxShards), "invalid --shards %d", o.lease.Shards)
 	}
+	if o.maxSyncs < 1 || o.maxSyncs > 1024 {
+		return clirun.Usagef("pass --max-concurrent-syncs 1 to 1024", "invalid --max-concurrent-syncs %d", o.maxSyncs)
+	}
 	if o.lease.Shards > 1 && !elect {
 		return clirun.Usagef("pass --leader-elect true with --shards (replicas share shards through Leases)", "--shards %d without leader election", o.lease.Shards)
 	}
