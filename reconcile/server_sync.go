@@ -3,11 +3,9 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
-	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
@@ -85,12 +83,6 @@ func (s *Server) runJob(ctx context.Context, st *appState, prio bool, j job) *Re
 		return res
 	}
 	res := j(ctx, state, sl)
-	if res != nil && res.ExitCode != 0 && errors.Is(context.Cause(ctx), errLostLead) {
-		// Stopped on this replica's own clock: its lease ran out (renewals unanswered) before
-		// the sync ended, so the sync stopped before its next write.
-		finish(res, errdefs.WithHint(errdefs.Conflict(fmt.Errorf("%w: %v before the sync ended; it stopped there (%s): nothing more was written",
-			ErrFenced, errLostLead, res.Message)), "nothing to do: the replica that holds the shard now finishes the app's sync; retry the trigger to see its result"), false)
-	}
 	if res != nil {
 		_, _ = s.read(context.WithoutCancel(ctx), st)
 		s.observe(res)
