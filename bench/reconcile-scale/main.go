@@ -295,7 +295,7 @@ func (b *bench) run(ctx context.Context, rounds, hooks, triggers int) error {
 	start := time.Now()
 	srv, err := reconcilertest.Start(ctx, reconcilertest.Options{Binary: b.binary, Config: cfg, Kubeconfig: b.c.Kubeconfig,
 		Namespace: sysNS, Dir: filepath.Join(b.dir, "tagrelay"), Interval: b.interval,
-		Args: []string{"--gitlab-webhook-secret-file", secretFile, "--max-concurrent-syncs", strconv.Itoa(concurrency), "--log-level", "warn"}})
+		Args: []string{"--gitlab-webhook-secret-file", secretFile, "--max-concurrent-syncs", strconv.Itoa(concurrency)}})
 	if err != nil {
 		return err
 	}
@@ -547,7 +547,7 @@ func (b *bench) takeover(ctx context.Context, cfg string) (holdAll, synced time.
 	start := func(name string) (*reconcilertest.Server, error) {
 		return reconcilertest.Start(ctx, reconcilertest.Options{Binary: b.binary, Config: cfg, Kubeconfig: b.c.Kubeconfig,
 			Namespace: sysNS, Dir: filepath.Join(b.dir, name), Interval: b.interval, LeaderElection: &reconcilertest.Lease{},
-			Args: []string{"--shards", "4", "--log-level", "warn"}})
+			Args: []string{"--shards", "4"}})
 	}
 	r1, err := start("r1")
 	if err != nil {
