@@ -38,6 +38,9 @@ type Config struct {
 	Apps   []App  `json:"apps"`
 	// Projects are the server's tenants (config_project.go). Default: none (admin token only).
 	Projects Projects `json:"projects,omitempty"`
+	// Generators make more apps (generator.go): from a directory of app files, or from the
+	// directories of a git repository. Default: none.
+	Generators []Generator `json:"generators,omitempty"`
 }
 
 // App is one deployable: a path in a git repository, rendered into one namespace.

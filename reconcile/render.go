@@ -66,7 +66,7 @@ func Render(ctx context.Context, app App, opts Options) (*Rendered, error) {
 	if err := app.reservedNamespace(opts.Namespace); err != nil {
 		return nil, errdefs.Precondition(err)
 	}
-	git := newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout))
+	git := newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout), opts.Source)
 	rev, err := git.Resolve(ctx, app)
 	if err != nil {
 		return nil, err

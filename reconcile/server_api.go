@@ -33,11 +33,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.ServerPath, s.authed(func(w http.ResponseWriter, _ *http.Request, _ *principal) { writeJSON(w, http.StatusOK, s.Status()) }))
 	mux.HandleFunc("POST /api/v1/webhooks/gitlab", s.handleGitLab)
 	mux.HandleFunc("POST /api/v1/webhooks/github", s.handleGitHub)
-	mux.Handle("GET /{$}", s.authed(func(w http.ResponseWriter, r *http.Request, p *principal) {
-		if !s.route(w, r, true) {
-			s.handlePage(w, r, p)
-		}
-	}))
+	mux.Handle("GET /{$}", s.authed(s.handlePage))
 	mux.Handle("GET /apps/{name}", s.authed(s.handleAppPage))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -73,13 +69,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 		}
 		o.Limit = n
 	}
-	if !s.route(w, r, true) {
-		writeJSON(w, http.StatusOK, s.list(p, o))
-	}
+	writeJSON(w, http.StatusOK, s.list(p, o))
 }
 
 func (s *Server) handleApp(w http.ResponseWriter, r *http.Request, p *principal) {
-	if st := s.appFor(w, r, p); st != nil && !s.route(w, r, true) {
+	if st := s.appFor(w, r, p); st != nil && !s.route(w, r, st, true) {
 		writeJSON(w, http.StatusOK, st.status())
 	}
 }
@@ -89,7 +83,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, p *princi
 	if st == nil {
 		return
 	}
-	hist, err := s.r.History(r.Context(), st.app.Name)
+	hist, err := s.r.History(r.Context(), st.name)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: err.Error()})
 		return
@@ -105,7 +99,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, p *princi
 // A trigger of the commit a rollback pinned over is refused (412); a new commit ends the pin.
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, p *principal) {
 	st := s.appFor(w, r, p)
-	if st == nil || s.route(w, r, false) {
+	if st == nil || s.route(w, r, st, false) {
 		return
 	}
 	var req api.SyncRequest
@@ -114,17 +108,17 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, p *principal
 	}
 	opts := SyncOptions{Trigger: TriggerAPI, Guard: true, ExpectImage: req.ExpectImage, AllowNoop: req.AllowNoop,
 		Restart: req.Restart, Caller: p.caller}
-	s.runRequest(w, r, st, req.Wait, func(ctx context.Context, state *State, o SyncOptions) *Result {
+	s.runRequest(w, r, st, req.Wait, func(ctx context.Context, app App, state *State, o SyncOptions) *Result {
 		if state.Pin.Active() {
-			head, err := s.r.git.Resolve(ctx, st.app)
+			head, err := s.r.git.Resolve(ctx, app)
 			if err == nil && head.Commit.String() == state.Pin.Over {
-				err = pinnedError(st.app.Name, state.Pin)
+				err = pinnedError(app.Name, state.Pin)
 			}
 			if err != nil {
-				return errorResult(st.app.Name, TriggerAPI, err)
+				return errorResult(app.Name, TriggerAPI, err)
 			}
 		}
-		res, _ := s.r.Sync(ctx, st.app, o)
+		res, _ := s.r.Sync(ctx, app, o)
 		return res
 	}, opts)
 }
@@ -132,7 +126,7 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, p *principal
 // handleRollback rolls the app back to a history entry or a commit and pins it there.
 func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request, p *principal) {
 	st := s.appFor(w, r, p)
-	if st == nil || s.route(w, r, false) {
+	if st == nil || s.route(w, r, st, false) {
 		return
 	}
 	var req api.RollbackRequest
@@ -140,19 +134,20 @@ func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request, p *princ
 		return
 	}
 	opts := SyncOptions{AllowNoop: req.AllowNoop, Caller: p.caller}
-	s.runRequest(w, r, st, req.Wait, func(ctx context.Context, state *State, o SyncOptions) *Result {
-		res, err := s.r.Rollback(ctx, st.app, req.To, o)
+	s.runRequest(w, r, st, req.Wait, func(ctx context.Context, app App, state *State, o SyncOptions) *Result {
+		res, err := s.r.Rollback(ctx, app, req.To, o)
 		if res == nil {
-			return errorResult(st.app.Name, TriggerRollback, err)
+			return errorResult(app.Name, TriggerRollback, err)
 		}
 		return res
 	}, opts)
 }
 
-// runRequest runs a sync for a request on the app's lock and answers: at apply (202) or, with
-// wait, at the end. The server's write deadline is lifted while the sync runs.
+// runRequest runs a sync for a request on the app's lock, before the polls waiting for the
+// pool, and answers: at apply (202) or, with wait, at the end. The server's write deadline is
+// lifted while the sync runs.
 func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState, wait bool,
-	run func(ctx context.Context, state *State, o SyncOptions) *Result, opts SyncOptions) {
+	run func(ctx context.Context, app App, state *State, o SyncOptions) *Result, opts SyncOptions) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -160,13 +155,14 @@ func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState
 	if !wait {
 		opts.OnApplied = func(res Result) { applied <- res }
 	}
-	done, err := s.locked(r.Context(), st, true, func(ctx context.Context, state *State) *Result {
+	done, err := s.locked(r.Context(), st, true, true, func(ctx context.Context, state *State, sl *slot) *Result {
 		opts.State = state
-		return run(ctx, state, opts)
+		opts.OnApplied = sl.onApplied(opts.OnApplied)
+		return run(ctx, st.spec(), state, opts)
 	})
 	switch {
 	case errors.Is(err, errNotLeader):
-		s.unavailable(w, "this replica does not lead (any more)")
+		s.unavailable(w, "this replica does not hold the app's shard (any more)")
 		return
 	case err != nil:
 		return // the client left while an earlier sync of the app ran
@@ -184,20 +180,20 @@ func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState
 // handleUnpin ends the app's rollback pin and wakes its poll, which deploys the app's revision.
 func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request, p *principal) {
 	st := s.appFor(w, r, p)
-	if st == nil || s.route(w, r, false) {
+	if st == nil || s.route(w, r, st, false) {
 		return
 	}
 	var uerr error
-	done, err := s.locked(r.Context(), st, true, func(ctx context.Context, state *State) *Result {
-		_, uerr = s.r.Unpin(ctx, st.app.Name, p.caller, state)
-		if fresh, err := s.r.State(ctx, st.app.Name); err == nil {
+	done, err := s.locked(r.Context(), st, true, true, func(ctx context.Context, state *State, _ *slot) *Result {
+		_, uerr = s.r.Unpin(ctx, st.name, p.caller, state)
+		if fresh, err := s.r.State(ctx, st.name); err == nil {
 			st.setState(fresh)
 		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, errNotLeader):
-		s.unavailable(w, "this replica does not lead (any more)")
+		s.unavailable(w, "this replica does not hold the app's shard (any more)")
 		return
 	case err != nil:
 		return
@@ -209,8 +205,8 @@ func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request, p *principa
 	case uerr != nil:
 		writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: uerr.Error(), Hint: errdefs.Hint(uerr)})
 	default:
-		s.log.Info("unpinned", "app", st.app.Name, "caller", p.caller.String())
-		st.poke()
+		s.log.Info("unpinned", "app", st.name, "caller", p.caller.String())
+		s.poke(st)
 		writeJSON(w, http.StatusOK, st.status())
 	}
 }

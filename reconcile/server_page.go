@@ -60,10 +60,10 @@ func (s *Server) handlePage(w http.ResponseWriter, _ *http.Request, p *principal
 
 func (s *Server) handleAppPage(w http.ResponseWriter, r *http.Request, p *principal) {
 	st := s.appFor(w, r, p)
-	if st == nil || s.route(w, r, true) {
+	if st == nil || s.route(w, r, st, true) {
 		return
 	}
-	hist, err := s.r.History(r.Context(), st.app.Name)
+	hist, err := s.r.History(r.Context(), st.name)
 	if err != nil {
 		http.Error(w, "reading the history: "+err.Error(), http.StatusServiceUnavailable)
 		return

@@ -257,13 +257,31 @@ type RollbackRequest struct {
 type ServerStatus struct {
 	// Identity is this process: hostname and a random suffix.
 	Identity string `json:"identity"`
-	// Leading is true on the replica that polls and syncs.
+	// Leading is true on a replica that polls and syncs: it holds a shard of the apps.
 	Leading bool `json:"leading"`
 	// Leader and LeaderURL are the leader as this replica last observed it.
 	Leader    string `json:"leader,omitempty"`
 	LeaderURL string `json:"leaderURL,omitempty"`
 	// Ready is true once the state was loaded from the cluster, until the replica drains.
 	Ready bool `json:"ready"`
+	// Members is how many replicas share the shards, as this one counts them (1 with one
+	// shard or without leader election).
+	Members int `json:"members,omitempty"`
+	// Shards are the shards of the apps and who holds each (Leader and LeaderURL are shard
+	// 0's holder). Leading is true when this replica holds at least one.
+	Shards []ShardStatus `json:"shards,omitempty"`
+}
+
+// ShardStatus is one shard of the apps: they are hashed onto shards by repository, and each
+// shard is held by one replica through its own Lease.
+type ShardStatus struct {
+	Shard int `json:"shard"`
+	// Apps is how many apps of the config are on the shard.
+	Apps int `json:"apps"`
+	// Holder is the replica holding the shard ("" when none does right now) and URL where it
+	// answers.
+	Holder string `json:"holder,omitempty"`
+	URL    string `json:"url,omitempty"`
 }
 
 // Error is the body of a non-sync error answer (401, 403, 404, 400, 503).
