@@ -54,6 +54,9 @@ func (a *ArgoCD) Sync(ctx context.Context, name string, o SyncOptions) (*Result,
 	rq := appQuery(o.AppNamespace)
 	rq.Set("refresh", "normal")
 	if err := a.get(ctx, appPath(name), rq, nil); err != nil {
+		if ctx.Err() != nil {
+			return nil, waitError(ctx, target, "Argo CD to refresh the application from git", "")
+		}
 		return nil, explain(target, err)
 	}
 	w, err := a.watch(ctx, name, o.AppNamespace)
