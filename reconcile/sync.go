@@ -119,6 +119,8 @@ type syncRun struct {
 	version *string
 	// applied is set once the sync passed its guards and wrote its inventory: it applies.
 	applied bool
+	// config is what the config-aware guard planned (configref.go).
+	config *configPlan
 }
 
 func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *syncRun) error {
@@ -135,13 +137,18 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 	if err != nil {
 		return err
 	}
+	run.config = planConfig(rs, !app.restartsOnConfigChange())
+	if opts.Restart {
+		run.config.restarts = nil // every workload restarts
+	}
 	if opts.DryRun {
 		res.Objects = append(res.Objects, pruning.preview()...)
 		warn(res, pruning.warning())
+		warn(res, run.config.summary(true))
 		return nil
 	}
 	if opts.Guard {
-		if err := r.guardNoop(ctx, app, opts, res); err != nil {
+		if err := r.guardNoop(ctx, app, opts, run); err != nil {
 			return err
 		}
 	}
@@ -223,8 +230,13 @@ func warn(res *Result, msg string) {
 }
 
 // guardNoop refuses a triggered sync that deploys nothing new, unless a poll of the same
-// revision deployed that change just before (see pollDeployed).
-func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, res *Result) error {
+// revision deployed that change just before (see pollDeployed). Without an expected image, a
+// change of a pod template, a ConfigMap or a Secret is new (configPlan.real).
+func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, run *syncRun) error {
+	res := run.res
+	if opts.ExpectImage == "" && run.config.real() {
+		return nil
+	}
 	err := noopGuard(res.Images, opts.ExpectImage, opts.AllowNoop, opts.Restart)
 	if err == nil || !errors.Is(err, errdefs.ErrNoop) {
 		return err
@@ -332,6 +344,15 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *i
 		if err != nil {
 			return err
 		}
+	}
+	if err := stopped(ctx); err != nil {
+		return err
+	}
+	restarted, err := r.restartForConfig(ctx, run.config, time.Now())
+	res.Objects = append(res.Objects, restarted...)
+	warn(res, run.config.summary(false))
+	if err != nil {
+		return err
 	}
 	if err := stopped(ctx); err != nil {
 		return err

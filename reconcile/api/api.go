@@ -139,6 +139,9 @@ const (
 type ObjectChange struct {
 	Object string `json:"object"` // Kind/namespace/name
 	Action Action `json:"action"`
+	// Reason says why, when the action needs one: "config changed: ConfigMap/app-config" (a
+	// restart), "PreSync hook, wave -1" (a hook).
+	Reason string `json:"reason,omitempty"`
 	// Diff is the unified diff of the object (dry runs and diff only); Secret values are masked.
 	Diff string `json:"diff,omitempty"`
 }
