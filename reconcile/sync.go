@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
@@ -121,16 +122,29 @@ type syncRun struct {
 	applied bool
 	// config is what the config-aware guard planned (configref.go).
 	config *configPlan
+	// candidates are the rendered hooks, hooks what the sync does with them (hooks.go), waves
+	// the app's objects and Sync hooks by sync wave (waves.go).
+	candidates []hookCandidate
+	hooks      *hookPlan
+	waves      []wave
 }
 
 func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *syncRun) error {
 	res := run.res
-	rs, err := r.prepare(ctx, app, res)
+	rs, err := r.prepare(ctx, app, run)
 	if err != nil {
 		return err
 	}
 	inv, err := r.plan(ctx, app, rs, opts, res)
 	if err != nil {
+		return err
+	}
+	if run.hooks, err = r.planHooks(ctx, app, run.candidates, res.Revision, opts.Adopt); err != nil {
+		return err
+	}
+	warn(res, run.hooks.summary())
+	res.Objects = append(res.Objects, run.hooks.skippedChanges()...)
+	if run.waves, err = planWaves(rs, run.hooks); err != nil {
 		return err
 	}
 	pruning, err := r.planPrune(ctx, app, inv.refs, rs, opts.ForcePrune)
@@ -145,6 +159,7 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 		res.Objects = append(res.Objects, pruning.preview()...)
 		warn(res, pruning.warning())
 		warn(res, run.config.summary(true))
+		warn(res, run.hooks.planned())
 		return nil
 	}
 	if opts.Guard {
@@ -155,7 +170,18 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 	if err := r.markInFlight(ctx, app, opts, run); err != nil {
 		return err
 	}
-	if err := r.deploy(ctx, app, rs, inv, pruning, opts, run); err != nil {
+	err = r.rollout(ctx, app, inv, pruning, opts, run)
+	if err != nil && run.applied {
+		r.syncFailed(ctx, run, syncTimeout(app, opts))
+	}
+	return err
+}
+
+// rollout deploys (PreSync hooks, the waves, prune), waits for health and runs the PostSync
+// hooks.
+func (r *Reconciler) rollout(ctx context.Context, app App, inv *inventory, pruning *prunePlan, opts SyncOptions, run *syncRun) error {
+	res := run.res
+	if err := r.deploy(ctx, app, inv, pruning, opts, run); err != nil {
 		return err
 	}
 	if opts.OnApplied != nil {
@@ -163,14 +189,46 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 		applied.Status, applied.Duration = api.StatusApplied, api.Duration(time.Since(res.Started))
 		opts.OnApplied(applied)
 	}
+	post := run.hooks.inPhase(phasePostSync, nil)
 	if opts.NoWait {
+		if len(post) > 0 {
+			warn(res, fmt.Sprintf("%d PostSync hook(s) not run: the sync did not wait for health", len(post)))
+		}
 		return nil
 	}
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = time.Duration(app.Timeout)
+	timeout := syncTimeout(app, opts)
+	if err := r.wait(ctx, run.waves[len(run.waves)-1].rs, timeout); err != nil {
+		return err
 	}
-	return r.wait(ctx, rs, timeout)
+	ran, err := r.runHooks(ctx, post, timeout)
+	res.Objects = append(res.Objects, ran...)
+	return err
+}
+
+// syncTimeout bounds the wait for health and each phase of hooks: --timeout, else the app's.
+func syncTimeout(app App, opts SyncOptions) time.Duration {
+	switch {
+	case opts.Timeout > 0:
+		return opts.Timeout
+	case app.Timeout > 0:
+		return time.Duration(app.Timeout)
+	}
+	return 5 * time.Minute
+}
+
+// syncFailed runs the SyncFail hooks of a sync that failed after it began to apply, unless the
+// sync was stopped (the next leader runs it again). What they did joins the result; their own
+// failure does not replace the sync's error.
+func (r *Reconciler) syncFailed(ctx context.Context, run *syncRun, timeout time.Duration) {
+	hooks := run.hooks.inPhase(phaseSyncFail, nil)
+	if len(hooks) == 0 || ctx.Err() != nil {
+		return
+	}
+	ran, err := r.runHooks(ctx, hooks, timeout)
+	run.res.Objects = append(run.res.Objects, ran...)
+	if err != nil {
+		r.log.Warn("a SyncFail hook failed", "app", run.res.App, "error", err)
+	}
 }
 
 // markInFlight is a fenced sync's first write: the app's state says which sync is applying
@@ -249,8 +307,10 @@ func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, r
 	return nil
 }
 
-// prepare fetches and renders the app and runs the tenancy guard.
-func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*resource, error) {
+// prepare fetches and renders the app, takes its hooks apart (run.candidates) and runs the
+// tenancy guard.
+func (r *Reconciler) prepare(ctx context.Context, app App, run *syncRun) ([]*resource, error) {
+	res := run.res
 	if err := app.reservedNamespace(r.opts.Namespace); err != nil {
 		return nil, errdefs.WithHint(errdefs.Precondition(err), "give the app a namespace of its own; nothing was fetched or applied")
 	}
@@ -271,8 +331,9 @@ func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*reso
 	if err != nil {
 		return nil, err
 	}
-	warn(res, hooksSkipped(out))
-	rs := resources(out)
+	rs, candidates, notApplied := splitHooks(out, resources(out))
+	run.candidates = candidates
+	warn(res, strings.Join(notApplied, "; "))
 	if err := r.resolve(rs); err != nil {
 		return nil, err
 	}
@@ -308,10 +369,15 @@ func (r *Reconciler) plan(ctx context.Context, app App, rs []*resource, opts Syn
 	return inv, nil
 }
 
-// deploy applies, restarts and prunes, keeping the inventory a superset of what exists. Each
-// step first checks that the sync may go on (stopped), and each inventory write is fenced.
-func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *inventory, pruning *prunePlan, opts SyncOptions, run *syncRun) error {
+// deploy runs the PreSync hooks, applies the waves, restarts and prunes, keeping the inventory a
+// superset of what exists. Each step first checks that the sync may go on (stopped), and each
+// inventory write is fenced.
+func (r *Reconciler) deploy(ctx context.Context, app App, inv *inventory, pruning *prunePlan, opts SyncOptions, run *syncRun) error {
 	res, previous := run.res, inv.refs
+	var rs []*resource
+	for _, w := range run.waves {
+		rs = append(rs, w.rs...)
+	}
 	current := make([]ref, len(rs))
 	for i, x := range rs {
 		current[i] = x.ref()
@@ -321,18 +387,15 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *i
 		return err
 	}
 	run.applied = true
-	if err := stopped(ctx); err != nil {
+	timeout := syncTimeout(app, opts)
+	ran, err := r.runHooks(ctx, run.hooks.inPhase(phasePreSync, nil), timeout)
+	res.Objects = append(res.Objects, ran...)
+	if err != nil {
 		return err
 	}
-	// Roles first: a RoleBinding to a Role of this sync is checked against it (bindingsToNewRoles).
-	roles, others := splitRoles(rs)
-	if err := r.apply(ctx, roles); err != nil {
-		return err
-	}
-	if err := stopped(ctx); err != nil {
-		return err
-	}
-	if err := r.apply(ctx, others); err != nil {
+	ran, err = r.applyWaves(ctx, run.waves, timeout)
+	res.Objects = append(res.Objects, ran...)
+	if err != nil {
 		return err
 	}
 	if opts.Restart {

@@ -133,6 +133,11 @@ const (
 	ActionPruned     Action = "pruned"
 	ActionSkipped    Action = "skipped" // left alone: not owned by this app
 	ActionRestarted  Action = "restarted"
+	// ActionHookSucceeded, ActionHookFailed: a hook (Helm's or Argo CD's) ran; the Reason
+	// names its phase and wave. ActionHookSkipped: not run (the app's hooks: skip).
+	ActionHookSucceeded Action = "hook succeeded"
+	ActionHookFailed    Action = "hook failed"
+	ActionHookSkipped   Action = "hook skipped"
 )
 
 // ObjectChange is one object and what the sync did to it.
