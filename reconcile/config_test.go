@@ -65,6 +65,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"host with a scheme", "apps:\n- {name: a, repo: r, namespace: n, allowedHosts: ['https://github.com']}\n", `allowedHosts "https://github.com"`},
 		{"bad size", "apps:\n- {name: a, repo: r, namespace: n, limits: {maxRenderBytes: lots}}\n", "invalid size"},
 		{"bad max prune", "limits: {maxPrune: 150}\napps:\n- {name: a, repo: r, namespace: n}\n", "limits.maxPrune 150"},
+		{"bad hooks", "apps:\n- {name: a, repo: r, namespace: n, hooks: later}\n", `invalid hooks "later" (use run or skip)`},
+		{"bad restartOnConfigChange", "apps:\n- {name: a, repo: r, namespace: n, restartOnConfigChange: sometimes}\n", "restartOnConfigChange"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
