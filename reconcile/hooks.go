@@ -450,3 +450,30 @@ func (p *hookPlan) planned() string {
 	}
 	return fmt.Sprintf("%d hook(s) would run: %s", len(p.hooks), shortList(names))
 }
+
+// withServiceAccounts returns app with more ServiceAccounts its workloads may use: the ones the
+// app renders among its hooks (for its objects) or among its objects (for its hooks).
+func withServiceAccounts(app App, names []string) App {
+	app.ServiceAccounts = append(append([]string{}, app.ServiceAccounts...), names...)
+	return app
+}
+
+func candidateServiceAccounts(cs []hookCandidate) []string {
+	var out []string
+	for _, c := range cs {
+		if gvk := c.obj.Object.GroupVersionKind(); gvk.Group == "" && gvk.Kind == "ServiceAccount" {
+			out = append(out, c.obj.Object.GetName())
+		}
+	}
+	return out
+}
+
+func resourceServiceAccounts(rs []*resource) []string {
+	var out []string
+	for _, res := range rs {
+		if gk := res.gk(); gk.Group == "" && gk.Kind == "ServiceAccount" {
+			out = append(out, res.obj.GetName())
+		}
+	}
+	return out
+}

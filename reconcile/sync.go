@@ -139,7 +139,7 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 	if err != nil {
 		return err
 	}
-	if run.hooks, err = r.planHooks(ctx, app, run.candidates, res.Revision, opts.Adopt); err != nil {
+	if run.hooks, err = r.planHooks(ctx, withServiceAccounts(app, resourceServiceAccounts(rs)), run.candidates, res.Revision, opts.Adopt); err != nil {
 		return err
 	}
 	warn(res, run.hooks.summary())
@@ -337,7 +337,8 @@ func (r *Reconciler) prepare(ctx context.Context, app App, run *syncRun) ([]*res
 	if err := r.resolve(rs); err != nil {
 		return nil, err
 	}
-	if err := guardTenancy(app, rs); err != nil && !(r.tenancyOff && errors.Is(err, ErrTenancy)) {
+	// The app's workloads may run as a ServiceAccount its hooks create, and the reverse.
+	if err := guardTenancy(withServiceAccounts(app, candidateServiceAccounts(candidates)), rs); err != nil && !(r.tenancyOff && errors.Is(err, ErrTenancy)) {
 		return nil, err
 	}
 	applyOrder(rs)

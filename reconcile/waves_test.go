@@ -43,8 +43,11 @@ func TestArgoCDHooksAndWaves(t *testing.T) {
 		f.commit(map[string]string{
 			"upgrade-sql-schema.yaml": hookJob("upgrade-sql-schema-", map[string]string{"helm.sh/hook": "pre-install", "helm.sh/hook-weight": "-2"}, "example.com/sql:v1", 0),
 			"maint-page-up.yaml":      hookJob("maint-page-up-", map[string]string{"helm.sh/hook": "pre-install", "helm.sh/hook-weight": "-1"}, "example.com/maint:v1", 0),
-			"maint-page-down.yaml":    hookJob("maint-page-down-", map[string]string{"helm.sh/hook": "post-install", "helm.sh/hook-weight": "1"}, "example.com/maint:v1", 0),
-			"frontend.yaml":           deploymentYAML("frontend", "example.com/guestbook:v1"),
+			// a PostSync hook running as a ServiceAccount of the app: the identity guard knows it
+			"maint-page-down.yaml": strings.Replace(hookJob("maint-page-down-", map[string]string{"helm.sh/hook": "post-install", "helm.sh/hook-weight": "1"}, "example.com/maint:v1", 0),
+				"restartPolicy: Never", "restartPolicy: Never\n      serviceAccountName: guestbook", 1),
+			"sa.yaml":       "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: guestbook}\n",
+			"frontend.yaml": deploymentYAML("frontend", "example.com/guestbook:v1"),
 		})
 		res := f.mustSync(app, reconcile.SyncOptions{})
 		wantHooks(t, res, "upgrade-sql-schema- hook succeeded", "maint-page-up- hook succeeded", "maint-page-down- hook succeeded")
