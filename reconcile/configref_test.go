@@ -104,3 +104,28 @@ func hasObject(objs []api.ObjectChange, want api.ObjectChange) bool {
 	}
 	return false
 }
+
+// TestConfigChangeKustomizeGenerator: a configMapGenerator change renames the ConfigMap (hash
+// suffix), so the Deployment's template changes and it rolls by itself: the triggered sync passes,
+// one new ReplicaSet, no restart annotation on top, the old ConfigMap pruned.
+func TestConfigChangeKustomizeGenerator(t *testing.T) {
+	f := newFixture(t)
+	app := f.app("web", "")
+	deploy := strings.Replace(configuredDeployment, "        env: [{name: PASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}]\n", "", 1)
+	kustomization := func(v string) string {
+		return "resources: [deploy.yaml]\nconfigMapGenerator:\n- name: app-config\n  literals: [k=" + v + "]\n"
+	}
+	f.commit(map[string]string{"kustomization.yaml": kustomization("one"), "deploy.yaml": deploy})
+	f.mustSync(app, reconcile.SyncOptions{})
+	f.commit(map[string]string{"kustomization.yaml": kustomization("two")})
+	res := f.mustSync(app, reconcile.SyncOptions{})
+	if n := f.replicaSets(); n != 2 {
+		t.Errorf("generator change: %d ReplicaSets, want 2", n)
+	}
+	if res.Summary()[api.ActionRestarted] != 0 || f.deployment("web").Spec.Template.Annotations[reconcile.RestartedAtAnnotation] != "" {
+		t.Errorf("generator change: restarted on top of its own rollout: %+v", res.Objects)
+	}
+	if res.Summary()[api.ActionPruned] != 1 || res.Summary()[api.ActionCreated] != 1 {
+		t.Errorf("generator change: objects %+v, want the new ConfigMap created and the old one pruned", res.Objects)
+	}
+}
