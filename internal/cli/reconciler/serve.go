@@ -39,6 +39,7 @@ type serveOptions struct {
 	gitlabURL     string
 	gitlabAud     string
 	gitlabCAFile  string
+	notify        notifyOptions
 }
 
 func newServeCommand(env *clirun.Env) *cli.Command {
@@ -72,7 +73,7 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 			"curl -H \"Authorization: Bearer $TOKEN\" -d '{\"expectImage\":\"team/web:1a2b3c4d\",\"wait\":true}' http://reconciler:8080/api/v1/apps/web/sync",
 		Description: "Every replica is ready and answers the API; a follower forwards writes to the leader named in the Lease.\n" +
 			"On SIGTERM the leader stops polling, lets running syncs finish (--drain-timeout), then releases the Lease.",
-		Flags:  append(flags, clusterFlags(&o.cluster)...),
+		Flags:  append(append(flags, notifyFlags(&o.notify)...), clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error { return runServe(c.Context, env, o) },
 	}
 }
@@ -80,6 +81,9 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	opts, err := o.serverOptions(env)
 	if err != nil {
+		return err
+	}
+	if err := o.notify.check(); err != nil {
 		return err
 	}
 	elect, err := o.elect(env)
@@ -110,6 +114,7 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 		ln.Close()
 		return err
 	}
+	defer o.notify.start(r, s, log)()
 	log.Info("starting", "identity", s.Identity(), "apps", len(cfg.Apps), "projects", len(cfg.Projects), "leader-election", elect)
 	return o.serve(ctx, s, ln, log)
 }
