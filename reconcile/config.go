@@ -96,6 +96,13 @@ type App struct {
 	Auth Auth `json:"auth,omitempty"`
 	// Timeout bounds the wait for health. Default: 5m.
 	Timeout Duration `json:"timeout,omitempty"`
+	// RestartOnConfigChange restarts the Deployments, StatefulSets and DaemonSets that read a
+	// ConfigMap or Secret the sync changes (configref.go). Default: true; false only reports them.
+	RestartOnConfigChange *bool `json:"restartOnConfigChange,omitempty"`
+	// Hooks says whether the sync runs the hooks the app renders (Helm's helm.sh/hook, Argo CD's
+	// argocd.argoproj.io/hook; hooks.go): HooksRun (default) or HooksSkip, which every result
+	// then mentions.
+	Hooks HooksMode `json:"hooks,omitempty"`
 	// Notify says where the results of the app's syncs go: commit statuses and merge request
 	// notes on GitLab, deployments and pull request comments on GitHub, a webhook, a chat (see
 	// package notify and notify_hook.go). Default: nowhere.
@@ -103,6 +110,32 @@ type App struct {
 
 	// Credentials are the resolved git credentials (see Config.ResolveCredentials).
 	Credentials gitauth.Credentials `json:"-"`
+}
+
+// restartsOnConfigChange reports whether the app restarts workloads whose config changed.
+func (a App) restartsOnConfigChange() bool {
+	return a.RestartOnConfigChange == nil || *a.RestartOnConfigChange
+}
+
+// HooksMode says what a sync does with the app's hooks.
+type HooksMode string
+
+// The hook modes.
+const (
+	// HooksRun runs the hooks in their phases and waves (the default).
+	HooksRun HooksMode = "run"
+	// HooksSkip applies the app without its hooks; every result says which were skipped.
+	HooksSkip HooksMode = "skip"
+)
+
+// UnmarshalJSON implements json.Unmarshaler: only run and skip are valid.
+func (m *HooksMode) UnmarshalJSON(b []byte) error {
+	switch v := HooksMode(strings.Trim(string(b), `"`)); v {
+	case "", HooksRun, HooksSkip:
+		*m = v
+		return nil
+	}
+	return fmt.Errorf("invalid hooks %s (use run or skip)", b)
 }
 
 // Auth names the source of an app's git credentials.

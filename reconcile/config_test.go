@@ -72,6 +72,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"git generator bad pattern", "generators:\n- {git: {repo: r, directories: ['[']}, template: {name: '{{path.basename}}'}}\n", `invalid pattern "["`},
 		{"git generator no patterns", "generators:\n- {git: {repo: r}, template: {name: '{{path.basename}}'}}\n", "list at least one pattern"},
 		{"git generator credentials in url", "generators:\n- {git: {repo: 'https://u:p@h/r.git', directories: ['*']}, template: {name: '{{path}}'}}\n", "git.repo must not carry credentials"},
+		{"bad hooks", "apps:\n- {name: a, repo: r, namespace: n, hooks: later}\n", `invalid hooks "later" (use run or skip)`},
+		{"bad restartOnConfigChange", "apps:\n- {name: a, repo: r, namespace: n, restartOnConfigChange: sometimes}\n", "restartOnConfigChange"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -135,12 +135,20 @@ const (
 	ActionPruned     Action = "pruned"
 	ActionSkipped    Action = "skipped" // left alone: not owned by this app
 	ActionRestarted  Action = "restarted"
+	// ActionHookSucceeded, ActionHookFailed: a hook (Helm's or Argo CD's) ran; the Reason
+	// names its phase and wave. ActionHookSkipped: not run (the app's hooks: skip).
+	ActionHookSucceeded Action = "hook succeeded"
+	ActionHookFailed    Action = "hook failed"
+	ActionHookSkipped   Action = "hook skipped"
 )
 
 // ObjectChange is one object and what the sync did to it.
 type ObjectChange struct {
 	Object string `json:"object"` // Kind/namespace/name
 	Action Action `json:"action"`
+	// Reason says why, when the action needs one: "config changed: ConfigMap/app-config" (a
+	// restart), "PreSync hook, wave -1" (a hook).
+	Reason string `json:"reason,omitempty"`
 	// Diff is the unified diff of the object (dry runs and diff only); Secret values are masked.
 	Diff string `json:"diff,omitempty"`
 }

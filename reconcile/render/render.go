@@ -94,8 +94,8 @@ type Object struct {
 }
 
 // Hook is a Helm hook: a template annotated helm.sh/hook. Hooks are not objects of the app: they
-// run around an install or upgrade (pre-install, post-upgrade, test…) and the reconciler does
-// not run them yet.
+// run around an install or upgrade (pre-install, post-upgrade, test…); the reconciler runs them
+// around its apply.
 type Hook struct {
 	Object
 	// Events are the hook's helm.sh/hook values: pre-install, post-upgrade, test…
