@@ -226,6 +226,7 @@ func warn(res *Result, msg string) {
 // revision deployed that change just before (see pollDeployed).
 func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, res *Result) error {
 	err := noopGuard(res.Images, opts.ExpectImage, opts.AllowNoop, opts.Restart)
+	err = r.diagnoseNotDeployed(ctx, app, res.Revision, err)
 	if err == nil || !errors.Is(err, errdefs.ErrNoop) {
 		return err
 	}
