@@ -24,6 +24,9 @@ type Options struct {
 	// Bump carries the commit message and author of the bump. Kind, DryRun and CheckImage are
 	// the release's: the bump looks the released tag up in Registry before writing.
 	Bump bump.PushOptions
+	// RenderCheck makes the render check of infra.render (bump/rendercheck). Required when the
+	// configuration has infra.render.
+	RenderCheck func(bump.RenderSettings) (bump.RenderCheck, error)
 	// MirrorCacheDir keeps the mirrors' caches. Required when the configuration has mirrors.
 	MirrorCacheDir string
 	// MirrorCAFile is a PEM bundle of extra CAs for the mirrors' remotes.

@@ -82,6 +82,20 @@ func (r *renderOptions) checker() (*rendercheck.Checker, error) {
 	return c, nil
 }
 
+// RenderCheck is the render check of settings, Helm templates in this binary's worker: what
+// tagrelay release runs for infra.render.
+func RenderCheck(s bump.RenderSettings) (bump.RenderCheck, error) {
+	iso, err := workerIsolation()
+	if err != nil {
+		return nil, err
+	}
+	c, err := rendercheck.New(s, render.Options{Isolation: iso})
+	if err != nil {
+		return nil, err
+	}
+	return c.Func(), nil
+}
+
 // renderHint gives a refused render check the flags that fix it.
 func renderHint(err error) error {
 	return errdefs.WithHint(err, "bump the file named (--file), or fix the render settings (--render, --values, --render-set, --app); the render runs what is shown")
