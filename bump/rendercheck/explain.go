@@ -65,7 +65,7 @@ func (e *Explanation) Text() string {
 		}
 		file := o.File
 		if o.Kind == render.OriginSet {
-			file = "--set"
+			file = "(set)"
 		}
 		v := o.Value
 		if v == "" {

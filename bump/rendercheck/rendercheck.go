@@ -154,7 +154,7 @@ func describe(o render.Origin) string {
 	}
 	switch o.Kind {
 	case render.OriginSet:
-		return fmt.Sprintf("the render's --set %s", o.Key)
+		return fmt.Sprintf("the render's set value %s", o.Key)
 	case render.OriginValues:
 		return fmt.Sprintf("%s key %s (%s)", o.File, o.Key, v)
 	case render.OriginTemplate:

@@ -51,7 +51,7 @@ type Origin struct {
 func (o Origin) String() string {
 	where := o.File
 	if o.Kind == OriginSet {
-		where = "--set"
+		where = "set"
 	}
 	v := o.Value
 	if v == "" {

@@ -89,7 +89,7 @@ func TestBumpRenderRefused(t *testing.T) {
 			edited: "kustomize/overlays/prod/kustomization.yaml"},
 		{name: "app set",
 			args:   []string{"--file", "charts/podinfo/values.yaml", "--app", "podinfo-set", "--apps", "apps.yaml"},
-			want:   []string{"runs " + podinfo + ":6.13.0", "the tag comes from the render's --set image.tag=6.13.0", "change that set value (the app's set) instead"},
+			want:   []string{"runs " + podinfo + ":6.13.0", "the tag comes from the render's set value image.tag=6.13.0", "change that set value (the app's set) instead"},
 			passes: []string{"--file", "charts/podinfo/values-prod.yaml", "--key", "image.tag", "--app", "podinfo", "--apps", "apps.yaml"},
 			edited: "charts/podinfo/values-prod.yaml"},
 		{name: "hard-coded template",
@@ -154,7 +154,7 @@ func TestBumpExplain(t *testing.T) {
 			"     kustomize/base/deployment.yaml",
 			"  -> kustomize/overlays/prod/kustomization.yaml  images[name=" + podinfo + "].newTag  6.14.1"}},
 		{"app set", []string{"--app", "podinfo-set", "--apps", "apps.yaml"}, []string{
-			"  -> --set", "image.tag=6.13.0"}},
+			"  -> (set)", "image.tag=6.13.0"}},
 		{"hard-coded template", []string{"--render", "charts/hardcoded"}, []string{
 			"  -> charts/hardcoded/templates/deployment.yaml  line 16",
 			"a template that writes the image itself"}},
