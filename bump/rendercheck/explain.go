@@ -75,7 +75,7 @@ func (e *Explanation) Text() string {
 	}
 	tw.Flush()
 	if w, ok := e.Winner(); ok {
-		fmt.Fprintf(&b, "  the running tag comes from %s%s\n", describe(w), strings.TrimPrefix(instead(w), ";"))
+		fmt.Fprintf(&b, "  the running tag comes from %s%s\n", describe(w), strings.Replace(instead(w), " instead", " to change it", 1))
 	} else if len(e.Running) > 0 {
 		b.WriteString("  no input of the chain sets the running tag (a template may compute it)\n")
 	}

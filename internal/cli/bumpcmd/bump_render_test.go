@@ -149,7 +149,7 @@ func TestBumpExplain(t *testing.T) {
 			"runs " + podinfo + ":6.14.1 in Deployment/podinfo container podinfod (charts/podinfo/templates/deployment.yaml)",
 			"     charts/podinfo/values.yaml       image.tag   6.14.0",
 			"  -> charts/podinfo/values-prod.yaml  image.tag   6.14.1",
-			"bump charts/podinfo/values-prod.yaml (key image.tag) instead"}},
+			"; bump charts/podinfo/values-prod.yaml (key image.tag) to change it"}},
 		{"overlay images", []string{"--render", "kustomize/overlays/prod"}, []string{
 			"     kustomize/base/deployment.yaml",
 			"  -> kustomize/overlays/prod/kustomization.yaml  images[name=" + podinfo + "].newTag  6.14.1"}},

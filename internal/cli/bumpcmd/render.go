@@ -144,10 +144,11 @@ func runExplain(ctx context.Context, env *clirun.Env, o *options) error {
 		dir = "."
 	}
 	top := checkoutTop(dir)
-	root, rel, err := localPaths([]string{dir, top})
+	root, rel, err := localPaths([]string{filepath.Join(dir, "x"), filepath.Join(top, "x")}) // below both: the root is top when it holds dir
 	if err != nil {
 		return err
 	}
+	rel[0], rel[1] = path.Dir(rel[0]), path.Dir(rel[1])
 	c, err := o.render.checker()
 	if err != nil {
 		return err
