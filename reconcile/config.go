@@ -57,6 +57,8 @@ type App struct {
 	Type Type `json:"type,omitempty"`
 	// ValuesFiles are Helm values files, relative to Path, later ones winning.
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
+	// Set are Helm values in --set form ("image.tag=1.2.3"), applied after ValuesFiles.
+	Set []string `json:"set,omitempty"`
 	// Namespace is the destination: namespaced objects without a namespace go there, and
 	// objects in any other namespace are refused.
 	Namespace string `json:"namespace"`

@@ -16,7 +16,7 @@ var ErrRender = render.ErrRender
 // hooks are not objects of the app: they are returned apart, and run by the sync (hooks.go).
 func renderApp(ctx context.Context, app App, src *Source, opts render.Options) (*render.Result, error) {
 	req := render.Request{Name: app.Name, Namespace: app.Namespace, Files: src.Files, Path: app.Path,
-		Type: app.Type, ValuesFiles: app.ValuesFiles, Revision: src.Commit}
+		Type: app.Type, ValuesFiles: app.ValuesFiles, Set: app.Set, Revision: src.Commit}
 	opts.Limits = app.Limits.render(app)
 	return render.Render(ctx, req, opts)
 }

@@ -300,6 +300,7 @@ func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, r
 		return nil
 	}
 	err := noopGuard(res.Images, opts.ExpectImage, opts.AllowNoop, opts.Restart)
+	err = r.diagnoseNotDeployed(ctx, app, res.Revision, err)
 	if err == nil || !errors.Is(err, errdefs.ErrNoop) {
 		return err
 	}
