@@ -41,6 +41,7 @@ type serveOptions struct {
 	gitlabURL     string
 	gitlabAud     string
 	gitlabCAFile  string
+	notify        notifyOptions
 	maxSyncs      int
 	maxSource     string
 	watchConfig   bool
@@ -84,7 +85,7 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		Description: "Every replica is ready and answers the API; writes and webhooks go to the replica holding the app's shard (its URL is in the shard's Lease).\n" +
 			"With --shards N the apps are hashed onto N shards by repository; each replica holds about N/replicas of them and takes over those of a replica that dies.\n" +
 			"On SIGTERM a replica stops polling, lets running syncs finish (--drain-timeout), then releases its Leases.",
-		Flags:  append(flags, clusterFlags(&o.cluster)...),
+		Flags:  append(append(flags, notifyFlags(&o.notify)...), clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error { return runServe(c.Context, env, o) },
 	}
 }
@@ -92,6 +93,9 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	opts, err := o.serverOptions(env)
 	if err != nil {
+		return err
+	}
+	if err := o.notify.check(); err != nil {
 		return err
 	}
 	elect, err := o.elect(env)
@@ -142,6 +146,7 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 		ln.Close()
 		return err
 	}
+	defer o.notify.start(r, s, log)()
 	log.Info("starting", "identity", s.Identity(), "apps", len(cfg.Apps), "projects", len(cfg.Projects), "leader-election", elect,
 		"shards", max(o.lease.Shards, 1), "max-concurrent-syncs", o.maxSyncs)
 	return o.serve(ctx, s, ln, log)
