@@ -298,3 +298,70 @@ func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// TestGitGenerator: every directory of a repository matching the generator's patterns becomes
+// an app (the template's placeholders filled in), a directory added by a commit becomes an app
+// at the next read, a removed one is dropped with its objects kept, and a commit that makes an
+// invalid app (a directory whose name is no DNS label) keeps the apps the generator gave last.
+func TestGitGenerator(t *testing.T) {
+	f := newFixture(t)
+	f.commit(map[string]string{
+		"teams/red/apps/web/cm.yaml":   configMapYAML("red-web"),
+		"teams/red/apps/api/cm.yaml":   configMapYAML("red-api"),
+		"teams/blue/apps/web/cm.yaml":  configMapYAML("blue-web"),
+		"teams/sandbox/apps/x/cm.yaml": configMapYAML("sandbox-x"),
+		"other/cm.yaml":                configMapYAML("other"),
+	})
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "git-token")
+	if err := os.WriteFile(tokenFile, []byte(gitToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "apps.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(`generators:
+- git:
+    repo: %s
+    directories: ["teams/*/apps/*", "!teams/sandbox/apps/*"]
+    auth: {username: %s, tokenFile: %s}
+  template:
+    name: "{{path[1]}}-{{path.basename}}"
+    namespace: %s
+    sharedNamespace: true
+`, f.git.RepoURL(f.repo), gitUser, tokenFile, f.ns)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	source := &reconcile.ConfigSource{File: file, Namespace: f.sys}
+	cfg, warnings, err := source.Load()
+	if err != nil || warnings != nil || len(cfg.Apps) != 0 {
+		t.Fatalf("Load() = %+v, %v, %v; want no apps yet (the server reads git generators)", cfg, warnings, err)
+	}
+	s, hs := f.serveConfig(cfg, reconcile.ServerOptions{Interval: 200 * time.Millisecond, Config: source, FirstRoundSpread: time.Millisecond})
+	names := func() []string {
+		list, err := (&api.Client{URL: hs.URL, Token: apiToken}).List(context.Background(), api.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, a := range list.Items {
+			if a.LastSync != nil && a.LastSync.Status == api.StatusSucceeded {
+				out = append(out, a.Name+"@"+a.Path)
+			}
+		}
+		return out
+	}
+	want := "blue-web@teams/blue/apps/web red-api@teams/red/apps/api red-web@teams/red/apps/web"
+	waitFor(t, "the three generated apps deployed", func() bool { return strings.Join(names(), " ") == want })
+
+	f.commit(map[string]string{"teams/blue/apps/db/cm.yaml": configMapYAML("blue-db"), "-teams/red/apps/api/cm.yaml": ""})
+	want = "blue-db@teams/blue/apps/db blue-web@teams/blue/apps/web red-web@teams/red/apps/web"
+	waitFor(t, "blue-db added and red-api dropped", func() bool { return strings.Join(names(), " ") == want })
+	if _, err := f.cs.CoreV1().ConfigMaps(f.ns).Get(context.Background(), "red-api", metav1.GetOptions{}); err != nil {
+		t.Errorf("the dropped app's ConfigMap: %v; want it kept", err)
+	}
+
+	f.commit(map[string]string{"teams/blue/apps/Bad_Name/cm.yaml": configMapYAML("bad")})
+	waitFor(t, "the invalid generation refused", func() bool { return metric(t, s, "tagrelay_reconciler_config_reloads_total", "error", "git") >= 1 })
+	if got := strings.Join(names(), " "); got != want {
+		t.Errorf("after an invalid directory, apps = %s; want those of the last good read: %s", got, want)
+	}
+}

@@ -346,6 +346,7 @@ func (b *bench) run(ctx context.Context, rounds, hooks, triggers int) error {
 		fx.rss = max(fx.rss, rss(fxPids))
 	}
 	tr.cpu, fx.cpu = cpuSeconds(trPids)-trCPU0, cpuSeconds(fxPids)-fxCPU0
+	log.Printf("steady state: CPU tagrelay %.2f s, Flux %.2f s; peak RSS tagrelay %s, Flux %s", tr.cpu, fx.cpu, measure.MiB(tr.rss), measure.MiB(fx.rss))
 	if err := fl.Exited(); err != nil {
 		return err
 	}
@@ -368,6 +369,9 @@ func (b *bench) run(ctx context.Context, rounds, hooks, triggers int) error {
 		}
 		fx.hooks = append(fx.hooks, d...)
 	}
+
+	log.Printf("webhook to Ready p50/p99: tagrelay %s/%s, Flux %s/%s", percentile(tr.hooks, .5), percentile(tr.hooks, .99),
+		percentile(fx.hooks, .5), percentile(fx.hooks, .99))
 
 	// Concurrent triggers.
 	log.Printf("%d concurrent triggers", triggers)
