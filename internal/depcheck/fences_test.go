@@ -73,15 +73,6 @@ func TestFences(t *testing.T) {
 	}
 }
 
-// exact marks every entry of list as that package exactly ("pkg$"), not its subpackages.
-func exact(list []string) []string {
-	out := make([]string, len(list))
-	for i, p := range list {
-		out[i] = p + "$"
-	}
-	return out
-}
-
 func concat(lists ...[]string) []string {
 	var all []string
 	for _, l := range lists {
