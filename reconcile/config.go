@@ -3,6 +3,7 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -64,6 +65,9 @@ type App struct {
 	Auth Auth `json:"auth,omitempty"`
 	// Timeout bounds the wait for health. Default: 5m.
 	Timeout Duration `json:"timeout,omitempty"`
+	// SourceRepo is the web URL (http or https) of the repository the app's images are built
+	// from: the console links an image tag that is a commit hash to that commit. Default: none.
+	SourceRepo string `json:"sourceRepo,omitempty"`
 
 	// Credentials are the resolved git credentials (see Config.ResolveCredentials).
 	Credentials gitauth.Credentials `json:"-"`
@@ -147,6 +151,12 @@ func (a *App) validate() error {
 		errs = append(errs, errors.New("repo is required"))
 	case strings.Contains(a.Repo, "@") && (strings.HasPrefix(a.Repo, "http://") || strings.HasPrefix(a.Repo, "https://")):
 		errs = append(errs, errors.New("repo must not carry credentials; use auth.tokenFile or auth.tokenEnv"))
+	}
+	if a.SourceRepo != "" {
+		if u, err := url.Parse(a.SourceRepo); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			// the value is not quoted: it may carry credentials
+			errs = append(errs, errors.New("sourceRepo: want the http(s) web URL of the images' repository, without credentials"))
+		}
 	}
 	switch a.Type {
 	case TypeAuto, TypePlain, TypeKustomize, TypeHelm:

@@ -23,6 +23,7 @@ func TestParseConfig(t *testing.T) {
   valuesFiles: [a.yaml]
   timeout: 90s
   auth: {tokenEnv: GITLAB_TOKEN}
+  sourceRepo: https://gitlab.example/team/web
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	want := reconcile.App{Name: "web", Repo: "https://git.example/infra.git", Revision: "main", Path: "apps/web",
 		Namespace: "team-web", ValuesFiles: []string{"a.yaml"}, Timeout: reconcile.Duration(90 * time.Second),
-		Auth:        reconcile.Auth{TokenEnv: "GITLAB_TOKEN"},
+		Auth: reconcile.Auth{TokenEnv: "GITLAB_TOKEN"}, SourceRepo: "https://gitlab.example/team/web",
 		Credentials: gitauth.Credentials{Username: "oauth2", Password: "glpat-123456"}}
 	if diff := cmp.Diff(want, cfg.Apps[0]); diff != "" {
 		t.Errorf("ParseConfig() app (-want +got):\n%s", diff)
@@ -56,11 +57,13 @@ func TestParseConfigErrors(t *testing.T) {
 		{"values without helm", "apps:\n- {name: a, repo: r, namespace: n, type: plain, valuesFiles: [v.yaml]}\n", "valuesFiles need type helm"},
 		{"duplicate", "apps:\n- {name: a, repo: r, namespace: n}\n- {name: a, repo: r, namespace: n}\n", `duplicate name "a"`},
 		{"bad timeout", "apps:\n- {name: a, repo: r, namespace: n, timeout: soon}\n", "invalid duration"},
+		{"sourceRepo not a web URL", "apps:\n- {name: a, repo: r, namespace: n, sourceRepo: 'javascript:alert(1)'}\n", "sourceRepo: want the http(s) web URL"},
+		{"sourceRepo with credentials", "apps:\n- {name: a, repo: r, namespace: n, sourceRepo: 'https://u:s3cret@gitlab.example/a'}\n", "without credentials"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := reconcile.ParseConfig([]byte(tc.yaml))
-			if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
 				t.Errorf("ParseConfig(%q) = %v, want an invalid-input error containing %q", tc.yaml, err, tc.want)
 			}
 		})
