@@ -45,6 +45,8 @@ type ServerOptions struct {
 	GitLab *GitLabOIDC
 	// HTTP are the listener's limits (server_http.go); handlers of long syncs use WriteTimeout.
 	HTTP HTTPOptions
+	// Console configures the web console at / and the drift check (server_console.go, drift.go).
+	Console ConsoleOptions
 }
 
 // Server serves the HTTP API (Handler) and, while it leads, polls and syncs the apps (Run).
@@ -58,6 +60,7 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	gitlab   *gitlabVerifier
+	ui       *serverConsole
 
 	leading atomic.Bool
 	leader  atomic.Pointer[leaderRef] // as last observed in the Lease
@@ -119,6 +122,9 @@ func NewServer(r *Reconciler, cfg *Config, opts ServerOptions) (*Server, error) 
 	}
 	if opts.GitLab != nil {
 		s.gitlab = newGitLabVerifier(*opts.GitLab)
+	}
+	if err := s.newConsole(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -198,11 +204,6 @@ func (st *appState) status() api.AppStatus {
 		out.NextPoll = &t
 	}
 	return out
-}
-
-// statuses returns the state of the apps p may see, by name.
-func (s *Server) statuses(p *principal) []api.AppStatus {
-	return s.list(p, api.ListOptions{Limit: len(s.apps)}).Items
 }
 
 // The page sizes of GET /api/v1/apps.

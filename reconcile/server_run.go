@@ -80,6 +80,7 @@ func (s *Server) lead(lctx context.Context) {
 	s.leading.Store(true)
 	s.metrics.leader.Set(1)
 	s.log.Info("leading")
+	s.leadershipChanged()
 	defer func() {
 		s.mu.Lock()
 		s.work, s.cancelWork = nil, nil
@@ -88,6 +89,7 @@ func (s *Server) lead(lctx context.Context) {
 		s.leading.Store(false)
 		s.metrics.leader.Set(0)
 		s.log.Info("stopped leading", "reason", context.Cause(work))
+		s.leadershipChanged()
 	}()
 	if s.load(work) != nil {
 		return
@@ -96,6 +98,7 @@ func (s *Server) lead(lctx context.Context) {
 	for _, st := range s.apps {
 		wg.Go(func() { s.appLoop(work, st) })
 	}
+	wg.Go(func() { s.driftLoop(work) })
 	wg.Wait()
 }
 

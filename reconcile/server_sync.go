@@ -49,14 +49,16 @@ func (s *Server) locked(ctx context.Context, st *appState, wait bool, j job) (<-
 
 // runJob reads the app's state and runs j on it — after the sync a replica left in flight, if
 // any, so that no sync is lost to a new one.
-func (s *Server) runJob(ctx context.Context, st *appState, j job) *Result {
+func (s *Server) runJob(ctx context.Context, st *appState, j job) (res *Result) {
 	st.mu.Lock()
 	st.syncing = true
 	st.mu.Unlock()
+	s.syncStarted(st)
 	defer func() {
 		st.mu.Lock()
 		st.syncing = false
 		st.mu.Unlock()
+		s.syncEnded(ctx, st, res)
 	}()
 	state, err := s.read(ctx, st)
 	if err == nil && state.InFlight != nil {
@@ -70,7 +72,7 @@ func (s *Server) runJob(ctx context.Context, st *appState, j job) *Result {
 		s.observe(res)
 		return res
 	}
-	res := j(ctx, state)
+	res = j(ctx, state)
 	if res != nil {
 		_, _ = s.read(context.WithoutCancel(ctx), st)
 		s.observe(res)
