@@ -36,7 +36,7 @@ type Remote struct {
 }
 
 // PushOptions configure Push. The zero value is valid: auto kind, default message, author
-// "tagrelay", 10 retries.
+// "tagrelay", retries for up to 10 minutes.
 type PushOptions struct {
 	// Kind of the files; "" means KindAuto.
 	Kind Kind
@@ -44,11 +44,16 @@ type PushOptions struct {
 	Message string
 	// AuthorName and AuthorEmail sign the commit (author and committer). Default: tagrelay.
 	AuthorName, AuthorEmail string
-	// Retries is how many times a push that lost a race is re-applied on the new tip and retried.
-	// 0 means 10; a negative value disables retries.
+	// Retries bounds how many times a push that lost a race is re-applied on the new tip and
+	// retried. 0 means no bound on the count (RetryTimeout bounds them); a negative value
+	// disables retries.
 	Retries int
-	// Backoff is the base of the exponential backoff between retries (with full jitter).
-	// Default 250ms, capped at 8s per wait.
+	// RetryTimeout bounds the time a push that keeps losing races is retried: no attempt starts
+	// later than this after the first one. Default 10m; the caller's ctx bounds it too.
+	RetryTimeout time.Duration
+	// Backoff is the unit of the backoff between retries: the wait after n lost races is drawn
+	// uniformly up to Backoff·2^(n-1), at most 2m. Default: the duration of the attempt that
+	// lost, at least 250ms (see backoff).
 	Backoff time.Duration
 	// HeadBranch, when set and different from the base branch, receives the commit instead of
 	// the base branch (merge/pull request mode). It is created from the base branch and
@@ -110,7 +115,8 @@ var ErrRaceLost = errdefs.Conflict(errors.New("push rejected: the branch kept mo
 // a shallow single-branch fetch into memory, new blobs for the changed files, new trees on their
 // paths, one commit, a push that requires the branch to still be at the fetched tip. When another
 // writer moved the branch in between, the edit is re-applied on the new tip and pushed again,
-// with exponential backoff and jitter, up to Retries times.
+// after a backoff that grows with the races lost, until it lands, Retries is reached or
+// RetryTimeout has passed.
 //
 // Errors: those of CheckImage, those of Plan (ErrUnchanged with the Commit's Result,
 // ErrImageNotFound, …), not found for a missing repository or branch, ErrRaceLost when the
@@ -134,7 +140,10 @@ func Push(ctx context.Context, remote Remote, paths []string, targets []Target, 
 			targets = Pin(targets, digests)
 		}
 	}
+	start := time.Now()
+	deadline := start.Add(opts.RetryTimeout)
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		c, err := pushOnce(ctx, remote, paths, targets, opts, msgTmpl, log)
 		if c != nil {
 			c.Attempts = attempt
@@ -142,10 +151,15 @@ func Push(ctx context.Context, remote Remote, paths []string, targets []Target, 
 		if err == nil || !isPushRace(err) {
 			return c, err
 		}
-		if attempt > opts.Retries {
-			return c, fmt.Errorf("%w: %d attempts on %s, last: %v", ErrRaceLost, attempt, remote.URL, err)
+		left := time.Until(deadline)
+		if opts.Retries < 0 || opts.Retries > 0 && attempt > opts.Retries || left <= 0 {
+			return c, fmt.Errorf("%w: %d attempts in %s on %s, last: %v", ErrRaceLost, attempt, time.Since(start).Round(time.Second), remote.URL, err)
 		}
-		wait := backoff(opts.Backoff, attempt)
+		unit := opts.Backoff
+		if unit <= 0 {
+			unit = max(minBackoffUnit, time.Since(began))
+		}
+		wait := min(backoff(unit, attempt), left)
 		log.Info("push lost a race, re-applying on the new tip", "attempt", attempt, "wait", wait.Round(time.Millisecond), "reason", err.Error())
 		select {
 		case <-ctx.Done():
@@ -168,14 +182,8 @@ func (o PushOptions) withDefaults() PushOptions {
 	if o.AuthorEmail == "" {
 		o.AuthorEmail = "tagrelay@localhost"
 	}
-	switch {
-	case o.Retries == 0:
-		o.Retries = 10
-	case o.Retries < 0:
-		o.Retries = 0
-	}
-	if o.Backoff <= 0 {
-		o.Backoff = 250 * time.Millisecond
+	if o.RetryTimeout <= 0 {
+		o.RetryTimeout = 10 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -186,11 +194,21 @@ func (o PushOptions) withDefaults() PushOptions {
 	return o
 }
 
-// backoff is exponential with full jitter (AWS architecture blog, "Exponential Backoff And
-// Jitter"): concurrent pipelines that collided once spread out instead of colliding again.
-func backoff(base time.Duration, attempt int) time.Duration {
-	ceiling := min(base<<min(attempt-1, 10), 8*time.Second)
-	return ceiling/4 + rand.N(ceiling*3/4+1)
+// maxBackoff caps one wait between two attempts; minBackoffUnit is the least default unit.
+const (
+	maxBackoff     = 2 * time.Minute
+	minBackoffUnit = 250 * time.Millisecond
+)
+
+// backoff is the wait after the n-th lost race: exponential with full jitter (uniform in
+// [0, unit·2^(n-1)], AWS architecture blog, "Exponential Backoff And Jitter"). unit is the
+// duration of the attempt that lost: the window in which another writer's push makes ours
+// lose. N writers each holding the branch that long pass one by one once their waits are spread
+// over about N such windows, which the doubling reaches after log2(N) losses, whatever the
+// speed of the server (a loaded runner makes attempts, and so waits, longer).
+func backoff(unit time.Duration, losses int) time.Duration {
+	ceiling := min(unit<<min(losses-1, 16), maxBackoff)
+	return rand.N(ceiling + 1)
 }
 
 func pushOnce(ctx context.Context, remote Remote, paths []string, targets []Target, opts PushOptions, msgTmpl *template.Template, log *slog.Logger) (*Commit, error) {

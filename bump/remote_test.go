@@ -3,6 +3,7 @@ package bump
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -158,5 +159,94 @@ func TestPushErrors(t *testing.T) {
 	after, _ := s.Refs("team/infra")
 	if len(after) != len(before) || after["refs/heads/main"] != before["refs/heads/main"] {
 		t.Errorf("refs changed: %v -> %v", before, after)
+	}
+}
+
+// raced is a server where another pipeline moves main just before each of our first races
+// pushes arrives, as on a branch that many pipelines write to at once; pushes counts our
+// pushes.
+func raced(t *testing.T, races int32) (*gittest.Server, Remote, *atomic.Int32) {
+	t.Helper()
+	var s *gittest.Server
+	var pushes atomic.Int32
+	mw := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
+				n := pushes.Add(1)
+				if n > races {
+					next.ServeHTTP(w, r)
+					return
+				}
+				if _, err := s.Commit("team/infra", "main", "other pipeline", map[string]string{"other.txt": fmt.Sprint(n)}); err != nil {
+					t.Error(err)
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	s, remote := seedInfra(t, gittest.WithMiddleware(mw))
+	return s, remote, &pushes
+}
+
+// TestPushRetryBounds: a push that keeps losing races is retried until Retries (a count) or
+// RetryTimeout (a time) is reached; then ErrRaceLost (exit 4) and our change is nowhere. A
+// negative Retries never retries; with Retries 0 the count is not bounded (the race is won on
+// the 13th attempt, beyond the ten retries of before).
+func TestPushRetryBounds(t *testing.T) {
+	t.Parallel()
+	const forever = 1 << 30
+	for _, tc := range []struct {
+		name     string
+		races    int32
+		opts     PushOptions
+		attempts int
+		lands    bool
+	}{
+		{"count", forever, PushOptions{Retries: 2, Backoff: time.Millisecond}, 3, false},
+		{"never", forever, PushOptions{Retries: -1}, 1, false},
+		{"time", forever, PushOptions{RetryTimeout: time.Nanosecond, Backoff: time.Millisecond}, 1, false},
+		{"no count", 12, PushOptions{Backoff: time.Millisecond}, 13, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, remote, pushes := raced(t, tc.races)
+			c, err := Push(context.Background(), remote, []string{"envs"}, []Target{{Image: "harbor.example/team/api", Tag: "1a2b3c4d"}}, tc.opts)
+			switch {
+			case tc.lands && err != nil:
+				t.Fatalf("Push() = %v, want it to land", err)
+			case !tc.lands && (!errors.Is(err, ErrRaceLost) || !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "attempts in")):
+				t.Fatalf("Push() = %v, want ErrRaceLost", err)
+			}
+			if c == nil || c.Attempts != tc.attempts || int(pushes.Load()) != tc.attempts {
+				t.Errorf("Push() = %+v after %d pushes, want %d attempts", c, pushes.Load(), tc.attempts)
+			}
+			got := s.MustReadFile(t, "team/infra", "main", "envs/prod/kustomization.yaml")
+			if landed := strings.Contains(got, `newTag: "1a2b3c4d"`); landed != tc.lands {
+				t.Errorf("change landed = %v, want %v:\n%s", landed, tc.lands, got)
+			}
+		})
+	}
+}
+
+// TestBackoff: the wait after n lost races is drawn uniformly in [0, unit·2^(n-1)] (full
+// jitter: some pipelines retry at once, others late), capped at maxBackoff.
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	const draws = 2000
+	unit := 100 * time.Millisecond
+	for losses, ceiling := range map[int]time.Duration{1: unit, 2: 2 * unit, 4: 8 * unit, 30: maxBackoff} {
+		var sum, hi time.Duration
+		lo := ceiling
+		for range draws {
+			w := backoff(unit, losses)
+			if w < 0 || w > ceiling {
+				t.Fatalf("backoff(%s, %d) = %s, want within [0, %s]", unit, losses, w, ceiling)
+			}
+			sum, lo, hi = sum+w, min(lo, w), max(hi, w)
+		}
+		// Uniform: the mean is near the middle, and both ends are reached.
+		if mean := sum / draws; mean < ceiling*4/10 || mean > ceiling*6/10 || lo > ceiling/10 || hi < ceiling*9/10 {
+			t.Errorf("backoff(%s, %d): mean %s, range [%s, %s]; want uniform in [0, %s]", unit, losses, mean, lo, hi, ceiling)
+		}
 	}
 }

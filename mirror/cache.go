@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	gogit "github.com/go-git/go-git/v5"
 
@@ -139,6 +138,3 @@ func private(path string, mode os.FileMode) error {
 	}
 	return os.Chmod(path, fi.Mode().Perm()&mode)
 }
-
-// lockPoll is how often a busy lock is retried.
-const lockPoll = 100 * time.Millisecond

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 )
@@ -16,6 +17,12 @@ var (
 	ErrNonFastForward = errdefs.Conflict(errors.New("non-fast-forward"))
 	// ErrRefNotFound: a requested branch or tag does not exist in the source.
 	ErrRefNotFound = errdefs.NotFound(errors.New("ref not found"))
+	// ErrRefDeleted: a ref in scope was deleted in the source between the listing and the fetch
+	// (it is also an ErrRefNotFound); running again mirrors the source as it is then.
+	ErrRefDeleted = fmt.Errorf("%w: deleted in the source while mirroring", ErrRefNotFound)
+	// ErrPruneScope: Prune was asked for without All or Tags, so nothing says which deleted refs
+	// were the source's.
+	ErrPruneScope = errdefs.Invalid(errors.New("prune needs all branches or all tags in scope"))
 	// ErrInvalidRef: a requested ref is not a branch or a tag (or not a valid ref name).
 	ErrInvalidRef = errdefs.Invalid(errors.New("invalid ref"))
 	// ErrGitMissing: the git CLI is not installed or too old.
@@ -28,8 +35,8 @@ var (
 	ErrRejected = errdefs.Conflict(errors.New("push rejected"))
 	// ErrLFSPointers: the commits to push hold Git LFS pointers and Options.LFS is off; nothing
 	// was pushed.
-	ErrLFSPointers = errdefs.Precondition(errors.New("Git LFS objects not mirrored"))
+	ErrLFSPointers = errdefs.Precondition(errors.New("LFS objects not mirrored"))
 	// ErrLFSObject: an LFS object could not be copied: the source's LFS server lacks it, or it
 	// sent other bytes than the pointer names; nothing was pushed.
-	ErrLFSObject = errdefs.Precondition(errors.New("Git LFS object not copied"))
+	ErrLFSObject = errdefs.Precondition(errors.New("LFS object not copied"))
 )

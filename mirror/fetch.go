@@ -267,7 +267,7 @@ func classifyTransfer(doing, url string, err error) error {
 	case strings.Contains(msg, "not found"), strings.Contains(msg, "returned error: 404"):
 		return fmt.Errorf("%s %s: %w: %s", doing, url, ErrRepoNotFound, msg)
 	case strings.Contains(msg, "couldn't find remote ref"):
-		return errdefs.WithHint(fmt.Errorf("%s %s: %w: %s", doing, url, ErrRefNotFound, msg), "the ref was deleted in the source while mirroring; run again")
+		return errdefs.WithHint(fmt.Errorf("%s %s: %w: %s", doing, url, ErrRefDeleted, msg), "run again to mirror the source as it is now")
 	}
 	return errdefs.Unavailable(fmt.Errorf("%s %s: %w", doing, url, err))
 }

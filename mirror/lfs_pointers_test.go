@@ -40,7 +40,7 @@ func TestLFSPointersRefusedWithoutLFS(t *testing.T) {
 	p.dst.ResetRequests()
 
 	res, err := p.sync(t, mirror.Options{All: true})
-	want := "Git LFS objects not mirrored: the commits to mirror hold 2 Git LFS pointer(s) (data/big.bin, model.bin); the destination would get the pointers without the files; nothing was pushed"
+	want := "LFS objects not mirrored: the commits to mirror hold 2 Git LFS pointer(s) (data/big.bin, model.bin); the destination would get the pointers without the files; nothing was pushed"
 	if !errors.Is(err, mirror.ErrLFSPointers) || exitcode.Code(err) != exitcode.Precondition || err.Error() != want {
 		t.Fatalf("Sync() = %v (exit %d), want (exit 4):\n%s", err, exitcode.Code(err), want)
 	}

@@ -3,16 +3,16 @@
 package mirror
 
 import (
-	"context"
 	"errors"
 	"os"
 	"syscall"
-	"time"
 )
 
-// lockFile takes an exclusive flock on path, calling waiting once if it has to wait, until ctx
-// ends. The kernel releases the lock if the process dies, so a crashed run never wedges the cache.
-func lockFile(ctx context.Context, path string, waiting func()) (func(), error) {
+// flockFile is an exclusive flock on a lock file. The kernel releases it if the process dies,
+// so a crashed run never wedges the cache.
+type flockFile struct{ f *os.File }
+
+func newLocker(path string) (locker, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, cacheFileMode)
 	if err != nil {
 		return nil, err
@@ -21,25 +21,18 @@ func lockFile(ctx context.Context, path string, waiting func()) (func(), error) 
 		f.Close()
 		return nil, err
 	}
-	told := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, err
-		}
-		if !told {
-			waiting()
-			told = true
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(lockPoll):
-		}
-	}
+	return flockFile{f}, nil
 }
+
+func (l flockFile) try() (func(), bool, error) {
+	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	switch {
+	case err == nil:
+		return func() { syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN); l.f.Close() }, false, nil
+	case errors.Is(err, syscall.EWOULDBLOCK), errors.Is(err, syscall.EINTR):
+		return nil, true, nil
+	}
+	return nil, false, err
+}
+
+func (l flockFile) abandon() { l.f.Close() }

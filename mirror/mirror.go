@@ -279,7 +279,7 @@ func (s *syncer) observe(ctx context.Context) (wanted, dst map[string]plumbing.H
 	s.srcHead = srcL.head
 	wanted, err = selectRefs(srcL.refs, srcL.head, s.o.Refs, s.o.All, s.o.Tags)
 	if err != nil {
-		return nil, nil, false, errdefs.WithHint(fmt.Errorf("source %s: %w", s.src.URL, err), "check --ref (a branch or tag name of the source)")
+		return nil, nil, false, errdefs.WithHint(fmt.Errorf("source %s: %w", s.src.URL, err), "name branches or tags the source has")
 	}
 	return wanted, dstL.refs, false, nil
 }

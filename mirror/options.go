@@ -83,8 +83,7 @@ func (o *Options) validate() error {
 		return errdefs.Invalid(errors.New("no cache directory given"))
 	}
 	if o.Prune && !o.All && !o.Tags {
-		return errdefs.WithHint(errdefs.Invalid(errors.New("prune needs all branches or all tags in scope")),
-			"add --all and/or --tags to --prune")
+		return ErrPruneScope
 	}
 	for _, r := range o.Refs {
 		if _, err := parseRefPattern(r); err != nil {

@@ -79,7 +79,7 @@ func selectRefs(src map[string]plumbing.Hash, head string, refs []string, all, t
 	}
 	if len(refs) == 0 && !all && !tags {
 		if head == "" {
-			return nil, fmt.Errorf("%w: the source has no default branch%s; pass --ref or --all", ErrRefNotFound, suggest(src))
+			return nil, fmt.Errorf("%w: the source has no default branch%s", ErrRefNotFound, suggest(src))
 		}
 		refs = []string{head}
 	}

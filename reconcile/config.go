@@ -1,40 +1,40 @@
 package reconcile
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path"
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/validation"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/gitauth"
+	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
-// Type is how an app's path is rendered.
-type Type string
+// Type is how an app's path is rendered (see package render).
+type Type = render.Type
 
 // The app types.
 const (
 	// TypeAuto detects the type: a kustomization file makes it Kustomize, a Chart.yaml Helm,
 	// anything else plain manifests.
-	TypeAuto Type = ""
+	TypeAuto = render.TypeAuto
 	// TypePlain is a directory of YAML or JSON manifests (multi-document, recursive).
-	TypePlain Type = "plain"
+	TypePlain = render.TypePlain
 	// TypeKustomize is a Kustomize overlay, built with krusty.
-	TypeKustomize Type = "kustomize"
+	TypeKustomize = render.TypeKustomize
 	// TypeHelm is a Helm chart, rendered client-side with the app's values files.
-	TypeHelm Type = "helm"
+	TypeHelm = render.TypeHelm
 )
 
 // Config is the apps file of the reconciler (--config apps.yaml).
 type Config struct {
-	Apps []App `json:"apps"`
+	// Limits are the defaults of every app's limits.
+	Limits Limits `json:"limits,omitempty"`
+	Apps   []App  `json:"apps"`
 	// Projects are the server's tenants (config_project.go). Default: none (admin token only).
 	Projects Projects `json:"projects,omitempty"`
 }
@@ -58,9 +58,36 @@ type App struct {
 	Namespace string `json:"namespace"`
 	// CreateNamespace creates Namespace when it does not exist. Default: false (the sync fails).
 	CreateNamespace bool `json:"createNamespace,omitempty"`
+	// SharedNamespace lets the app share Namespace with other apps; every app of a shared
+	// namespace must say so. Default: false (a namespace belongs to one app).
+	SharedNamespace bool `json:"sharedNamespace,omitempty"`
+	// PodSecurity is the Pod Security Admission level (privileged, baseline, restricted) the
+	// namespaces the app creates enforce. Default: baseline.
+	PodSecurity string `json:"podSecurity,omitempty"`
 	// AllowClusterKinds lists the cluster-scoped kinds the app may apply ("Namespace",
 	// "ClusterRole.rbac.authorization.k8s.io"). Default: none.
 	AllowClusterKinds []string `json:"allowClusterKinds,omitempty"`
+	// ExtraKinds are the namespaced kinds beyond the built-in set (custom resources,
+	// "Widget.example.com") that the generated RBAC lets the app write. Default: none.
+	ExtraKinds []string `json:"extraKinds,omitempty"`
+	// AllowRoles are the ClusterRoles the app's RoleBindings (and ClusterRoleBindings, when
+	// allowed) may grant ("view", "edit"). A Role of the app's namespace needs no listing.
+	// Default: none.
+	AllowRoles []string `json:"allowRoles,omitempty"`
+	// ServiceAccounts are the ServiceAccounts of the namespace that the app does not render but
+	// whose identity its workloads may use. "default" and the ones it renders always may.
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
+	// AllowPrune are the protected kinds (Namespace, CustomResourceDefinition,
+	// PersistentVolumeClaim, PersistentVolume) that prune may delete when they leave the render.
+	// Default: none — they are kept, with a warning in the result.
+	AllowPrune []string `json:"allowPrune,omitempty"`
+	// AllowedHosts are the hosts remote Kustomize bases and resources and remote Helm
+	// dependencies may come from ("github.com", "charts.example.com:8443",
+	// "*.corp.example"). Default: none, every remote reference is refused.
+	AllowedHosts []string `json:"allowedHosts,omitempty"`
+	// Limits bound the app's render, git operations and prune; zero fields take the config's
+	// limits, then the reconciler's.
+	Limits Limits `json:"limits,omitempty"`
 	// Auth says where the git credentials come from; they are never printed.
 	Auth Auth `json:"auth,omitempty"`
 	// Timeout bounds the wait for health. Default: 5m.
@@ -93,6 +120,82 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Limits bound what one app may cost the reconciler. In the config they sit at the top (the
+// defaults of every app) and per app; a zero field takes the next level: app, config,
+// reconciler (flags), built-in default.
+type Limits struct {
+	// RenderTimeout bounds the render. Default: 60s.
+	RenderTimeout Duration `json:"renderTimeout,omitempty"`
+	// MaxRenderBytes bounds the rendered output ("32Mi" or bytes). Default: 32Mi.
+	MaxRenderBytes Bytes `json:"maxRenderBytes,omitempty"`
+	// MaxObjects bounds the rendered objects. Default: 5000.
+	MaxObjects int `json:"maxObjects,omitempty"`
+	// MaxAliasNodes bounds how many nodes YAML aliases expand to, over all files of a render.
+	// Default: 10000.
+	MaxAliasNodes int64 `json:"maxAliasNodes,omitempty"`
+	// GitTimeout bounds each git operation (ls-remote, fetch). Default: 2m.
+	GitTimeout Duration `json:"gitTimeout,omitempty"`
+	// MaxPrune is the percentage of the app's inventory one sync may prune; a sync that would
+	// prune more is refused unless forced. Default: 50.
+	MaxPrune int `json:"maxPrune,omitempty"`
+}
+
+// DefaultGitTimeout and DefaultMaxPrune are the built-in defaults of Limits (the render limits'
+// are package render's).
+const (
+	DefaultGitTimeout = 2 * time.Minute
+	DefaultMaxPrune   = 50
+)
+
+// Or returns l with its zero fields taken from d.
+func (l Limits) Or(d Limits) Limits {
+	if l.RenderTimeout == 0 {
+		l.RenderTimeout = d.RenderTimeout
+	}
+	if l.MaxRenderBytes == 0 {
+		l.MaxRenderBytes = d.MaxRenderBytes
+	}
+	if l.MaxObjects == 0 {
+		l.MaxObjects = d.MaxObjects
+	}
+	if l.MaxAliasNodes == 0 {
+		l.MaxAliasNodes = d.MaxAliasNodes
+	}
+	if l.GitTimeout == 0 {
+		l.GitTimeout = d.GitTimeout
+	}
+	if l.MaxPrune == 0 {
+		l.MaxPrune = d.MaxPrune
+	}
+	return l
+}
+
+// WithDefaults returns l with its zero fields at the built-in defaults.
+func (l Limits) WithDefaults() Limits {
+	r := render.Limits{}.WithDefaults()
+	return l.Or(Limits{RenderTimeout: Duration(r.Timeout), MaxRenderBytes: Bytes(r.MaxBytes), MaxObjects: r.MaxObjects,
+		MaxAliasNodes: r.MaxAliasNodes, GitTimeout: Duration(DefaultGitTimeout), MaxPrune: DefaultMaxPrune})
+}
+
+// render returns the render limits of app.
+func (l Limits) render(app App) render.Limits {
+	return render.Limits{Timeout: time.Duration(l.RenderTimeout), MaxBytes: int64(l.MaxRenderBytes), MaxObjects: l.MaxObjects,
+		MaxAliasNodes: l.MaxAliasNodes, AllowedHosts: app.AllowedHosts}.WithDefaults()
+}
+
+// Bytes is a size written as a number of bytes or a Kubernetes quantity ("32Mi") in the config.
+type Bytes int64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (b *Bytes) UnmarshalJSON(data []byte) error {
+	q, err := apiresource.ParseQuantity(strings.Trim(string(data), `"`))
+	if err != nil || q.Sign() < 0 {
+		return fmt.Errorf("invalid size %s (use 32Mi or a number of bytes)", data)
+	}
+	*b = Bytes(q.Value())
+	return nil
+}
+
 // LoadConfig reads and validates an apps file.
 func LoadConfig(file string) (*Config, error) {
 	b, err := os.ReadFile(file)
@@ -116,64 +219,6 @@ func ParseConfig(b []byte) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-// Validate checks every app and fills in defaults.
-func (c *Config) Validate() error {
-	if len(c.Apps) == 0 {
-		return errdefs.WithHint(errdefs.Invalid(errors.New("no apps")), "list apps under apps:")
-	}
-	seen := map[string]bool{}
-	var errs []error
-	for i := range c.Apps {
-		a := &c.Apps[i]
-		if err := a.validate(); err != nil {
-			errs = append(errs, fmt.Errorf("app %d (%s): %w", i+1, a.Name, err))
-		}
-		if seen[a.Name] {
-			errs = append(errs, fmt.Errorf("app %d: duplicate name %q", i+1, a.Name))
-		}
-		seen[a.Name] = true
-	}
-	return errdefs.Invalid(errors.Join(errs...))
-}
-
-func (a *App) validate() error {
-	var errs []error
-	if msgs := validation.IsDNS1123Label(a.Name); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("name %q: %s", a.Name, strings.Join(msgs, "; ")))
-	}
-	if msgs := validation.IsDNS1123Label(a.Namespace); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("namespace %q: %s", a.Namespace, strings.Join(msgs, "; ")))
-	}
-	switch {
-	case a.Repo == "":
-		errs = append(errs, errors.New("repo is required"))
-	case strings.Contains(a.Repo, "@") && (strings.HasPrefix(a.Repo, "http://") || strings.HasPrefix(a.Repo, "https://")):
-		errs = append(errs, errors.New("repo must not carry credentials; use auth.tokenFile or auth.tokenEnv"))
-	}
-	if a.SourceRepo != "" {
-		if u, err := url.Parse(a.SourceRepo); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			// the value is not quoted: it may carry credentials
-			errs = append(errs, errors.New("sourceRepo: want the http(s) web URL of the images' repository, without credentials"))
-		}
-	}
-	switch a.Type {
-	case TypeAuto, TypePlain, TypeKustomize, TypeHelm:
-	default:
-		errs = append(errs, fmt.Errorf("type %q: use plain, kustomize or helm", a.Type))
-	}
-	if len(a.ValuesFiles) > 0 && a.Type != TypeHelm && a.Type != TypeAuto {
-		errs = append(errs, errors.New("valuesFiles need type helm"))
-	}
-	if a.Revision == "" {
-		a.Revision = "main"
-	}
-	a.Path = path.Clean("/" + a.Path)[1:]
-	if a.Timeout == 0 {
-		a.Timeout = Duration(5 * time.Minute)
-	}
-	return errors.Join(errs...)
 }
 
 // ResolveCredentials reads each app's token from its file or from the variable named by

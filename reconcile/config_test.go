@@ -32,7 +32,7 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := reconcile.App{Name: "web", Repo: "https://git.example/infra.git", Revision: "main", Path: "apps/web",
-		Namespace: "team-web", ValuesFiles: []string{"a.yaml"}, Timeout: reconcile.Duration(90 * time.Second),
+		Namespace: "team-web", ValuesFiles: []string{"a.yaml"}, Timeout: reconcile.Duration(90 * time.Second), PodSecurity: "baseline",
 		Auth: reconcile.Auth{TokenEnv: "GITLAB_TOKEN"}, SourceRepo: "https://gitlab.example/team/web",
 		Credentials: gitauth.Credentials{Username: "oauth2", Password: "glpat-123456"}}
 	if diff := cmp.Diff(want, cfg.Apps[0]); diff != "" {
@@ -59,6 +59,15 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad timeout", "apps:\n- {name: a, repo: r, namespace: n, timeout: soon}\n", "invalid duration"},
 		{"sourceRepo not a web URL", "apps:\n- {name: a, repo: r, namespace: n, sourceRepo: 'javascript:alert(1)'}\n", "sourceRepo: want the http(s) web URL"},
 		{"sourceRepo with credentials", "apps:\n- {name: a, repo: r, namespace: n, sourceRepo: 'https://u:s3cret@gitlab.example/a'}\n", "without credentials"},
+		{"kube-system", "apps:\n- {name: a, repo: r, namespace: kube-system}\n", "destination namespace refused: kube-system is a Kubernetes system namespace"},
+		{"kube-public", "apps:\n- {name: a, repo: r, namespace: kube-public}\n", "kube-public is a Kubernetes system namespace"},
+		{"namespace of another app", "apps:\n- {name: a, repo: r, namespace: team}\n- {name: b, repo: r, namespace: team, sharedNamespace: true}\n",
+			"apps a, b all target namespace team; set sharedNamespace: true on each of them"},
+		{"bad pod security", "apps:\n- {name: a, repo: r, namespace: n, podSecurity: lax}\n", `podSecurity "lax"`},
+		{"unprotected allowPrune", "apps:\n- {name: a, repo: r, namespace: n, allowPrune: [ConfigMap]}\n", `allowPrune "ConfigMap"`},
+		{"host with a scheme", "apps:\n- {name: a, repo: r, namespace: n, allowedHosts: ['https://github.com']}\n", `allowedHosts "https://github.com"`},
+		{"bad size", "apps:\n- {name: a, repo: r, namespace: n, limits: {maxRenderBytes: lots}}\n", "invalid size"},
+		{"bad max prune", "limits: {maxPrune: 150}\napps:\n- {name: a, repo: r, namespace: n}\n", "limits.maxPrune 150"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -68,4 +77,65 @@ func TestParseConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestConfigLimitsAndNamespaces(t *testing.T) {
+	t.Parallel()
+	cfg, err := reconcile.ParseConfig([]byte(`limits: {renderTimeout: 30s, maxRenderBytes: 8Mi, maxPrune: 20}
+apps:
+- {name: a, repo: r, namespace: shared, sharedNamespace: true, limits: {renderTimeout: 5s, maxObjects: 10}}
+- {name: b, repo: r, namespace: shared, sharedNamespace: true}
+- {name: c, repo: r, namespace: tagrelay-system}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := reconcile.Limits{RenderTimeout: reconcile.Duration(5 * time.Second), MaxRenderBytes: 8 << 20, MaxObjects: 10, MaxPrune: 20}
+	if diff := cmp.Diff(want, cfg.Apps[0].Limits); diff != "" {
+		t.Errorf("app a's limits: the app's win over the config's (-want +got):\n%s", diff)
+	}
+	if got := cfg.Apps[1].Limits.RenderTimeout; got != reconcile.Duration(30*time.Second) {
+		t.Errorf("app b's renderTimeout = %v, want the config's 30s", got)
+	}
+	err = cfg.CheckNamespaces("tagrelay-system")
+	if !errors.Is(err, errdefs.ErrInvalid) || !errors.Is(err, reconcile.ErrNamespace) || !strings.Contains(err.Error(), "app c: destination namespace refused: tagrelay-system is the reconciler's own namespace") {
+		t.Errorf("CheckNamespaces() = %v, want app c refused", err)
+	}
+	if err := cfg.CheckNamespaces("elsewhere"); err != nil {
+		t.Errorf("CheckNamespaces(elsewhere) = %v", err)
+	}
+}
+
+// FuzzParseConfig: any input is either refused with an invalid-input error or gives apps that
+// keep the config's invariants, and never panics.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("apps:\n- {name: web, repo: https://git.example/i.git, namespace: team, limits: {maxRenderBytes: 1Mi}}\n"))
+	f.Add([]byte("limits: {maxPrune: 10}\napps:\n- {name: a, repo: r, namespace: n, sharedNamespace: true}\n- {name: b, repo: r, namespace: n, sharedNamespace: true}\n"))
+	f.Add([]byte("apps:\n- {name: a, repo: r, namespace: kube-system}\n"))
+	f.Add([]byte("apps: &a [*a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := reconcile.ParseConfig(data)
+		if err != nil {
+			if !errors.Is(err, errdefs.ErrInvalid) {
+				t.Fatalf("ParseConfig() = %v, not an invalid-input error", err)
+			}
+			return
+		}
+		byNS := map[string]int{}
+		for _, a := range cfg.Apps {
+			byNS[a.Namespace]++
+		}
+		for _, a := range cfg.Apps {
+			switch {
+			case a.Name == "" || a.Repo == "" || a.Revision == "" || a.PodSecurity == "":
+				t.Fatalf("app %+v lacks a required field or default", a)
+			case strings.HasPrefix(a.Namespace, "kube-"):
+				t.Fatalf("app %s targets %s", a.Name, a.Namespace)
+			case byNS[a.Namespace] > 1 && !a.SharedNamespace:
+				t.Fatalf("app %s shares namespace %s without saying so", a.Name, a.Namespace)
+			case a.Limits.MaxPrune < 0 || a.Limits.MaxPrune > 100:
+				t.Fatalf("app %s: maxPrune %d", a.Name, a.Limits.MaxPrune)
+			}
+		}
+	})
 }

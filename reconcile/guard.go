@@ -74,8 +74,11 @@ func renderedCRDs(rs []*resource) map[schema.GroupKind]string {
 }
 
 // guardTenancy puts namespaced objects without a namespace into the app's, and refuses any
-// object in another namespace or of a cluster-scoped kind the app may not write. It also
-// refuses duplicates and labels every object with its owner.
+// object in another namespace or of a cluster-scoped kind the app may not write, a Namespace
+// other than the app's or below its Pod Security level, a binding to someone outside the app or
+// to a role it may not grant, and a workload or token of a ServiceAccount that is not the
+// app's. Every offender is listed; nothing is applied. It also refuses duplicates and labels
+// every object with its owner.
 func guardTenancy(app App, rs []*resource) error {
 	var offenders []string
 	seen := map[string]string{}
@@ -103,10 +106,13 @@ func guardTenancy(app App, rs []*resource) error {
 		labels[OwnerLabel] = app.Name
 		res.obj.SetLabels(labels)
 	}
+	offenders = append(offenders, guardNamespaces(app, rs)...)
+	offenders = append(offenders, guardBindings(app, rs)...)
+	offenders = append(offenders, guardServiceAccounts(app, rs)...)
 	if len(offenders) > 0 {
 		return errdefs.WithHint(errdefs.Precondition(fmt.Errorf("%w: app %s may only write to namespace %s, refused: %s",
 			ErrTenancy, app.Name, app.Namespace, strings.Join(offenders, ", "))),
-			"render everything into namespace "+app.Namespace+", or allow the kind with allowClusterKinds in the config; nothing was applied")
+			"keep everything in namespace "+app.Namespace+" and to the app's own identities, or allow it in the app's config (allowClusterKinds, allowRoles, serviceAccounts); nothing was applied")
 	}
 	return nil
 }

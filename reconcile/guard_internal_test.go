@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile/api"
@@ -60,6 +61,89 @@ func TestGuardTenancy(t *testing.T) {
 				t.Errorf("guardTenancy() = %v, want %v containing %q", err, tc.class, tc.want)
 			}
 		})
+	}
+}
+
+// parsed returns the resource of one YAML object.
+func parsed(t *testing.T, y string, namespaced bool) *resource {
+	t.Helper()
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(y), &m); err != nil {
+		t.Fatal(err)
+	}
+	return &resource{obj: &unstructured.Unstructured{Object: m}, source: "x.yaml", namespaced: namespaced}
+}
+
+// TestGuardIdentities: what a hostile repository can do with bindings, ServiceAccounts and its
+// Namespace, and what passes.
+func TestGuardIdentities(t *testing.T) {
+	t.Parallel()
+	app := App{Name: "web", Namespace: "team", AllowRoles: []string{"view"}, ServiceAccounts: []string{"platform-sa"},
+		AllowClusterKinds: []string{"Namespace", "ClusterRoleBinding.rbac.authorization.k8s.io"}}
+	rb := func(roleKind, role, subjects string) string {
+		return "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: rb}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: " +
+			roleKind + ", name: " + role + "}\nsubjects: " + subjects + "\n"
+	}
+	deploy := func(spec string) string {
+		return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: " + spec + "}}\n"
+	}
+	sa := "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: own}\n"
+	for _, tc := range []struct {
+		name string
+		objs []string
+		want string // "" = allowed
+	}{
+		{"binding a Role of the namespace to an own ServiceAccount", []string{rb("Role", "r", "[{kind: ServiceAccount, name: own}]")}, ""},
+		{"binding an allowed ClusterRole to a person", []string{rb("ClusterRole", "view", "[{kind: User, name: alice@example.com, apiGroup: rbac.authorization.k8s.io}]")}, ""},
+		{"binding cluster-admin", []string{rb("ClusterRole", "cluster-admin", "[{kind: ServiceAccount, name: own}]")},
+			"RoleBinding/team/rb (role ClusterRole cluster-admin is not in the app's allowRoles)"},
+		{"a ServiceAccount of another namespace", []string{rb("Role", "r", "[{kind: ServiceAccount, name: tagrelay-reconciler, namespace: tagrelay-system}]")},
+			"subject ServiceAccount tagrelay-system/tagrelay-reconciler is outside namespace team"},
+		{"its User form", []string{rb("Role", "r", "[{kind: User, name: 'system:serviceaccount:kube-system:default'}]")},
+			"subject User system:serviceaccount:kube-system:default is a ServiceAccount outside namespace team"},
+		{"every authenticated user", []string{rb("ClusterRole", "view", "[{kind: Group, name: 'system:authenticated'}]")},
+			"subject Group system:authenticated reaches beyond namespace team"},
+		{"the namespace's own ServiceAccount group", []string{rb("ClusterRole", "view", "[{kind: Group, name: 'system:serviceaccounts:team'}]")}, ""},
+		{"a ClusterRoleBinding of a ServiceAccount without namespace", []string{"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: crb}\n" +
+			"roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: own}]\n"},
+			"ClusterRoleBinding/crb (subject ServiceAccount /own is outside namespace team)"},
+		{"a Deployment as default", []string{deploy("{containers: []}")}, ""},
+		{"a Deployment as a rendered ServiceAccount", []string{sa, deploy("{serviceAccountName: own}")}, ""},
+		{"a Deployment as a listed ServiceAccount", []string{deploy("{serviceAccountName: platform-sa}")}, ""},
+		{"a Deployment as a foreign ServiceAccount", []string{deploy("{serviceAccountName: deployer}")},
+			"Deployment/team/d (runs as ServiceAccount deployer, which the app neither renders nor lists in serviceAccounts)"},
+		{"the deprecated field", []string{deploy("{serviceAccountName: default, serviceAccount: deployer}")}, "runs as ServiceAccount deployer"},
+		{"a CronJob", []string{"apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec: {jobTemplate: {spec: {template: {spec: {serviceAccountName: deployer}}}}}\n"},
+			"CronJob/team/c (runs as ServiceAccount deployer"},
+		{"a token of a foreign ServiceAccount", []string{"apiVersion: v1\nkind: Secret\nmetadata: {name: t, annotations: {kubernetes.io/service-account.name: deployer}}\ntype: kubernetes.io/service-account-token\n"},
+			"Secret/team/t (mints a token of ServiceAccount deployer"},
+		{"another Namespace", []string{"apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n"}, "Namespace/other (the app's namespace is team)"},
+		{"a privileged Namespace", []string{"apiVersion: v1\nkind: Namespace\nmetadata: {name: team, labels: {pod-security.kubernetes.io/enforce: privileged}}\n"},
+			"Namespace/team (pod-security.kubernetes.io/enforce: privileged is weaker than the app's podSecurity baseline)"},
+		{"a restricted Namespace", []string{"apiVersion: v1\nkind: Namespace\nmetadata: {name: team, labels: {pod-security.kubernetes.io/enforce: restricted}}\n"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var rs []*resource
+			for _, o := range tc.objs {
+				r := parsed(t, o, true)
+				if k := r.gk().Kind; k == "Namespace" || k == "ClusterRoleBinding" {
+					r.namespaced = false
+				}
+				rs = append(rs, r)
+			}
+			err := guardTenancy(app, rs)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("guardTenancy() = %v, want nil", err)
+			case tc.want != "" && (!errors.Is(err, ErrTenancy) || !errors.Is(err, errdefs.ErrPrecondition) || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("guardTenancy() = %v, want ErrTenancy containing %q", err, tc.want)
+			}
+		})
+	}
+	ns := parsed(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n", false)
+	if err := guardTenancy(app, []*resource{ns}); err != nil || ns.obj.GetLabels()[PodSecurityLabel] != "baseline" {
+		t.Errorf("a rendered Namespace without a level: %v, labels %v; want %s=baseline", err, ns.obj.GetLabels(), PodSecurityLabel)
 	}
 }
 

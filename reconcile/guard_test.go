@@ -17,8 +17,10 @@ import (
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/internal/kubetest"
+	"github.com/tagrelay/tagrelay/internal/yamltest"
 	"github.com/tagrelay/tagrelay/reconcile"
 	"github.com/tagrelay/tagrelay/reconcile/api"
+	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
 // TestPrune: an object the app stops rendering is deleted; objects it never owned, or no
@@ -66,6 +68,70 @@ func TestPrune(t *testing.T) {
 	}
 }
 
+// TestPruneSafety: what leaves the render is pruned only when it is safe: a Namespace, a CRD
+// and a PVC are kept with a warning unless the app allows them, an annotated object is kept,
+// and a sync that would prune 80 % of the app is refused unless forced.
+func TestPruneSafety(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	group := strings.ReplaceAll(f.ns, "-", "") + ".example.com"
+	crd := "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: gizmos." + group + "}\nspec:\n  group: " + group +
+		"\n  scope: Namespaced\n  names: {plural: gizmos, kind: Gizmo}\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n"
+	t.Cleanup(func() {
+		_ = f.cs.Discovery().RESTClient().Delete().AbsPath("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos." + group).Do(context.Background()).Error()
+	})
+	cms := func(names ...string) string {
+		var docs []string
+		for _, n := range names {
+			docs = append(docs, configMapYAML(n))
+		}
+		return strings.Join(docs, "---\n")
+	}
+	app := f.app("a", "")
+	app.AllowClusterKinds = []string{"Namespace", "CustomResourceDefinition.apiextensions.k8s.io"}
+	f.commit(map[string]string{"crd.yaml": crd, "ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + f.ns + "}\n",
+		"pvc.yaml":  "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n",
+		"kept.yaml": strings.Replace(configMapYAML("kept"), "metadata:\n", "metadata:\n  annotations: {tagrelay.dev/prune: disabled}\n", 1),
+		"cms.yaml":  cms("c1", "c2", "c3", "c4", "c5")})
+	// The test's namespace exists unlabelled: adopt it. The PVC stays Pending without storage.
+	f.mustSync(app, reconcile.SyncOptions{AllowNoop: true, Adopt: true, NoWait: true})
+
+	// The Namespace, the CRD, the PVC and the annotated ConfigMap leave git: all kept.
+	f.commit(map[string]string{"crd.yaml": "", "pvc.yaml": "", "ns.yaml": "", "kept.yaml": ""})
+	res := f.mustSync(app, reconcile.SyncOptions{AllowNoop: true, NoWait: true})
+	for _, want := range []string{"kept CustomResourceDefinition/gizmos." + group + " (a CustomResourceDefinition is never pruned unless the app lists it in allowPrune)",
+		"kept PersistentVolumeClaim/" + f.ns + "/data (a PersistentVolumeClaim is never pruned", "kept Namespace/" + f.ns + " (a Namespace is never pruned",
+		"kept ConfigMap/" + f.ns + "/kept (annotated tagrelay.dev/prune: disabled)"} {
+		if !strings.Contains(res.Message, want) {
+			t.Errorf("result message %q lacks %q", res.Message, want)
+		}
+	}
+	if _, err := f.cs.CoreV1().PersistentVolumeClaims(f.ns).Get(ctx, "data", metav1.GetOptions{}); err != nil {
+		t.Errorf("the PVC was pruned: %v", err)
+	}
+	if _, err := f.cs.Discovery().RESTClient().Get().AbsPath("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos." + group).Do(ctx).Raw(); err != nil {
+		t.Errorf("the CRD was pruned: %v", err)
+	}
+	if got, want := f.objectNames(), []string{"ConfigMap/c1", "ConfigMap/c2", "ConfigMap/c3", "ConfigMap/c4", "ConfigMap/c5", "ConfigMap/kept"}; !cmp.Equal(got, want) {
+		t.Errorf("ConfigMaps = %v, want %v", got, want)
+	}
+
+	// 4 of the 5 objects left (80 %) leave git: refused, nothing deleted; forced, they go.
+	f.commit(map[string]string{"cms.yaml": cms("c1")})
+	res, err := f.sync(app, reconcile.SyncOptions{AllowNoop: true, NoWait: true})
+	wantErr(t, res, err, reconcile.ErrPruneLimit, exitcode.Precondition)
+	if want := "would prune 4 of the 5 objects of app a (80%), more than its limit of 50%: ConfigMap/" + f.ns + "/c2, "; !strings.Contains(err.Error(), want) {
+		t.Errorf("refusal %q lacks %q", err, want)
+	}
+	if got := f.objectNames(); len(got) != 6 {
+		t.Errorf("a refused prune deleted objects: %v", got)
+	}
+	res = f.mustSync(app, reconcile.SyncOptions{AllowNoop: true, NoWait: true, ForcePrune: true})
+	if got, want := f.objectNames(), []string{"ConfigMap/c1", "ConfigMap/kept"}; !cmp.Equal(got, want) || res.Summary()[api.ActionPruned] != 4 {
+		t.Errorf("forced prune: objects %v, %d pruned; want %v, 4", got, res.Summary()[api.ActionPruned], want)
+	}
+}
+
 // TestRefusedBeforeApplying: guards and bad input fail the sync with a clear error and nothing
 // is applied — not even the valid objects next to the offending one.
 func TestRefusedBeforeApplying(t *testing.T) {
@@ -93,6 +159,14 @@ func TestRefusedBeforeApplying(t *testing.T) {
 			sentinel: reconcile.ErrRender, class: errdefs.ErrInvalid, message: "tag is required"},
 		{name: "unreachable repo", files: map[string]string{"x.yaml": valid}, repo: "http://127.0.0.1:1/infra.git",
 			sentinel: errdefs.ErrUnavailable, class: errdefs.ErrUnavailable, message: "http://127.0.0.1:1/infra.git"},
+		{name: "binding to cluster-admin", files: map[string]string{"x.yaml": valid + "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: take-over}\n" +
+			"roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: default}]\n"},
+			sentinel: reconcile.ErrTenancy, class: errdefs.ErrPrecondition, message: "take-over (role ClusterRole cluster-admin is not in the app's allowRoles)"},
+		{name: "foreign ServiceAccount", files: map[string]string{"x.yaml": valid + strings.Replace(deploymentYAML("web", "example.com/web:v1"),
+			"    spec:\n", "    spec:\n      serviceAccountName: tagrelay-reconciler\n", 1)},
+			sentinel: reconcile.ErrTenancy, class: errdefs.ErrPrecondition, message: "Deployment/NS/web (runs as ServiceAccount tagrelay-reconciler, which the app neither renders nor lists in serviceAccounts)"},
+		{name: "alias bomb", files: map[string]string{"a.yaml": valid, "b.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata:\n" + yamltest.Laughs("  ", 5)},
+			sentinel: render.ErrAliasBomb, class: errdefs.ErrInvalid, message: "b.yaml: its YAML aliases expand to more than 10000 nodes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -105,7 +179,7 @@ func TestRefusedBeforeApplying(t *testing.T) {
 			if !errors.Is(err, tc.sentinel) || !errors.Is(err, tc.class) {
 				t.Fatalf("Sync() = %v, want %v (%v)", err, tc.sentinel, tc.class)
 			}
-			if !strings.Contains(err.Error(), tc.message) {
+			if msg := strings.ReplaceAll(tc.message, "NS", f.ns); !strings.Contains(err.Error(), msg) {
 				t.Errorf("Sync() error %q does not contain %q", err, tc.message)
 			}
 			if res.ExitCode != exitcode.Code(err) || res.Status == api.StatusSucceeded {

@@ -70,6 +70,8 @@ func (r *Reconciler) writeInventory(ctx context.Context, app string, inv *invent
 	switch {
 	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
 		return fencedError("the inventory of app "+app, err)
+	case lostLeadDuring(ctx, "the inventory of app "+app, err) != nil:
+		return lostLeadDuring(ctx, "the inventory of app "+app, err)
 	case err != nil:
 		return apiError("writing ConfigMap "+r.opts.Namespace+"/"+inventoryName(app), err)
 	}

@@ -220,24 +220,6 @@ func (e *classedError) Unwrap() error { return e.cause }
 
 func ptrTrue() *bool { t := true; return &t }
 
-// checkNamespace makes sure the app's namespace exists, creating it when the app says so.
-func (r *Reconciler) checkNamespace(ctx context.Context, app App, dryRun bool) error {
-	_, err := r.cs.CoreV1().Namespaces().Get(ctx, app.Namespace, metav1.GetOptions{})
-	switch {
-	case err == nil:
-		return nil
-	case !apierrors.IsNotFound(err):
-		return apiError("reading namespace "+app.Namespace, err)
-	case app.CreateNamespace && !dryRun:
-		return r.createNamespace(ctx, app.Namespace)
-	case app.CreateNamespace:
-		return errdefs.WithHint(errdefs.Precondition(fmt.Errorf("namespace %s does not exist yet", app.Namespace)),
-			"the first sync creates it (createNamespace: true); nothing to diff against")
-	}
-	return errdefs.WithHint(errdefs.Precondition(fmt.Errorf("namespace %s of app %s does not exist", app.Namespace, app.Name)),
-		"create it, or set createNamespace: true for the app")
-}
-
 // objectChanges lists what the plan does to each object, with diffs when asked.
 func objectChanges(rs []*resource, withDiff bool) []api.ObjectChange {
 	out := make([]api.ObjectChange, 0, len(rs))
@@ -252,16 +234,6 @@ func objectChanges(rs []*resource, withDiff bool) []api.ObjectChange {
 			}
 		}
 		out = append(out, c)
-	}
-	return out
-}
-
-// prunePreview lists what a sync would prune: inventory entries no longer rendered (the
-// ownership check happens when pruning).
-func prunePreview(previous []ref, rs []*resource) []api.ObjectChange {
-	var out []api.ObjectChange
-	for _, old := range stale(previous, rs) {
-		out = append(out, api.ObjectChange{Object: old.String(), Action: api.ActionPruned})
 	}
 	return out
 }

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -19,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
 // Options configure a Reconciler. They come from flags; DefaultOptions fills the defaults.
@@ -36,6 +36,12 @@ type Options struct {
 	PollInterval time.Duration
 	// Logger receives progress at debug level and warnings. Default: discard.
 	Logger *slog.Logger
+	// Limits are the defaults of the apps' limits (from flags); the config's win. Default: the
+	// built-in defaults (Limits.WithDefaults).
+	Limits Limits
+	// RenderIsolation runs Helm templates in a worker process (see render.Isolation).
+	// Default: nil, in-process.
+	RenderIsolation *render.Isolation
 	// Identity names this process in the leader Lease, the logs and the history (Result.Replica).
 	// Default: NewIdentity().
 	Identity string
@@ -80,6 +86,7 @@ func (o *Options) fill() {
 	if o.Identity == "" {
 		o.Identity = NewIdentity()
 	}
+	o.Limits = o.Limits.WithDefaults()
 }
 
 // Reconciler syncs apps into one cluster. It keeps its clients and discovery cache between
@@ -94,10 +101,14 @@ type Reconciler struct {
 	log    *slog.Logger
 
 	capsMu sync.Mutex
-	caps   capabilities
+	caps   render.Capabilities
 	// capsVersion and capsAPIs record which half of caps was read; a failed read is retried.
 	capsVersion, capsAPIs bool
 	nsReady               atomic.Bool // the namespace exists (see ensureNamespace)
+
+	// tenancyOff lets objects the tenancy guard refuses through to the API server. Only tests
+	// set it (export_test.go), to prove that the generated RBAC alone holds the line.
+	tenancyOff bool
 }
 
 // New returns a Reconciler for the cluster of cfg. A rate limit left at client-go's default
@@ -120,7 +131,7 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 	return &Reconciler{
 		dyn: dyn, cs: cs, disc: disc,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc),
-		git:    &fetcher{dir: opts.CacheDir},
+		git:    newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout)),
 		opts:   opts,
 		log:    opts.Logger.With("replica", opts.Identity),
 	}, nil
@@ -132,23 +143,49 @@ func (r *Reconciler) Identity() string { return r.opts.Identity }
 // capabilities reads the cluster's version and API versions, for Helm templates; only Helm
 // apps ask for them. What was read is kept; what failed (Helm's defaults meanwhile) is read
 // again by the next call.
-func (r *Reconciler) capabilities() capabilities {
+func (r *Reconciler) capabilities() *render.Capabilities {
 	r.capsMu.Lock()
 	defer r.capsMu.Unlock()
 	if !r.capsVersion {
 		if v, err := r.disc.ServerVersion(); err == nil {
-			// A version Helm cannot parse will not parse better later: keep the default.
 			r.capsVersion = true
-			if kv, err := chartutil.ParseKubeVersion(v.GitVersion); err == nil {
-				r.caps.kubeVersion = kv
-			}
+			r.caps.KubeVersion = v.GitVersion
 		}
 	}
 	if !r.capsAPIs {
-		if vs, err := action.GetVersionSet(r.disc); err == nil {
-			r.capsAPIs = true
-			r.caps.apiVersions = vs
+		vs, err := apiVersions(r.disc)
+		if len(vs) > 0 {
+			r.caps.APIVersions = vs // what was served, even when some group failed
+		}
+		r.capsAPIs = err == nil
+
+	}
+	caps := r.caps
+	return &caps
+}
+
+// apiVersions lists what .Capabilities.APIVersions holds: every served group version
+// ("apps/v1") and kind in it ("apps/v1/Deployment"), like Helm's action.GetVersionSet.
+func apiVersions(disc discovery.DiscoveryInterface) ([]string, error) {
+	_, lists, err := disc.ServerGroupsAndResources()
+	if err != nil && len(lists) == 0 {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(v string) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
 		}
 	}
-	return r.caps
+	for _, l := range lists {
+		add(l.GroupVersion)
+		for _, res := range l.APIResources {
+			if res.Kind != "" {
+				add(l.GroupVersion + "/" + res.Kind)
+			}
+		}
+	}
+	return out, err
 }

@@ -1,103 +1,49 @@
-package reconcile
+package reconcile_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/google/go-cmp/cmp"
-
-	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/internal/gittest"
+	"github.com/tagrelay/tagrelay/reconcile"
 )
 
-func renderNames(t *testing.T, app App, files map[string]string) ([]string, error) {
-	t.Helper()
-	src := &Source{Commit: "0123456789abcdef", Files: map[string][]byte{}}
-	for k, v := range files {
-		src.Files[k] = []byte(v)
-	}
-	rs, err := render(context.Background(), app, src, func() capabilities { return capabilities{} })
-	var names []string
-	for _, r := range rs {
-		names = append(names, r.obj.GetKind()+"/"+r.obj.GetName()+"@"+r.obj.GetNamespace())
-	}
-	return names, err
-}
-
-func TestRender(t *testing.T) {
+// TestRenderRemoteGitBase: without a cluster, Render fetches the app and, from an allowed host,
+// a remote Kustomize base with the reconciler's own git fetcher (its cache and deadlines); the
+// same base on a host that is not allowed is refused.
+func TestRenderRemoteGitBase(t *testing.T) {
 	t.Parallel()
-	cm := func(name string) string { return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + "}\n" }
-	for _, tc := range []struct {
-		name  string
-		app   App
-		files map[string]string
-		want  []string
-	}{
-		{name: "plain, multi-document, list, nested, sorted", app: App{Name: "a", Path: "m", Namespace: "ns"},
-			files: map[string]string{
-				"m/b.yaml":      cm("b1") + "---\n# comment only\n---\n" + cm("b2"),
-				"m/a/list.json": `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"l1"}}]}`,
-				"m/README.md":   "not yaml",
-				"m/.ci/job.yml": "stages: [build]\n",
-				"other/x.yaml":  cm("outside"),
-			},
-			want: []string{"ConfigMap/l1@", "ConfigMap/b1@", "ConfigMap/b2@"}},
-		{name: "kustomize with a base outside the path", app: App{Name: "a", Path: "overlays/prod", Namespace: "ns"},
-			files: map[string]string{
-				"base/kustomization.yaml":          "resources: [cm.yaml]\n",
-				"base/cm.yaml":                     cm("base"),
-				"overlays/prod/kustomization.yaml": "resources: [../../base]\nnamePrefix: prod-\n",
-			},
-			want: []string{"ConfigMap/prod-base@"}},
-		{name: "helm with values files, later wins", app: App{Name: "rel", Path: "chart", Namespace: "ns", ValuesFiles: []string{"a.yaml", "b.yaml"}},
-			files: map[string]string{
-				"chart/Chart.yaml":          "apiVersion: v2\nname: c\nversion: 0.1.0\n",
-				"chart/values.yaml":         "suffix: default\nother: x\n",
-				"chart/a.yaml":              "suffix: a\n",
-				"chart/b.yaml":              "suffix: b\n",
-				"chart/templates/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Values.suffix }}-{{ .Values.other }}\n  namespace: {{ .Release.Namespace }}\n",
-				"chart/templates/NOTES.txt": "notes are not objects",
-			},
-			want: []string{"ConfigMap/rel-b-x@ns"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := renderNames(t, tc.app, tc.files)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("render() (-want +got):\n%s", diff)
-			}
-		})
+	public := gittest.New(t)
+	public.MustCreateRepo(t, "base")
+	public.MustCommit(t, "base", "main", "base", map[string]string{
+		"base/kustomization.yaml": "resources: [cm.yaml]\n", "base/cm.yaml": configMapYAML("shared")})
+	infra := gittest.New(t, gittest.WithBasicAuth(gitUser, gitToken))
+	infra.MustCreateRepo(t, "infra")
+	infra.MustCommit(t, "infra", "main", "app", map[string]string{
+		"app/kustomization.yaml": "resources: ['" + public.RepoURL("base") + "//base?ref=main']\nnamePrefix: app-\n"})
+	cfg := &reconcile.Config{Apps: []reconcile.App{{Name: "app", Repo: infra.RepoURL("infra"), Path: "app", Namespace: "team",
+		Auth: reconcile.Auth{Username: gitUser, TokenEnv: "T"}}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
-}
+	if err := cfg.ResolveCredentials(func(string) string { return gitToken }); err != nil {
+		t.Fatal(err)
+	}
+	app := cfg.Apps[0]
+	opts := reconcile.Options{CacheDir: t.TempDir(), Limits: reconcile.Limits{GitTimeout: reconcile.Duration(30 * time.Second)}}
 
-func TestRenderErrors(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name  string
-		app   App
-		files map[string]string
-		class error
-		want  string
-	}{
-		{"missing path", App{Path: "nope"}, map[string]string{"a.yaml": "x: 1\n"}, errdefs.ErrNotFound, `path "nope" not found`},
-		{"no kind", App{}, map[string]string{"a.yaml": "apiVersion: v1\nmetadata: {name: x}\n"}, errdefs.ErrInvalid, "a.yaml: document 1"},
-		{"no name", App{}, map[string]string{"a.yaml": "apiVersion: v1\nkind: ConfigMap\n"}, errdefs.ErrInvalid, "ConfigMap has no metadata.name"},
-		{"generateName", App{}, map[string]string{"a.yaml": "apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: j-}\n"}, errdefs.ErrInvalid, "generateName"},
-		{"nothing rendered", App{}, map[string]string{"a.yaml": "# empty\n"}, errdefs.ErrInvalid, "renders no objects"},
-		{"bad kustomization", App{}, map[string]string{"kustomization.yaml": "resources: [missing.yaml]\n"}, errdefs.ErrInvalid, "missing.yaml"},
-		{"missing values file", App{ValuesFiles: []string{"prod.yaml"}}, map[string]string{"Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n"}, errdefs.ErrInvalid, "values file prod.yaml not found"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.app.Name, tc.app.Namespace = "a", "ns"
-			_, err := renderNames(t, tc.app, tc.files)
-			if !errors.Is(err, tc.class) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("render() = %v, want %v containing %q", err, tc.class, tc.want)
-			}
-		})
+	_, err := reconcile.Render(context.Background(), app, opts)
+	if err == nil || !strings.Contains(err.Error(), "is not in the app's allowedHosts") {
+		t.Fatalf("Render() of a base on a host not allowed = %v", err)
+	}
+	app.AllowedHosts = []string{"127.0.0.1"}
+	res, err := reconcile.Render(context.Background(), app, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Objects) != 1 || res.Objects[0].Object.GetName() != "app-shared" || len(res.Revision) != 40 {
+		t.Errorf("Render() = %d objects (%v), revision %q; want app-shared", len(res.Objects), res.Objects, res.Revision)
 	}
 }

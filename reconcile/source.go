@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -43,11 +44,33 @@ type Revision struct {
 }
 
 // fetcher keeps one bare repository per remote URL under dir, so each fetch transfers only
-// new objects. With dir "" it uses memory (nothing cached).
+// new objects. With dir "" it uses memory (nothing cached). Every git operation has a deadline
+// (the app's limits.gitTimeout, else timeout): a server that accepts the connection and never
+// answers costs the app one timeout, and apps on other repositories never wait for it.
 type fetcher struct {
-	dir   string
-	locks sync.Map // cache directory → *sync.Mutex: apps sharing a repository fetch in turn
+	dir     string
+	timeout time.Duration
+	locks   sync.Map // cache directory → *sync.Mutex: apps sharing a repository fetch in turn
 }
+
+func newFetcher(dir string, timeout time.Duration) *fetcher {
+	return &fetcher{dir: dir, timeout: timeout}
+}
+
+// deadline bounds one git operation of app.
+func (f *fetcher) deadline(ctx context.Context, app App) (context.Context, context.CancelFunc) {
+	t := time.Duration(app.Limits.GitTimeout)
+	if t <= 0 {
+		t = f.timeout
+	}
+	if t <= 0 {
+		t = DefaultGitTimeout
+	}
+	return context.WithTimeoutCause(ctx, t, fmt.Errorf("%w after %s", errGitTimeout, t))
+}
+
+// errGitTimeout is the cause of a git operation cut by its deadline.
+var errGitTimeout = errors.New("git server did not answer")
 
 var hexRevision = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
@@ -57,15 +80,22 @@ func (f *fetcher) Resolve(ctx context.Context, app App) (Revision, error) {
 	if hexRevision.MatchString(app.Revision) {
 		return Revision{Commit: plumbing.NewHash(app.Revision)}, nil
 	}
+	ctx, cancel := f.deadline(ctx, app)
+	defer cancel()
 	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{app.Repo}})
 	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: app.Credentials.GoGit()})
 	if err != nil {
-		return Revision{}, gitError(app, "listing refs of", err)
+		return Revision{}, gitError(ctx, app, "listing refs of", err)
 	}
 	want := map[plumbing.ReferenceName]bool{
 		plumbing.NewBranchReferenceName(app.Revision): true,
 		plumbing.NewTagReferenceName(app.Revision):    true,
 		plumbing.ReferenceName(app.Revision):          true,
+	}
+	for _, r := range refs {
+		if r.Type() == plumbing.SymbolicReference && want[r.Name()] {
+			want[r.Target()] = true // HEAD → refs/heads/main
+		}
 	}
 	for _, r := range refs {
 		if want[r.Name()] && r.Type() == plumbing.HashReference {
@@ -82,6 +112,8 @@ func (f *fetcher) Fetch(ctx context.Context, app App, rev Revision) (*Source, er
 	mu, _ := f.locks.LoadOrStore(f.cachePath(app), &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
+	ctx, cancel := f.deadline(ctx, app)
+	defer cancel()
 	repo, err := f.open(app)
 	if err != nil {
 		return nil, err
@@ -94,7 +126,7 @@ func (f *fetcher) Fetch(ctx context.Context, app App, rev Revision) (*Source, er
 		err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: specs,
 			Auth: app.Credentials.GoGit(), Tags: git.NoTags, Force: true})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, gitError(app, "fetching", err)
+			return nil, gitError(ctx, app, "fetching", err)
 		}
 	}
 	commit, err := commitOf(repo, rev.Commit)
@@ -173,7 +205,10 @@ func readTree(commit *object.Commit) (map[string][]byte, error) {
 
 // gitError classifies a go-git error: everything is operational (exit 1) except a repository
 // that does not exist, with a hint on what to check.
-func gitError(app App, doing string, err error) error {
+func gitError(ctx context.Context, app App, doing string, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, errGitTimeout) {
+		err = cause // go-git reports the cancelled request; say why it was cancelled
+	}
 	err = fmt.Errorf("%s %s: %w", doing, redact.URL(app.Repo), err)
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
@@ -182,4 +217,23 @@ func gitError(app App, doing string, err error) error {
 		return errdefs.WithHint(errdefs.NotFound(err), "check the app's repo URL")
 	}
 	return errdefs.WithHint(errdefs.Unavailable(err), "check that the repository is reachable from the reconciler")
+}
+
+// Files returns the files of repoURL at ref (default: the remote's HEAD), for remote Kustomize
+// bases on allowed hosts (render.GitFetcher): the same cache and deadlines as the apps', no
+// credentials.
+func (f *fetcher) Files(ctx context.Context, repoURL, ref string) (map[string][]byte, error) {
+	if ref == "" {
+		ref = "HEAD"
+	}
+	app := App{Name: "remote", Repo: repoURL, Revision: ref}
+	rev, err := f.Resolve(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	src, err := f.Fetch(ctx, app, rev)
+	if err != nil {
+		return nil, err
+	}
+	return src.Files, nil
 }

@@ -140,6 +140,9 @@ func (r *Reconciler) writeState(ctx context.Context, app string, version *string
 	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || errors.Is(err, errStale) {
 		return "", fencedError("the history of app "+app, err)
 	}
+	if lost := lostLeadDuring(ctx, "the history of app "+app, err); lost != nil {
+		return "", lost
+	}
 	return out, err
 }
 
@@ -208,6 +211,18 @@ func encodeState(cm *corev1.ConfigMap, st *State) error {
 // fencedError says which write was refused and why the sync stops.
 func fencedError(what string, err error) error {
 	return errdefs.WithHint(errdefs.Conflict(fmt.Errorf("%w: %s changed since this sync read it (%v); another replica leads now, or another sync of the app ran: nothing was overwritten",
+		ErrFenced, what, err)), "nothing to do: the replica that leads now finishes the app's sync; retry the trigger to see its result")
+}
+
+// lostLeadDuring is the error of a conditional write of what that ended because this replica
+// lost the lead while it was in flight (its answer never read): ErrFenced, since the write was
+// conditioned on the version this sync read and so cannot have overwritten the new leader's.
+// It returns nil when ctx did not end for that reason.
+func lostLeadDuring(ctx context.Context, what string, err error) error {
+	if err == nil || ctx.Err() == nil || !errors.Is(context.Cause(ctx), errLostLead) {
+		return nil
+	}
+	return errdefs.WithHint(errdefs.Conflict(fmt.Errorf("%w: this replica lost the leader lease while writing %s (%v); the write was conditional on the version this sync read, so nothing was overwritten",
 		ErrFenced, what, err)), "nothing to do: the replica that leads now finishes the app's sync; retry the trigger to see its result")
 }
 

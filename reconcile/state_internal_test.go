@@ -1,9 +1,13 @@
 package reconcile
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
@@ -105,5 +109,29 @@ func TestRollbackTarget(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("RollbackTarget(%v) = %q, %v; want %q", tc.to, got, err, tc.want)
 		}
+	}
+}
+
+// TestLostLeadDuring: a write whose answer was never read because this replica lost the lead
+// is reported as fenced (exit 4), not as an interruption; a write cancelled for another reason
+// (a drain, the caller) is not dressed up as fenced.
+func TestLostLeadDuring(t *testing.T) {
+	writeErr := errors.New("unexpected error when reading response body: context canceled")
+	lost, cancelLost := context.WithCancelCause(context.Background())
+	cancelLost(errLostLead)
+	drained, cancelDrained := context.WithCancelCause(context.Background())
+	cancelDrained(errors.New("draining"))
+
+	err := lostLeadDuring(lost, "the inventory of app web", writeErr)
+	if !errors.Is(err, ErrFenced) || exitcode.Code(err) != 4 || !strings.Contains(err.Error(), "fenced: this replica lost the leader lease while writing the inventory of app web") {
+		t.Errorf("lost lead: %v (exit %d); want fenced, exit 4", err, exitcode.Code(err))
+	}
+	for name, ctx := range map[string]context.Context{"drained": drained, "live": context.Background()} {
+		if err := lostLeadDuring(ctx, "the inventory of app web", writeErr); err != nil {
+			t.Errorf("%s: %v; want nil (not fenced)", name, err)
+		}
+	}
+	if err := lostLeadDuring(lost, "the inventory of app web", nil); err != nil {
+		t.Errorf("no write error: %v; want nil", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/reconcile/api"
+	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
 // Result is what one sync did. It is the wire type of the HTTP API and of the history.
@@ -41,6 +42,8 @@ type SyncOptions struct {
 	Restart bool
 	// Adopt takes over existing objects that are unlabelled or another app's.
 	Adopt bool
+	// ForcePrune lets a sync prune more than the app's limits.maxPrune share of its inventory.
+	ForcePrune bool
 	// DryRun stops after the diff: Result.Objects carry diffs, nothing is written.
 	DryRun bool
 	// NoWait returns after apply and prune, without waiting for health.
@@ -80,6 +83,7 @@ func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Resu
 	if opts.Revision != "" {
 		app.Revision = opts.Revision
 	}
+	app.Limits = app.Limits.Or(r.opts.Limits)
 	if opts.ID == "" {
 		opts.ID = newSyncID()
 	}
@@ -124,8 +128,17 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 		return err
 	}
 	inv, err := r.plan(ctx, app, rs, opts, res)
-	if err != nil || opts.DryRun {
+	if err != nil {
 		return err
+	}
+	pruning, err := r.planPrune(ctx, app, inv.refs, rs, opts.ForcePrune)
+	if err != nil {
+		return err
+	}
+	if opts.DryRun {
+		res.Objects = append(res.Objects, pruning.preview()...)
+		warn(res, pruning.warning())
+		return nil
 	}
 	if opts.Guard {
 		if err := r.guardNoop(ctx, app, opts, res); err != nil {
@@ -135,7 +148,7 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 	if err := r.markInFlight(ctx, app, opts, run); err != nil {
 		return err
 	}
-	if err := r.deploy(ctx, app, rs, inv, opts, run); err != nil {
+	if err := r.deploy(ctx, app, rs, inv, pruning, opts, run); err != nil {
 		return err
 	}
 	if opts.OnApplied != nil {
@@ -201,6 +214,14 @@ func joinMessage(a, b string) string {
 	return a + "; " + b
 }
 
+// warn adds a line to the result's message: what a successful sync did not do (a hook not run,
+// an object kept instead of pruned). An error replaces the message.
+func warn(res *Result, msg string) {
+	if msg != "" {
+		res.Message = joinMessage(res.Message, msg)
+	}
+}
+
 // guardNoop refuses a triggered sync that deploys nothing new, unless a poll of the same
 // revision deployed that change just before (see pollDeployed).
 func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, res *Result) error {
@@ -212,12 +233,15 @@ func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, r
 	if herr != nil || !pollDeployed(history, res.Revision, opts.ExpectImage) {
 		return err
 	}
-	res.Message = fmt.Sprintf("already deployed by the %s poll of this revision; waited for its health", history[0].Started.Format(time.RFC3339))
+	warn(res, fmt.Sprintf("already deployed by the %s sync of this revision; waited for its health", history[0].Started.Format(time.RFC3339)))
 	return nil
 }
 
 // prepare fetches and renders the app and runs the tenancy guard.
 func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*resource, error) {
+	if err := app.reservedNamespace(r.opts.Namespace); err != nil {
+		return nil, errdefs.WithHint(errdefs.Precondition(err), "give the app a namespace of its own; nothing was fetched or applied")
+	}
 	rev, err := r.git.Resolve(ctx, app)
 	if err != nil {
 		return nil, err
@@ -227,14 +251,20 @@ func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*reso
 	if err != nil {
 		return nil, err
 	}
-	rs, err := render(ctx, app, src, r.capabilities)
+	var caps *render.Capabilities
+	if app.Type == TypeHelm || app.Type == TypeAuto && render.Detect(src.Files, app.Path) == TypeHelm {
+		caps = r.capabilities()
+	}
+	out, err := renderApp(ctx, app, src, render.Options{Capabilities: caps, Git: r.git.Files, Isolation: r.opts.RenderIsolation})
 	if err != nil {
 		return nil, err
 	}
+	warn(res, hooksSkipped(out))
+	rs := resources(out)
 	if err := r.resolve(rs); err != nil {
 		return nil, err
 	}
-	if err := guardTenancy(app, rs); err != nil {
+	if err := guardTenancy(app, rs); err != nil && !(r.tenancyOff && errors.Is(err, ErrTenancy)) {
 		return nil, err
 	}
 	applyOrder(rs)
@@ -257,20 +287,18 @@ func (r *Reconciler) plan(ctx context.Context, app App, rs []*resource, opts Syn
 	if err := guardOwnership(app, rs, opts.Adopt); err != nil {
 		return nil, err
 	}
+	bindingsToNewRoles(rs)
 	res.Images = imageChanges(rs)
 	if err := r.dryRun(ctx, rs, previous); err != nil {
 		return nil, err
 	}
 	res.Objects = objectChanges(rs, opts.DryRun)
-	if opts.DryRun {
-		res.Objects = append(res.Objects, prunePreview(previous, rs)...)
-	}
 	return inv, nil
 }
 
 // deploy applies, restarts and prunes, keeping the inventory a superset of what exists. Each
 // step first checks that the sync may go on (stopped), and each inventory write is fenced.
-func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *inventory, opts SyncOptions, run *syncRun) error {
+func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *inventory, pruning *prunePlan, opts SyncOptions, run *syncRun) error {
 	res, previous := run.res, inv.refs
 	current := make([]ref, len(rs))
 	for i, x := range rs {
@@ -284,7 +312,15 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *i
 	if err := stopped(ctx); err != nil {
 		return err
 	}
-	if err := r.apply(ctx, rs); err != nil {
+	// Roles first: a RoleBinding to a Role of this sync is checked against it (bindingsToNewRoles).
+	roles, others := splitRoles(rs)
+	if err := r.apply(ctx, roles); err != nil {
+		return err
+	}
+	if err := stopped(ctx); err != nil {
+		return err
+	}
+	if err := r.apply(ctx, others); err != nil {
 		return err
 	}
 	if opts.Restart {
@@ -300,8 +336,9 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *i
 	if err := stopped(ctx); err != nil {
 		return err
 	}
-	pruned, kept, err := r.prune(ctx, app, previous, rs)
+	pruned, kept, err := r.prune(ctx, pruning)
 	res.Objects = append(res.Objects, pruned...)
+	warn(res, pruning.warning())
 	for i, x := range rs {
 		current[i] = x.fingerprint()
 	}

@@ -117,6 +117,8 @@ spec:
         image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
 `,
 		"charts/web/prod.yaml": "replicas: 2\n",
+		"charts/web/templates/migrate.yaml": "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate, annotations: {helm.sh/hook: pre-upgrade}}\n" +
+			"spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: example.com/migrate:v1}]}}}\n",
 	}
 	for _, tc := range []struct {
 		name   string
@@ -154,7 +156,10 @@ spec:
 			app.ValuesFiles = tc.values
 			for _, tag := range []string{"v1", "v2"} {
 				f.commit(tc.files(tag))
-				f.mustSync(app, reconcile.SyncOptions{ExpectImage: "example.com/web:" + tag})
+				res := f.mustSync(app, reconcile.SyncOptions{ExpectImage: "example.com/web:" + tag})
+				if hooks := "1 Helm hook(s) not run (hooks are not supported yet): Job/migrate (pre-upgrade)"; tc.name == "helm" && !strings.Contains(res.Message, hooks) {
+					t.Errorf("result message %q does not say %q", res.Message, hooks)
+				}
 				if got, want := f.readyImages(), map[string]int{"example.com/web:" + tag: 2}; !cmp.Equal(got, want) {
 					t.Errorf("%s: ready pods by image = %v, want %v", tag, got, want)
 				}

@@ -77,7 +77,8 @@ func wrap(op, ref string, err error) error {
 	return errdefs.WithHint(&Error{Op: op, Ref: ref, Kind: kind, Cause: cause(kind, err)}, hint)
 }
 
-// classify maps a transport, TLS or network error to a sentinel and the user's next step.
+// classify maps a transport, TLS or network error to a sentinel and the user's next step. The
+// hints say what happened; the command that called knows which of its flags fix it and adds that.
 func classify(err error) (hint string, kind error) {
 	var terr *transport.Error
 	var unknownCA x509.UnknownAuthorityError
@@ -89,13 +90,13 @@ func classify(err error) (hint string, kind error) {
 	// answer to the plain-http retry.
 	switch {
 	case errors.As(err, &unknownCA), errors.As(err, &certErr):
-		return "pass the registry's CA certificate with --ca-file (or CA_BUNDLE); --insecure skips verification", ErrUntrusted
+		return "the registry's certificate is signed by an authority this client does not trust", ErrUntrusted
 	case errors.As(err, &hostErr):
 		return "the certificate does not name this host; use the registry's real host name", ErrUntrusted
 	case errors.As(err, &terr):
 		return classifyStatus(terr)
 	case errors.Is(err, context.DeadlineExceeded):
-		return "the registry did not answer in time; check it is up, or raise --timeout", ErrUnavailable
+		return "the registry did not answer in time; check it is up", ErrUnavailable
 	case errors.As(err, &opErr), errors.As(err, &netErr):
 		return "check the registry host and port and that it is reachable from here", ErrUnavailable
 	}
@@ -122,7 +123,7 @@ func classifyStatus(terr *transport.Error) (hint string, kind error) {
 	return "", nil
 }
 
-const authHint = "check --registry-user and --registry-password-file (or CI_REGISTRY_USER / CI_REGISTRY_PASSWORD, or docker login) and the account's permissions on the repository"
+const authHint = "check the registry credentials and the account's permissions on the repository"
 
 // cause keeps the detail that helps: the registry's own message, without the request URL (which
 // the Ref already names).

@@ -169,11 +169,11 @@ func (c *Client) Plan(ctx context.Context, src *Source, dest string, tags []stri
 	p.Mode = p.mode()
 	if len(clashes) > 0 && !o.force {
 		return nil, errdefs.WithHint(fmt.Errorf("%w: %s: %s, not %s; nothing was pushed", ErrTagExists, repo, strings.Join(clashes, ", "), p.Digest),
-			"tags are immutable: push under a new tag (the commit SHA), or pass --force to move it")
+			"tags are immutable: push under a new tag (the commit SHA)")
 	}
 	if !p.Changes() {
 		return p, errdefs.WithHint(fmt.Errorf("%w: %s already points at %s; nothing was pushed", ErrUnchanged, p.tagList(), p.Digest),
-			"build and push a new commit, or pass --allow-noop to accept")
+			"build and push a new commit")
 	}
 	return p, nil
 }

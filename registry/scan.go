@@ -106,7 +106,7 @@ func (c *Client) RequireScan(ctx context.Context, image string, o ScanOptions) (
 	}
 	if len(bad) > 0 {
 		return reports, errdefs.WithHint(fmt.Errorf("%w in %s at or above %s: %s", ErrVulnerable, ref, fail, strings.Join(bad, "; ")),
-			"fix or upgrade the vulnerable packages and push a new build, or raise --require-scan=SEVERITY")
+			"fix or upgrade the vulnerable packages and push a new build")
 	}
 	return reports, nil
 }
@@ -232,8 +232,8 @@ func (h *harborClient) timeout(ctx context.Context, last ScanReport) error {
 	if status == "" {
 		status = "not started"
 	}
-	return errdefs.WithHint(fmt.Errorf("%w: waiting for the scan of %s@%s (status %s): %v", ErrScan, h.ref, shortDigest(last.Digest), status, ctx.Err()),
-		"check the scanner in Harbor, or raise --scan-timeout")
+	return errdefs.WithHint(fmt.Errorf("%w: waiting for the scan of %s@%s (status %s): %w", ErrScan, h.ref, shortDigest(last.Digest), status, ctx.Err()),
+		"check the scanner in Harbor")
 }
 
 // report picks the vulnerability report of an artifact's overview (one per report MIME type;

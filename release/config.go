@@ -89,7 +89,7 @@ func LoadConfig(p string) (*Config, error) {
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("reading %s: %w", p, err)),
-				"write a "+DefaultConfigFile+" (see docs/release.md) or pass --config")
+				"write a "+DefaultConfigFile+" (see docs/release.md)")
 		}
 		return nil, errdefs.Invalid(fmt.Errorf("reading %s: %w", p, err))
 	}

@@ -321,6 +321,9 @@ func httpClient(caFile string) (*http.Client, error) {
 	return client, nil
 }
 
+// Pid is the server's process id (to read its /proc/PID/status).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Logs returns the server's log so far.
 func (s *Server) Logs() string {
 	b, _ := os.ReadFile(s.Log)

@@ -40,6 +40,7 @@ type options struct {
 	authorName  string
 	authorEmail string
 	retries     int
+	retryFor    time.Duration
 	git         gitflags.Options
 	cr          changeRequestFlags
 
@@ -68,7 +69,8 @@ func NewCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "commit message, a Go `TEMPLATE` over .Images, .Changes, .Files, .Branch (default: \"deploy: IMAGE:TAG\" with the changes and the CI pipeline)", EnvVars: []string{"TAGRELAY_MESSAGE"}, Destination: &o.message, Category: "Git"},
 		&cli.StringFlag{Name: "author-name", Usage: "commit author `NAME` (default: GITLAB_USER_NAME, GITHUB_ACTOR, tagrelay)", EnvVars: []string{"TAGRELAY_AUTHOR_NAME"}, Destination: &o.authorName, Category: "Git"},
 		&cli.StringFlag{Name: "author-email", Usage: "commit author `EMAIL` (default: GITLAB_USER_EMAIL, the GitHub noreply address, tagrelay@localhost)", EnvVars: []string{"TAGRELAY_AUTHOR_EMAIL"}, Destination: &o.authorEmail, Category: "Git"},
-		&cli.IntFlag{Name: "retries", Value: 10, Usage: "`N` times a push that lost a race with another pipeline is re-applied on the new tip and retried", EnvVars: []string{"TAGRELAY_RETRIES"}, Destination: &o.retries, Category: "Git"},
+		&cli.IntFlag{Name: "retries", Usage: "at most `N` times a push that lost a race with another pipeline is re-applied on the new tip and retried (default: as often as --retry-timeout allows; 0: never)", EnvVars: []string{"TAGRELAY_RETRIES"}, Destination: &o.retries, Category: "Git"},
+		&cli.DurationFlag{Name: "retry-timeout", Value: 10 * time.Minute, Usage: "retry a push that keeps losing races for up to `DURATION` (the wait between two attempts grows with the races lost, at random, so parallel pipelines spread out)", EnvVars: []string{"TAGRELAY_RETRY_TIMEOUT"}, Destination: &o.retryFor, Category: "Git"},
 	}
 	flags = append(flags, gitflags.Flags(&o.git)...)
 	flags = append(flags, o.cr.flags()...)
@@ -199,6 +201,8 @@ func (o *options) outcome(log *slog.Logger, err error) error {
 	switch {
 	case errors.Is(err, bump.ErrUnchanged):
 		return clirun.AcceptNoop(log, o.allowNoop, err, "the deploy would not change; build and push a new commit, or pass --allow-noop to accept")
+	case errors.Is(err, bump.ErrRaceLost):
+		return errdefs.WithHint(err, "other pipelines kept pushing to the branch; raise --retry-timeout (or --retries), or run again")
 	case errors.Is(err, bump.ErrImageNotFound):
 		return errdefs.WithHint(err, "check --image (matched by repository, exactly) and --file; images are never appended")
 	case errors.Is(err, bump.ErrPinnedDigest):

@@ -42,10 +42,14 @@ func runRemote(c *cli.Context, env *clirun.Env, o *options, log *slog.Logger, ta
 	}
 	remote := bump.Remote{URL: url, Branch: o.branch, Auth: creds.GoGit(), CABundle: ca, InsecureSkipTLS: o.tls.Insecure}
 	opts := CIPushOptions(env, o.message, o.authorName, o.authorEmail)
-	opts.Kind, opts.Retries, opts.DryRun, opts.Logger = kind, o.retries, o.dryRun, log
+	opts.Kind, opts.DryRun, opts.Logger = kind, o.dryRun, log
 	opts.CheckImage, opts.PinDigest = check, o.digest
-	if o.retries == 0 {
-		opts.Retries = -1
+	opts.Retries, opts.RetryTimeout = o.retries, o.retryFor
+	switch {
+	case !c.IsSet("retries"):
+		opts.Retries = 0 // no bound on the count: --retry-timeout bounds the retries
+	case o.retries <= 0:
+		opts.Retries = -1 // --retries 0: never retry
 	}
 	if o.cr.enabled() {
 		opts.HeadBranch = cmp.Or(o.cr.headBranch, bump.HeadBranch(targets))
@@ -144,6 +148,6 @@ func (o *options) imageCheck(env *clirun.Env, log *slog.Logger, targets []bump.T
 		if o.waitFor <= 0 {
 			err = registryHint(err)
 		}
-		return d, err
+		return d, regflags.Hint(err)
 	}, nil
 }

@@ -130,17 +130,30 @@ func runMirror(c *cli.Context, env *clirun.Env, o *mirrorOptions) error {
 			log.Error("writing the result", "error", emitErr)
 		}
 	}
+	err = clirun.AcceptNoop(log, o.allowNoop, o.hint(err), "nothing to mirror; pass --allow-noop (or TAGRELAY_ALLOW_NOOP=true) to accept, e.g. in scheduled jobs")
+	if err != nil {
+		return err
+	}
+	return env.Emit(&o.common, res, describeMirror(res), mirrorOutputs(res))
+}
+
+// hint gives the mirror's errors the flags that fix them; the mirror package says what happened.
+func (o *mirrorOptions) hint(err error) error {
 	switch {
 	case errors.Is(err, mirror.ErrNonFastForward):
 		return errdefs.WithHint(err, "re-run with --force to overwrite them (each still only if unchanged since planned)")
 	case errors.Is(err, mirror.ErrLFSPointers):
 		return errdefs.WithHint(err, "pass --lfs (or TAGRELAY_LFS=true) to copy the LFS objects from the source's LFS server to the destination's")
+	case errors.Is(err, mirror.ErrPruneScope):
+		return errdefs.WithHint(err, "add --all and/or --tags to --prune")
+	case errors.Is(err, mirror.ErrRefDeleted):
+		return err // raced with the source: the library's "run again" is the step
+	case errors.Is(err, mirror.ErrRefNotFound) && len(o.refs.Value()) == 0 && !o.all && !o.tags:
+		return errdefs.WithHint(err, "pass --ref BRANCH or --all")
+	case errors.Is(err, mirror.ErrRefNotFound):
+		return errdefs.WithHint(err, "check --ref (a branch or tag name of the source)")
 	}
-	err = clirun.AcceptNoop(log, o.allowNoop, err, "nothing to mirror; pass --allow-noop (or TAGRELAY_ALLOW_NOOP=true) to accept, e.g. in scheduled jobs")
-	if err != nil {
-		return err
-	}
-	return env.Emit(&o.common, res, describeMirror(res), mirrorOutputs(res))
+	return err
 }
 
 // remote turns one side's flags into a mirror.Remote; credentials embedded in the URL are split

@@ -146,7 +146,7 @@ func TestMirrorCommandBadInput(t *testing.T) {
 		msg  string
 	}{
 		{"no source", []string{"mirror", "--dest", dstURL, "--cache-dir", p.cache}, 2, "tagrelay: no source repository given; pass --source URL (or GIT_INPUT_URL)"},
-		{"unknown ref", append(append([]string(nil), p.args...), "--ref", "nope"), 4, "nope is not a branch or tag of the source (branches: main)"},
+		{"unknown ref", append(append([]string(nil), p.args...), "--ref", "nope"), 4, "nope is not a branch or tag of the source (branches: main); check --ref (a branch or tag name of the source)"},
 		{"unreachable source", []string{"mirror", "--source", "http://127.0.0.1:1/x.git", "--dest", dstURL, "--cache-dir", p.cache}, 1, "reaching source http://127.0.0.1:1/x.git"},
 		{"wrong source credentials", []string{"mirror", "--source", srcURL, "--source-token-file", wrongFile, "--dest", dstURL, "--dest-token", mirrorDstToken, "--cache-dir", p.cache}, 1, "source " + srcURL + ": authentication failed"},
 		{"wrong destination credentials", []string{"mirror", "--source", srcURL, "--source-token", mirrorSrcToken, "--source-user", "reader", "--dest", dstURL, "--dest-token-file", wrongFile, "--cache-dir", p.cache}, 1, "destination " + dstURL + ": authentication failed"},
@@ -169,6 +169,24 @@ func TestMirrorCommandBadInput(t *testing.T) {
 				t.Errorf("destination changed (-before +after):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestMirrorCommandNoDefaultBranch: a source whose HEAD names no branch, and no --ref: the
+// library says so, the command names the flags; nothing is pushed.
+func TestMirrorCommandNoDefaultBranch(t *testing.T) {
+	t.Parallel()
+	p := newMirrorPair(t)
+	p.src.MustCommit(t, "ext/app", "dev", "seed", map[string]string{"a": "1\n"})
+	if _, err := p.src.Git("ext/app", "symbolic-ref", "HEAD", "refs/heads/gone"); err != nil {
+		t.Fatal(err)
+	}
+	r := p.run(t)
+	if want := "the source has no default branch (branches: dev); pass --ref BRANCH or --all"; r.Code != 4 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("exit %d, stderr %q; want 4 containing %q", r.Code, r.Stderr, want)
+	}
+	if refs := p.destRefs(t); len(refs) != 0 {
+		t.Errorf("destination refs = %v, want none", refs)
 	}
 }
 

@@ -71,7 +71,7 @@ func NewCommand(env *clirun.Env) *cli.Command {
 			"no-op, refused with exit 3 unless --allow-noop. Prints the digest; --dotenv and $GITHUB_OUTPUT get\n" +
 			"IMAGE, IMAGE_TAG, IMAGE_DIGEST.",
 		Flags:  append(flags, clirun.CommonFlags(&o.common)...),
-		Action: func(c *cli.Context) error { return runPush(c, env, o) },
+		Action: func(c *cli.Context) error { return hint(runPush(c, env, o)) },
 	}
 }
 
@@ -265,6 +265,22 @@ func runCheck(ctx context.Context, env *clirun.Env, log *slog.Logger, o *pushOpt
 // pushOutputs are the variables handed to the next CI job.
 func pushOutputs(image, tag, digest string) []clirun.KV {
 	return []clirun.KV{{Key: "IMAGE", Value: image}, {Key: "IMAGE_TAG", Value: tag}, {Key: "IMAGE_DIGEST", Value: digest}}
+}
+
+// hint gives the registry's errors the flags of push that fix them; the registry package says
+// what happened, without naming flags.
+func hint(err error) error {
+	switch {
+	case errors.Is(err, registry.ErrTagExists):
+		return errdefs.WithHint(err, "tags are immutable: push under a new tag (the commit SHA), or pass --force to move it")
+	case errors.Is(err, registry.ErrVulnerable):
+		return errdefs.WithHint(err, "fix or upgrade the vulnerable packages and push a new build, or raise --require-scan=SEVERITY")
+	case errors.Is(err, registry.ErrScan) && errors.Is(err, context.DeadlineExceeded):
+		return errdefs.WithHint(err, "check the scanner in Harbor, or raise --scan-timeout")
+	case errors.Is(err, registry.ErrUnavailable) && errors.Is(err, context.DeadlineExceeded):
+		return errdefs.WithHint(err, "the registry did not answer in time; check it is up, or raise --timeout")
+	}
+	return regflags.Hint(err)
 }
 
 func withSourceHint(err error) error {

@@ -15,8 +15,9 @@ import (
 )
 
 // harborAPI answers Harbor's artifact endpoint for project "team", repository "app": every
-// artifact has been scanned by Trivy and has two High and five Medium findings.
-func harborAPI(t *testing.T) *httptest.Server {
+// artifact has been scanned by Trivy (status: Success, or Running for a scan that never ends)
+// and has two High and five Medium findings.
+func harborAPI(t *testing.T, status string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ref, ok := strings.CutPrefix(r.URL.Path, "/api/v2.0/projects/team/repositories/app/artifacts/")
@@ -28,7 +29,7 @@ func harborAPI(t *testing.T) *httptest.Server {
 			"digest": ref, "manifest_media_type": "application/vnd.oci.image.manifest.v1+json",
 			"scan_overview": map[string]any{
 				"application/vnd.security.vulnerability.report; version=1.1": map[string]any{
-					"report_id": "0c9d4b6e", "scan_status": "Success", "severity": "High", "duration": 9,
+					"report_id": "0c9d4b6e", "scan_status": status, "severity": "High", "duration": 9,
 					"summary":          map[string]any{"total": 7, "fixable": 4, "summary": map[string]int{"High": 2, "Medium": 5}},
 					"scanner":          map[string]string{"name": "Trivy", "vendor": "Aqua Security", "version": "v0.50.1"},
 					"complete_percent": 100,
@@ -43,22 +44,26 @@ func harborAPI(t *testing.T) *httptest.Server {
 func TestPushRequireScan(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t, false)
-	harbor := harborAPI(t)
+	harbor, running := harborAPI(t, "Success"), harborAPI(t, "Running")
 	for _, tc := range []struct {
-		flag string
-		code int
-		msg  string
+		flag   string
+		harbor string
+		extra  []string
+		code   int
+		msg    string
 	}{
-		{"--require-scan", 0, ""}, // critical
-		{"--require-scan=medium", 4, "vulnerabilities found"},
-		{"--require-scan=HIGH", 4, "High findings (2 high, 5 medium)"},
-		{"--require-scan=severe", 2, "unknown severity"},
+		{"--require-scan", harbor.URL, nil, 0, ""}, // critical
+		{"--require-scan=medium", harbor.URL, nil, 4, "vulnerabilities found"},
+		{"--require-scan=HIGH", harbor.URL, nil, 4, "High findings (2 high, 5 medium); fix or upgrade the vulnerable packages and push a new build, or raise --require-scan=SEVERITY"},
+		{"--require-scan=severe", harbor.URL, nil, 2, "unknown severity"},
+		{"--require-scan=low", running.URL, []string{"--scan-timeout", "300ms"}, 4, "(status Running): context deadline exceeded; check the scanner in Harbor, or raise --scan-timeout"},
 	} {
 		t.Run(tc.flag, func(t *testing.T) {
 			t.Parallel()
 			tag := strings.NewReplacer("=", "-", "--", "").Replace(tc.flag)
-			r := runCLI(t, ciVars(), "push", "--source", regtest.Layout(t, regtest.Image(t, 128, 1)), "--dest", reg.Host+"/team/app", "--tag", tag,
-				tc.flag, "--harbor-url", harbor.URL, "--scan-interval", "1ms", "--output", "json")
+			args := append([]string{"push", "--source", regtest.Layout(t, regtest.Image(t, 128, 1)), "--dest", reg.Host + "/team/app", "--tag", tag,
+				tc.flag, "--harbor-url", tc.harbor, "--scan-interval", "1ms", "--output", "json"}, tc.extra...)
+			r := runCLI(t, ciVars(), args...)
 			if r.Code != tc.code || !strings.Contains(r.Stderr, tc.msg) {
 				t.Errorf("push %s = %d, stderr %q; want %d containing %q", tc.flag, r.Code, r.Stderr, tc.code, tc.msg)
 			}

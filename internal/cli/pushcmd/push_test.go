@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -399,17 +400,19 @@ func TestPushBadInput(t *testing.T) {
 		{"truncated OCI archive", ciVars(), []string{"--source", truncated, "--dest", dest}, 2,
 			[]string{"truncated.tar", "corrupt"}},
 		{"wrong password", nil, append([]string{"--source", good, "--dest", dest, "--tag", "v9", "--registry-user", robotUser, "--registry-password-file", wrongPw}, ca...), 1,
-			[]string{"authentication failed", "--registry-password-file"}},
+			[]string{"authentication failed", "check --registry-user and --registry-password-file"}},
 		{"tag clash", ciVars(), append([]string{"--source", good, "--dest", dest, "--tag", "v9", "--tag", "v1"}, ca...), 4,
-			[]string{"tag exists with another digest", "v1 is " + current, digestOf(t, img), "--force"}},
+			[]string{"tag exists with another digest", "v1 is " + current, digestOf(t, img), "or pass --force to move it"}},
 		{"same digest again", ciVars(), append([]string{"--source", good, "--dest", dest}, ca...), 3,
 			[]string{"image already pushed", "--allow-noop"}},
 		{"unreachable registry", ciVars(), []string{"--source", good, "--dest", "127.0.0.1:1/team/app"}, 1,
 			[]string{"registry unavailable", "reachable"}},
+		{"registry not answering", ciVars(), []string{"--source", good, "--dest", silentRegistry(t) + "/team/app", "--timeout", "2s"}, 1,
+			[]string{"registry unavailable", "did not answer in time", "raise --timeout"}},
 		{"CA mismatch", ciVars(), []string{"--source", good, "--dest", dest, "--tag", "v9", "--ca-file", other.CA.CertFile}, 1,
-			[]string{"TLS certificate not trusted", "--ca-file"}},
+			[]string{"TLS certificate not trusted", "pass the registry's CA certificate with --ca-file (or CA_BUNDLE)"}},
 		{"no CA", ciVars(), []string{"--source", good, "--dest", dest, "--tag", "v9"}, 1,
-			[]string{"TLS certificate not trusted", "--ca-file"}},
+			[]string{"TLS certificate not trusted", "pass the registry's CA certificate with --ca-file (or CA_BUNDLE)"}},
 		{"no tag anywhere", nil, []string{"--source", good, "--dest", dest}, 2,
 			[]string{"no tag given", "--tag"}},
 	} {
@@ -513,4 +516,32 @@ func TestPushCredentialsStayWithTheirRegistry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// silentRegistry is a TCP server that accepts connections and never answers, as a registry
+// behind a broken proxy does.
+func silentRegistry(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 64)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(conns)
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }

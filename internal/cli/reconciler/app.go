@@ -1,6 +1,6 @@
-// Package reconciler builds the tagrelay-reconciler command-line app: sync, diff, history,
-// rollback and serve over an apps config file. Each command maps its flags to one call of
-// package reconcile.
+// Package reconciler builds the tagrelay-reconciler command-line app: sync, diff, render,
+// history, rollback, rbac and serve over an apps config file. Each command maps its flags to
+// one call of package reconcile.
 package reconciler
 
 import (
@@ -30,9 +30,12 @@ func NewApp(env *clirun.Env) *cli.App {
 		Commands: []*cli.Command{
 			newSyncCommand(env),
 			newDiffCommand(env),
+			newRenderCommand(env),
 			newHistoryCommand(env),
 			newRollbackCommand(env),
 			newServeCommand(env),
+			newRBACCommand(env),
+			newRenderWorkerCommand(env),
 		},
 		Writer:          env.Stdout,
 		ErrWriter:       env.Stderr,
@@ -50,46 +53,85 @@ type clusterOptions struct {
 	namespace  string
 	cacheDir   string
 	jobs       int
+	limits     limitOptions
 }
 
 func clusterFlags(o *clusterOptions) []cli.Flag {
-	return append([]cli.Flag{
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "apps.yaml", Usage: "apps config `FILE`", EnvVars: []string{"TAGRELAY_CONFIG"}, Destination: &o.config, TakesFile: true},
+	return append(append([]cli.Flag{
 		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` (default: $KUBECONFIG, ~/.kube/config, or in-cluster)", EnvVars: []string{"KUBECONFIG"}, Destination: &o.kubeconfig, TakesFile: true},
 		&cli.StringFlag{Name: "context", Usage: "kubeconfig `CONTEXT`", EnvVars: []string{"TAGRELAY_CONTEXT"}, Destination: &o.kubectx},
-		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "tagrelay-system", Usage: "`NAMESPACE` of the apps' inventories, histories and the leader lease", EnvVars: []string{"TAGRELAY_NAMESPACE", "POD_NAMESPACE"}, Destination: &o.namespace},
-		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` of the incremental git cache (default: the user cache dir)", EnvVars: []string{"TAGRELAY_CACHE_DIR"}, Destination: &o.cacheDir, TakesFile: true},
 		&cli.IntFlag{Name: "jobs", Value: 16, Usage: "API requests in flight during a sync", EnvVars: []string{"TAGRELAY_JOBS"}, Destination: &o.jobs},
-	}, clirun.CommonFlags(&o.common)...)
+	}, configFlags(o)...), clirun.CommonFlags(&o.common)...)
 }
 
-// setup loads the config (resolving and registering the git credentials as secrets) and
-// connects to the cluster.
-func (o *clusterOptions) setup(env *clirun.Env) (*reconcile.Config, *reconcile.Reconciler, *slog.Logger, error) {
+// configFlags are the flags of the commands that need no cluster (render, rbac): the apps
+// config, the reconciler's namespace, the git cache and the limits.
+func configFlags(o *clusterOptions) []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "apps.yaml", Usage: "apps config `FILE`", EnvVars: []string{"TAGRELAY_CONFIG"}, Destination: &o.config, TakesFile: true},
+		&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "tagrelay-system", Usage: "the reconciler's `NAMESPACE`: the apps' inventories, histories and the leader lease (no app may target it)", EnvVars: []string{"TAGRELAY_NAMESPACE", "POD_NAMESPACE"}, Destination: &o.namespace},
+		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` of the incremental git cache (default: the user cache dir)", EnvVars: []string{"TAGRELAY_CACHE_DIR"}, Destination: &o.cacheDir, TakesFile: true},
+	}, limitFlags(&o.limits)...)
+}
+
+// loadConfig loads the config (resolving and registering the git credentials as secrets) and
+// checks that no app targets the reconciler's namespace.
+func (o *clusterOptions) loadConfig(env *clirun.Env) (*reconcile.Config, *slog.Logger, error) {
 	log, err := env.Begin(&o.common)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	// client-go logs through klog (leader election, throttling); send it where ours goes.
 	klog.SetSlogLogger(log)
 	cfg, err := reconcile.LoadConfig(o.config)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
+	}
+	if err := cfg.CheckNamespaces(o.namespace); err != nil {
+		return nil, nil, fmt.Errorf("config %s: %w", o.config, err)
 	}
 	if err := cfg.ResolveCredentials(env.Getenv); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	env.Redactor.Add(cfg.Secrets()...)
-	rest, err := o.restConfig()
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	if o.cacheDir == "" {
 		if dir, err := os.UserCacheDir(); err == nil {
 			o.cacheDir = filepath.Join(dir, "tagrelay", "reconciler")
 		}
 	}
-	r, err := reconcile.New(rest, reconcile.Options{Namespace: o.namespace, CacheDir: o.cacheDir, Jobs: o.jobs, Logger: log})
+	return cfg, log, nil
+}
+
+// options are the Reconciler's options from the flags. Helm templates run in a worker: this
+// binary's render-worker command.
+func (o *clusterOptions) options(log *slog.Logger) (reconcile.Options, error) {
+	limits, err := o.limits.limits()
+	if err != nil {
+		return reconcile.Options{}, err
+	}
+	iso, err := o.limits.isolation()
+	if err != nil {
+		return reconcile.Options{}, err
+	}
+	return reconcile.Options{Namespace: o.namespace, CacheDir: o.cacheDir, Jobs: o.jobs, Logger: log, Limits: limits,
+		RenderIsolation: iso}, nil
+}
+
+// setup loads the config and connects to the cluster.
+func (o *clusterOptions) setup(env *clirun.Env) (*reconcile.Config, *reconcile.Reconciler, *slog.Logger, error) {
+	cfg, log, err := o.loadConfig(env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rest, err := o.restConfig()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts, err := o.options(log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r, err := reconcile.New(rest, opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}

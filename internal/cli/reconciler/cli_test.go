@@ -19,7 +19,14 @@ import (
 	"github.com/tagrelay/tagrelay/internal/kubetest"
 )
 
-func TestMain(m *testing.M) { kubetest.Main(m) }
+// TestMain runs the tests on the shared cluster; started as `TEST render-worker` (the Helm
+// template worker every command starts from its own binary), the test binary is the worker.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == "render-worker" {
+		os.Exit(clirun.Main(reconciler.NewApp))
+	}
+	kubetest.Main(m)
+}
 
 const (
 	gitToken = "git-s3cret-token"

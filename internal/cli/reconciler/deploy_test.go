@@ -48,7 +48,7 @@ func TestDeployManifests(t *testing.T) {
 		}
 	}
 	sort.Strings(kinds)
-	want := []string{"ClusterRole/tagrelay-reconciler-apply", "ClusterRoleBinding/tagrelay-reconciler-apply",
+	want := []string{"ClusterRole/tagrelay-reconciler-discovery", "ClusterRoleBinding/tagrelay-reconciler-discovery",
 		"ConfigMap/tagrelay-reconciler-apps", "Deployment/tagrelay-reconciler",
 		"Namespace/tagrelay-system", "PodDisruptionBudget/tagrelay-reconciler", "Role/tagrelay-reconciler", "RoleBinding/tagrelay-reconciler",
 		"Service/tagrelay-reconciler", "ServiceAccount/tagrelay-reconciler"}

@@ -18,6 +18,7 @@ type syncOptions struct {
 	allowNoop   bool
 	restart     bool
 	adopt       bool
+	forcePrune  bool
 	dryRun      bool
 	noWait      bool
 	timeout     time.Duration
@@ -30,6 +31,7 @@ func newSyncCommand(env *clirun.Env) *cli.Command {
 		&cli.BoolFlag{Name: "allow-noop", Usage: "apply even when no container image changes (exit 0 with a warning instead of 3)", EnvVars: []string{"TAGRELAY_ALLOW_NOOP"}, Destination: &o.allowNoop},
 		&cli.BoolFlag{Name: "restart", Usage: "roll the app's Deployments, StatefulSets and DaemonSets after applying (kubectl.kubernetes.io/restartedAt)", EnvVars: []string{"TAGRELAY_RESTART"}, Destination: &o.restart},
 		&cli.BoolFlag{Name: "adopt", Usage: "take over existing objects that are unlabelled or another app's", EnvVars: []string{"TAGRELAY_ADOPT"}, Destination: &o.adopt},
+		&cli.BoolFlag{Name: "force-prune", Usage: "prune even when the sync removes more than --max-prune percent of the app's objects", EnvVars: []string{"TAGRELAY_FORCE_PRUNE"}, Destination: &o.forcePrune},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the diff and apply nothing", EnvVars: []string{"TAGRELAY_DRY_RUN"}, Destination: &o.dryRun},
 		&cli.BoolFlag{Name: "no-wait", Usage: "return after applying, without waiting for the workloads to be healthy", EnvVars: []string{"TAGRELAY_NO_WAIT"}, Destination: &o.noWait},
 		&cli.DurationFlag{Name: "timeout", Usage: "bound the wait for health (default: the app's timeout, 5m)", EnvVars: []string{"TAGRELAY_TIMEOUT"}, Destination: &o.timeout},
@@ -43,11 +45,13 @@ func newSyncCommand(env *clirun.Env) *cli.Command {
 			"tagrelay-reconciler sync --expect-image harbor.example/team/web:1a2b3c4d web\n" +
 			"tagrelay-reconciler sync --restart web",
 		Description: "A sync that changes no container image is refused (exit 3, nothing applied) unless --allow-noop or --restart.\n" +
-			"Objects outside the app's namespace, or cluster-scoped kinds it may not write, refuse the sync (exit 4, nothing applied).",
+			"Objects outside the app's namespace, cluster-scoped kinds it may not write, bindings to roles or subjects outside the app,\n" +
+			"workloads using a ServiceAccount that is not the app's, and pruning more than --max-prune percent of the app's objects\n" +
+			"refuse the sync (exit 4, nothing applied). Namespaces, CRDs, PVCs and PVs are never pruned unless the app allows it.",
 		Flags: append(flags, clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error {
 			return runSync(c, env, o.cluster, reconcile.SyncOptions{Trigger: reconcile.TriggerCLI, Guard: true,
-				ExpectImage: o.expectImage, AllowNoop: o.allowNoop, Restart: o.restart, Adopt: o.adopt,
+				ExpectImage: o.expectImage, AllowNoop: o.allowNoop, Restart: o.restart, Adopt: o.adopt, ForcePrune: o.forcePrune,
 				DryRun: o.dryRun, NoWait: o.noWait, Timeout: o.timeout})
 		},
 	}
@@ -104,6 +108,9 @@ func emitSync(env *clirun.Env, o clusterOptions, app reconcile.App, log *slog.Lo
 	}
 	if allowNoop && !api.AnyChanged(res.Images) {
 		log.Warn("no-op accepted (--allow-noop): no container image changed", "app", app.Name)
+	}
+	if res.Message != "" {
+		log.Warn(res.Message, "app", app.Name) // what the sync did not do: hooks not run, objects kept
 	}
 	return env.Emit(&o.common, res, res.Describe(dryRun), []clirun.KV{
 		{Key: "TAGRELAY_SYNC_STATUS", Value: string(res.Status)},

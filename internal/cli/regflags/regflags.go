@@ -4,6 +4,8 @@
 package regflags
 
 import (
+	"crypto/x509"
+	"errors"
 	"log/slog"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
 	"github.com/tagrelay/tagrelay/internal/clirun"
+	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/registry"
 )
 
@@ -94,4 +97,20 @@ func RegistryOf(ref string) string {
 		return ""
 	}
 	return r.Context().RegistryStr()
+}
+
+// Hint gives a registry error the flags of this group and of tlsflags that fix it: refused
+// credentials, and a certificate of an authority nobody trusts. The registry package says what
+// happened; the command knows its flags. Any other error passes through.
+func Hint(err error) error {
+	var hostErr x509.HostnameError
+	switch {
+	case errors.Is(err, registry.ErrUnauthorized):
+		return errdefs.WithHint(err, "check --registry-user and --registry-password-file (or CI_REGISTRY_USER / CI_REGISTRY_PASSWORD, or docker login) and the account's permissions on the repository")
+	case errors.Is(err, registry.ErrUntrusted) && !errors.As(err, &hostErr):
+		// A certificate for another host name is not fixed by trusting more: the library's hint
+		// (use the real host name) stays.
+		return errdefs.WithHint(err, tlsflags.UntrustedHint("registry"))
+	}
+	return err
 }

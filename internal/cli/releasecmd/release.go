@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -60,7 +61,7 @@ func NewCommand(env *clirun.Env) *cli.Command {
 			"A step already done (tag present, files at the tag, refs mirrored, image running) is not repeated,\n" +
 			"so an interrupted release can be run again; when every step was already done it exits 3.",
 		Flags:  append(flags, clirun.CommonFlags(&o.common)...),
-		Action: func(c *cli.Context) error { return run(c, env, o) },
+		Action: func(c *cli.Context) error { return regflags.Hint(run(c, env, o)) },
 	}
 }
 
@@ -82,6 +83,9 @@ func run(c *cli.Context, env *clirun.Env, o *options) error {
 		return clirun.Usagef("pass --yes to release without confirmation (or --dry-run to see the plan)", "no terminal to confirm the release on")
 	}
 	cfg, err := release.LoadConfig(o.config)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errdefs.WithHint(err, "write a "+release.DefaultConfigFile+" (see docs/release.md) or pass --config FILE")
+	}
 	if err != nil {
 		return err
 	}

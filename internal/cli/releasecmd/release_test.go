@@ -44,6 +44,8 @@ func TestReleaseConfirmation(t *testing.T) {
 	}{
 		{name: "bad version", tty: true, extra: []string{"--version", "latest"}, code: 2, want: "invalid version"},
 		{name: "no terminal", code: 2, want: "pass --yes"},
+		{name: "no config", extra: []string{"--yes", "--config", cfg + ".absent"}, code: 2,
+			want: "no such file or directory; write a .tagrelay.yaml (see docs/release.md) or pass --config FILE"},
 		{name: "answered no", tty: true, stdin: "n\n", code: 2, want: "release not confirmed"},
 		{name: "dry run", extra: []string{"--dry-run"}, code: 0, want: `values.yaml:3 ` + image + ` 0000000a -> v2.0.0`},
 	} {

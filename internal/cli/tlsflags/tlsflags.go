@@ -44,6 +44,12 @@ func Flags(o *Options) []cli.Flag {
 	}
 }
 
+// UntrustedHint is the next step for a certificate signed by an authority nobody trusts, from
+// server (the registry, the reconciler...), for the commands that have these flags.
+func UntrustedHint(server string) string {
+	return "pass the " + server + "'s CA certificate with --ca-file (or CA_BUNDLE); --insecure skips verification"
+}
+
 // Bundle returns the PEM of the extra certificate authorities, nil without any. It is read once.
 func (o *Options) Bundle(env *clirun.Env) ([]byte, error) {
 	if o.resolved {
