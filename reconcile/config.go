@@ -37,6 +37,10 @@ type Config struct {
 	Apps   []App  `json:"apps"`
 	// Projects are the server's tenants (config_project.go). Default: none (admin token only).
 	Projects Projects `json:"projects,omitempty"`
+	// DriftInterval is how often the server dry-runs each app's sync to mark drift (console,
+	// tagrelay_reconciler_out_of_sync); serve's --drift-interval wins. Negative disables.
+	// Default: 10m.
+	DriftInterval Duration `json:"driftInterval,omitempty"`
 }
 
 // App is one deployable: a path in a git repository, rendered into one namespace.

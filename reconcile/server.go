@@ -123,6 +123,9 @@ func NewServer(r *Reconciler, cfg *Config, opts ServerOptions) (*Server, error) 
 	if opts.GitLab != nil {
 		s.gitlab = newGitLabVerifier(*opts.GitLab)
 	}
+	if s.opts.Console.DriftInterval == 0 {
+		s.opts.Console.DriftInterval = time.Duration(cfg.DriftInterval)
+	}
 	if err := s.newConsole(); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -39,26 +40,27 @@ import (
 // ConsoleOptions configure the web console served at /.
 type ConsoleOptions struct {
 	// SessionKey signs the console's session cookies and CSRF tokens, at least 32 bytes; every
-	// replica needs the same. Default: derived from the admin token with HKDF-SHA256, so that
-	// replicas agree without another secret (changing the admin token then ends every session).
+	// replica needs the same one (deploy/ mounts it from a Secret). Default: random, made when the
+	// server starts: a restart then ends every session, and with several replicas a session
+	// holds only on the replica that made it (the leader answers the pages; a change of leader
+	// ends every session). It is not derived from the admin token: a session cookie would then
+	// let its holder test guesses of the admin token offline.
 	SessionKey []byte
 	// SecureCookies marks every cookie Secure, for a console behind a proxy that terminates
 	// TLS. Default: only the cookies of requests that came over TLS.
 	SecureCookies bool
 	// DriftInterval is how often the leader dry-runs each app's sync to find drift (OutOfSync,
-	// nothing applied). Default: 10m. Negative disables the check.
+	// nothing applied). Default: the apps file's driftInterval, else 10m. Negative disables the
+	// check.
 	DriftInterval time.Duration
 	// DriftJobs bounds the drift checks that run at once. Default: 2.
 	DriftJobs int
 }
 
-func (o *ConsoleOptions) fill(adminToken string) error {
+func (o *ConsoleOptions) fill() error {
 	if len(o.SessionKey) == 0 {
-		key, err := hkdf.Key(sha256.New, []byte(adminToken), nil, "tagrelay-reconciler console session key v1", 32)
-		if err != nil {
-			return err
-		}
-		o.SessionKey = key
+		o.SessionKey = make([]byte, 32)
+		rand.Read(o.SessionKey) // never fails (crypto/rand)
 	}
 	if len(o.SessionKey) < 32 {
 		return errdefs.WithHint(errdefs.Invalid(errors.New("the console's session key is shorter than 32 bytes")),
@@ -105,7 +107,7 @@ var _ console.Backend = (*Server)(nil)
 // newConsole sets up the console: NewServer calls it.
 func (s *Server) newConsole() error {
 	o := &s.opts.Console
-	if err := o.fill(s.opts.Token); err != nil {
+	if err := o.fill(); err != nil {
 		return err
 	}
 	credKey, err := hkdf.Key(sha256.New, o.SessionKey, nil, "tagrelay-reconciler console credential v1", 32)

@@ -38,9 +38,11 @@ type serveOptions struct {
 	sessionKey    string
 	secureCookies bool
 	driftInterval time.Duration
-	gitlabURL     string
-	gitlabAud     string
-	gitlabCAFile  string
+	// driftIntervalSet: --drift-interval or its variable was given (it then wins over apps.yaml)
+	driftIntervalSet bool
+	gitlabURL        string
+	gitlabAud        string
+	gitlabCAFile     string
 }
 
 func newServeCommand(env *clirun.Env) *cli.Command {
@@ -62,9 +64,9 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "tls-key", Usage: "PEM `FILE` of the HTTPS key; read again when it changes", EnvVars: []string{"TAGRELAY_TLS_KEY"}, Destination: &o.tlsKey, TakesFile: true},
 		&cli.StringFlag{Name: "peer-ca-file", Usage: "PEM `FILE` of the CA that signed the replicas' certificates, to forward to the leader over HTTPS (default: the --tls-cert chain)", EnvVars: []string{"TAGRELAY_PEER_CA_FILE"}, Destination: &o.peerCAFile, TakesFile: true},
 		&cli.StringFlag{Name: "metrics-listen", Usage: "`ADDR` serving /metrics alone (not on --listen), without a token", EnvVars: []string{"TAGRELAY_METRICS_LISTEN"}, Destination: &o.metricsListen},
-		&cli.StringFlag{Name: "session-key-file", Usage: "`FILE` holding the key (32 bytes or more) that signs the console's sessions; every replica needs the same (default: derived from the admin token with HKDF)", EnvVars: []string{"TAGRELAY_SESSION_KEY_FILE"}, Destination: &o.sessionKey, TakesFile: true},
+		&cli.StringFlag{Name: "session-key-file", Usage: "`FILE` holding the key (32 bytes or more) that signs the console's sessions; every replica needs the same (default: random per process: a restart or a new leader ends every session)", EnvVars: []string{"TAGRELAY_SESSION_KEY_FILE"}, Destination: &o.sessionKey, TakesFile: true},
 		&cli.BoolFlag{Name: "secure-cookies", Usage: "mark the console's cookies Secure on every request (behind a proxy that terminates TLS; with --tls-cert they are)", EnvVars: []string{"TAGRELAY_SECURE_COOKIES"}, Destination: &o.secureCookies},
-		&cli.DurationFlag{Name: "drift-interval", Value: 10 * time.Minute, Usage: "how often the leader dry-runs each app's sync to mark drift (OutOfSync, nothing applied; spread over the interval); 0 disables", EnvVars: []string{"TAGRELAY_DRIFT_INTERVAL"}, Destination: &o.driftInterval},
+		&cli.DurationFlag{Name: "drift-interval", Value: 10 * time.Minute, Usage: "how often the leader dry-runs each app's sync to mark drift (OutOfSync, nothing applied; spread over the interval, two at a time); 0 disables; wins over driftInterval in --config", EnvVars: []string{"TAGRELAY_DRIFT_INTERVAL"}, Destination: &o.driftInterval},
 		&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab `URL` whose CI id_tokens (JWT) the API accepts (the issuer; projects map them with gitlabProjects)", EnvVars: []string{"TAGRELAY_GITLAB_URL"}, Destination: &o.gitlabURL},
 		&cli.StringFlag{Name: "gitlab-audience", Usage: "`AUD` the id_tokens must carry (their aud in .gitlab-ci.yml)", EnvVars: []string{"TAGRELAY_GITLAB_AUDIENCE"}, Destination: &o.gitlabAud},
 		&cli.StringFlag{Name: "gitlab-ca-file", Usage: "PEM `FILE` of CAs to trust for --gitlab-url", EnvVars: []string{"TAGRELAY_GITLAB_CA_FILE"}, Destination: &o.gitlabCAFile, TakesFile: true},
@@ -77,8 +79,11 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		Description: "Every replica is ready and answers the API and the console (log in at / with the admin token or a project token);\n" +
 			"a follower forwards writes, and the console's pages, to the leader named in the Lease.\n" +
 			"On SIGTERM the leader stops polling, lets running syncs finish (--drain-timeout), then releases the Lease.",
-		Flags:  append(flags, clusterFlags(&o.cluster)...),
-		Action: func(c *cli.Context) error { return runServe(c.Context, env, o) },
+		Flags: append(flags, clusterFlags(&o.cluster)...),
+		Action: func(c *cli.Context) error {
+			o.driftIntervalSet = c.IsSet("drift-interval")
+			return runServe(c.Context, env, o)
+		},
 	}
 }
 
@@ -116,6 +121,9 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 		return err
 	}
 	log.Info("starting", "identity", s.Identity(), "apps", len(cfg.Apps), "projects", len(cfg.Projects), "leader-election", elect)
+	if elect && o.sessionKey == "" {
+		log.Warn("no --session-key-file: each replica signs console sessions with a key of its own, so a login holds until the lead moves (deploy/ mounts one key from a Secret)")
+	}
 	return o.serve(ctx, s, ln, log)
 }
 
@@ -205,9 +213,13 @@ func (o *serveOptions) serverOptions(env *clirun.Env) (reconcile.ServerOptions, 
 	opts := reconcile.ServerOptions{Token: token, Interval: o.interval, GitLabWebhookSecret: gitlabHook, GitHubWebhookSecret: githubHook,
 		AdvertiseURL: o.advertiseURL, DrainTimeout: o.drainTimeout,
 		HTTP:    reconcile.HTTPOptions{TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey},
-		Console: reconcile.ConsoleOptions{SecureCookies: o.secureCookies, DriftInterval: o.driftInterval}}
-	if o.driftInterval <= 0 {
+		Console: reconcile.ConsoleOptions{SecureCookies: o.secureCookies}}
+	switch {
+	case !o.driftIntervalSet: // the apps file's driftInterval, else the default
+	case o.driftInterval <= 0:
 		opts.Console.DriftInterval = -1 // 0 disables on the command line; the library's 0 is its default
+	default:
+		opts.Console.DriftInterval = o.driftInterval
 	}
 	if o.sessionKey != "" {
 		key, err := env.Secret("", o.sessionKey)
