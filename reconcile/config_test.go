@@ -43,6 +43,17 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// TestParseConfigDriftInterval: driftInterval sits at the top of the apps file; absent, it is 0
+// (the server's default); a negative one disables the drift check.
+func TestParseConfigDriftInterval(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 0, "driftInterval: 2m\n": 2 * time.Minute, "driftInterval: -1s\n": -time.Second} {
+		cfg, err := reconcile.ParseConfig([]byte(in + "apps:\n- {name: a, repo: r, namespace: n}\n"))
+		if err != nil || time.Duration(cfg.DriftInterval) != want {
+			t.Errorf("ParseConfig(%q): driftInterval %v, %v; want %v", in, cfg.DriftInterval, err, want)
+		}
+	}
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, yaml, want string }{

@@ -434,6 +434,11 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("the degraded pod's panel %q, want its crash loop and BackOff event", got)
 		}
 		w.shot(t, tab, "console-app-tree.png")
+		browsertest.Do(t, tab, chromedp.Navigate(w.url+"/apps/worker/events"), chromedp.WaitVisible(chromedp.CSS("table.events")))
+		if got := text(t, tab, "table.events"); !strings.Contains(got, "BackOff") {
+			t.Errorf("worker's events %q, want its BackOff", got)
+		}
+		w.shot(t, tab, "console-app-events.png")
 	})
 
 	t.Run("logs pane shows and follows log lines", func(t *testing.T) {
