@@ -75,11 +75,16 @@ func (o *ConsoleOptions) fill() error {
 	return nil
 }
 
+// maxPreviews bounds the console's dry runs that run at once; the others wait their turn.
+const maxPreviews = 4
+
 // serverConsole is the console's side of the server.
 type serverConsole struct {
 	c *console.Console
 	// credKey keys the MACs that bind sessions to their tokens (api.Principal.Credential).
 	credKey []byte
+	// previews bounds the console's dry runs (Diff tab, Sync dialog) that run at once.
+	previews chan struct{}
 	// views are the apps as the console shows them, by name; the map does not change.
 	views map[string]*appView
 
@@ -118,7 +123,7 @@ func (s *Server) newConsole() error {
 	if err != nil {
 		return err
 	}
-	ui := &serverConsole{c: c, credKey: credKey, views: make(map[string]*appView, len(s.apps)),
+	ui := &serverConsole{c: c, credKey: credKey, views: make(map[string]*appView, len(s.apps)), previews: make(chan struct{}, maxPreviews),
 		outOfSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tagrelay_reconciler_out_of_sync",
 			Help: "1 while the app's last drift check found that a sync would change objects, else 0."}, []string{"app"}),
 		driftChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagrelay_reconciler_drift_checks_total",
@@ -454,6 +459,14 @@ func (s *Server) Preview(ctx context.Context, p api.Principal, name string) (*ap
 	_, st, err := s.consoleApp(p, name)
 	if err != nil {
 		return nil, err
+	}
+	// a dry run fetches, renders and asks the API server: the pages' dry runs take turns, so
+	// that reloading a Diff tab cannot load the reconciler more than a few syncs do
+	select {
+	case s.ui.previews <- struct{}{}:
+		defer func() { <-s.ui.previews }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	state := st.cached()
 	v := s.ui.views[st.app.Name]
