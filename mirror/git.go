@@ -62,9 +62,6 @@ func newGit(o *Options) (*git, error) {
 		"GIT_ASKPASS=", "SSH_ASKPASS=",
 		"LC_ALL=C", "LANGUAGE=C", // stable messages: push --porcelain is parsed
 	)
-	if o.CAFile != "" {
-		env = append(env, "GIT_SSL_CAINFO="+o.CAFile)
-	}
 	if o.Insecure {
 		env = append(env, "GIT_SSL_NO_VERIFY=true")
 	}

@@ -73,6 +73,14 @@ func Sync(ctx context.Context, src, dst Remote, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if caBundle != nil {
+		path, done, err := gitCAFile(g.env, caBundle)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		g.env = append(g.env, "GIT_SSL_CAINFO="+path)
+	}
 	c, err := openCache(ctx, g, o.CacheDir, src.URL, o.Logger)
 	if err != nil {
 		return nil, err

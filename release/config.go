@@ -55,6 +55,9 @@ type MirrorConfig struct {
 	Dest   string   `yaml:"dest" json:"dest"`
 	Refs   []string `yaml:"refs,omitempty" json:"refs,omitempty"`
 	Tags   bool     `yaml:"tags,omitempty" json:"tags,omitempty"`
+	// LFS copies the Git LFS objects of the mirrored commits (tagrelay mirror --lfs); without
+	// it, commits holding LFS pointers are refused.
+	LFS bool `yaml:"lfs,omitempty" json:"lfs,omitempty"`
 	// SourceTokenEnv and DestTokenEnv name the environment variables holding the tokens.
 	SourceTokenEnv string `yaml:"sourceTokenEnv,omitempty" json:"sourceTokenEnv,omitempty"`
 	DestTokenEnv   string `yaml:"destTokenEnv,omitempty" json:"destTokenEnv,omitempty"`

@@ -47,10 +47,14 @@ func newMirrorStep(m MirrorConfig, o *Options) (step, error) {
 }
 
 func (s *mirrorStep) sync(ctx context.Context, dryRun bool) (*mirror.Result, error) {
-	return mirror.Sync(ctx, s.src, s.dst, mirror.Options{
-		Refs: s.cfg.Refs, Tags: s.cfg.Tags, DryRun: dryRun, CacheDir: s.o.MirrorCacheDir,
+	r, err := mirror.Sync(ctx, s.src, s.dst, mirror.Options{
+		Refs: s.cfg.Refs, Tags: s.cfg.Tags, LFS: s.cfg.LFS, DryRun: dryRun, CacheDir: s.o.MirrorCacheDir,
 		CAFile: s.o.MirrorCAFile, Insecure: s.o.GitInsecure, Logger: s.o.Logger,
 	})
+	if errors.Is(err, mirror.ErrLFSPointers) {
+		err = errdefs.WithHint(err, "set lfs: true on the mirror of "+s.cfg.Source+" in the release configuration to copy the LFS objects too")
+	}
+	return r, err
 }
 
 func (s *mirrorStep) plan(ctx context.Context) (StepResult, error) {

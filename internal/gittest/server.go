@@ -7,6 +7,7 @@
 package gittest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,7 @@ type options struct {
 	middleware func(http.Handler) http.Handler
 	root       string
 	addr       string
+	tls        *tls.Certificate
 }
 
 // Option configures a Server.
@@ -59,6 +61,9 @@ func WithMiddleware(mw func(http.Handler) http.Handler) Option {
 
 // WithRoot serves the bare repositories under dir instead of a new temporary directory.
 func WithRoot(dir string) Option { return func(o *options) { o.root = dir } }
+
+// WithTLS serves HTTPS with cert (e.g. regtest.NewCA's Server); URL then starts with https://.
+func WithTLS(cert tls.Certificate) Option { return func(o *options) { o.tls = &cert } }
 
 // WithAddr listens on addr (host:port) instead of a random port on 127.0.0.1.
 func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
@@ -114,6 +119,10 @@ func Start(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("listening on %s: %w", o.addr, err)
 	}
 	s.URL = "http://" + s.listener.Addr().String()
+	if o.tls != nil {
+		s.listener = tls.NewListener(s.listener, &tls.Config{Certificates: []tls.Certificate{*o.tls}, MinVersion: tls.VersionTLS12})
+		s.URL = "https://" + s.listener.Addr().String()
+	}
 	s.http = &http.Server{Handler: s.logged(s.authenticated(h)), ReadHeaderTimeout: 10 * time.Second}
 	go s.http.Serve(s.listener) //nolint:errcheck // returns ErrServerClosed on Close
 	return s, nil
