@@ -13,7 +13,7 @@ TAGS := urfave_cli_no_docs
 BINARIES := $(notdir $(wildcard cmd/*))
 STATICCHECK_VERSION := v0.7.0
 
-.PHONY: all build deps cluster test test-short demo bench lint clean release-binaries image publish-components
+.PHONY: all build deps cluster peers test test-short demo bench lint clean release-binaries image publish-components
 all: build
 
 build: ## static binaries into bin/
@@ -25,7 +25,11 @@ deps: ## system packages (apt-get when missing) and Go modules
 cluster: ## build the test cluster binaries (etcd, kube-apiserver, ..., kwok) once, cached
 	@hack/testcluster.sh build
 
-test: deps cluster ## every test, including the real-cluster ones
+peers: ## build Flux and Argo CD from the Go module proxy once, cached (the gitops tests run them)
+	@hack/peers.sh build flux
+	@hack/peers.sh build argocd
+
+test: deps cluster peers ## every test, including the real-cluster ones
 	$(GO) test -count=1 -timeout 30m ./...
 
 test-short: deps ## tests that need no cluster

@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
+	"github.com/tagrelay/tagrelay/internal/provenance"
 )
 
 // Remote is the git repository a bump is committed to.
@@ -40,8 +41,13 @@ type Remote struct {
 type PushOptions struct {
 	// Kind of the files; "" means KindAuto.
 	Kind Kind
-	// Message is a text/template over MessageData; "" means DefaultMessage.
+	// Message is a text/template over MessageData; "" means DefaultMessage. The provenance
+	// trailers follow it (CommitMessage).
 	Message string
+	// Source is the app commit the images were built from; with a Commit, the message ends with
+	// Tagrelay-Source-Commit (and Tagrelay-Source-Repo) trailers, so the reconciler knows the app
+	// commits a deploy carries. Default: none (Tagrelay-Image trailers only).
+	Source provenance.Source
 	// AuthorName and AuthorEmail sign the commit (author and committer). Default: tagrelay.
 	AuthorName, AuthorEmail string
 	// Retries bounds how many times a push that lost a race is re-applied on the new tip and
@@ -123,9 +129,12 @@ var ErrRaceLost = errdefs.Conflict(errors.New("push rejected: the branch kept mo
 // retries are exhausted.
 func Push(ctx context.Context, remote Remote, paths []string, targets []Target, opts PushOptions) (*Commit, error) {
 	opts = opts.withDefaults()
-	msgTmpl, err := template.New("message").Funcs(template.FuncMap{"join": strings.Join}).Parse(opts.Message)
+	msgTmpl, err := parseMessage(opts.Message)
 	if err != nil {
-		return nil, errdefs.Invalid(fmt.Errorf("parsing commit message template: %w", err))
+		return nil, err
+	}
+	if err := checkSource(opts.Source); err != nil {
+		return nil, err
 	}
 	log := opts.Logger.With("repo", remote.URL)
 	if opts.CheckImage != nil {
@@ -242,7 +251,7 @@ func pushOnce(ctx context.Context, remote Remote, paths []string, targets []Targ
 	if err != nil {
 		return c, fmt.Errorf("writing tree: %w", err)
 	}
-	if c.Message, err = renderMessage(msgTmpl, res, c.Branch); err != nil {
+	if c.Message, err = renderCommit(msgTmpl, res, targets, c.Branch, opts.Source); err != nil {
 		return c, err
 	}
 	sig := object.Signature{Name: opts.AuthorName, Email: opts.AuthorEmail, When: opts.Now()}

@@ -17,7 +17,7 @@ import (
 // templates is the ci-templates directory of this checkout, as the package reads it.
 var templates = os.DirFS("../ci-templates")
 
-var jobs = []string{"bump", "deploy", "mirror", "push", "release"}
+var jobs = []string{"bump", "deploy", "deploy-argocd", "deploy-flux", "mirror", "push", "release"}
 
 // GitLab's rules for a component project: https://docs.gitlab.com/ci/components/#directory-structure
 func TestComponentProjectLayout(t *testing.T) {
@@ -184,7 +184,7 @@ func TestJobRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writers := map[string]bool{"bump": true, "mirror": true, "deploy": true, "release": true}
+	writers := map[string]bool{"bump": true, "mirror": true, "deploy": true, "deploy-argocd": true, "deploy-flux": true, "release": true}
 	for _, name := range jobs {
 		job, err := citemplates.Resolve(include, ".tagrelay:"+name)
 		if err != nil {

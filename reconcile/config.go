@@ -11,6 +11,7 @@ import (
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/internal/gitauth"
+	"github.com/tagrelay/tagrelay/reconcile/notify"
 	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
@@ -99,6 +100,10 @@ type App struct {
 	// SourceRepo is the web URL (http or https) of the repository the app's images are built
 	// from: the console links an image tag that is a commit hash to that commit. Default: none.
 	SourceRepo string `json:"sourceRepo,omitempty"`
+	// Notify says where the results of the app's syncs go: commit statuses and merge request
+	// notes on GitLab, deployments and pull request comments on GitHub, a webhook, a chat (see
+	// package notify and notify_hook.go). Default: nowhere.
+	Notify *notify.Config `json:"notify,omitempty"`
 
 	// Credentials are the resolved git credentials (see Config.ResolveCredentials).
 	Credentials gitauth.Credentials `json:"-"`

@@ -143,6 +143,9 @@ func (a *App) validate() error {
 		}
 	}
 	errs = append(errs, a.Limits.validate("limits")...)
+	if err := a.Notify.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if a.Revision == "" {
 		a.Revision = "main"
 	}

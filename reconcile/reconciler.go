@@ -45,6 +45,9 @@ type Options struct {
 	// Identity names this process in the leader Lease, the logs and the history (Result.Replica).
 	// Default: NewIdentity().
 	Identity string
+	// Notifier is told when the syncs of apps with a notify: section start and end
+	// (notify_hook.go). Default: nil, nobody.
+	Notifier Notifier
 }
 
 // NewIdentity returns the hostname and a random suffix, as client-go's leader election examples

@@ -99,6 +99,7 @@ func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Resu
 		run.version = &v
 	}
 	err := r.sync(ctx, app, opts, run)
+	r.readProvenance(ctx, app, res) // a sync that failed before its plan: by the app's path
 	finish(res, err, opts.DryRun)
 	if !opts.DryRun && ctx.Err() == nil {
 		o := outcome{applied: run.applied, pinOver: opts.PinOver,
@@ -108,6 +109,7 @@ func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Resu
 			r.log.Warn("recording the sync in the history failed", "app", app.Name, "error", rerr)
 		}
 	}
+	r.notifyFinished(ctx, app, opts, res, err)
 	return res, err
 }
 
@@ -140,6 +142,7 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 		warn(res, pruning.warning())
 		return nil
 	}
+	r.readProvenance(ctx, app, res) // before OnApplied: a notifier's pending status needs them
 	if opts.Guard {
 		if err := r.guardNoop(ctx, app, opts, res); err != nil {
 			return err
@@ -148,6 +151,7 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 	if err := r.markInFlight(ctx, app, opts, run); err != nil {
 		return err
 	}
+	r.notifyStarted(app, opts, res)
 	if err := r.deploy(ctx, app, rs, inv, pruning, opts, run); err != nil {
 		return err
 	}

@@ -21,8 +21,9 @@ type Options struct {
 	Git         gitauth.Credentials
 	GitCABundle []byte
 	GitInsecure bool
-	// Bump carries the commit message and author of the bump. Kind, DryRun and CheckImage are
-	// the release's: the bump looks the released tag up in Registry before writing.
+	// Bump carries the commit message, author and source (the provenance trailers) of the bump.
+	// Kind, DryRun and CheckImage are the release's: the bump looks the released tag up in
+	// Registry before writing. Source is used only when it is Commit's full SHA.
 	Bump bump.PushOptions
 	// MirrorCacheDir keeps the mirrors' caches. Required when the configuration has mirrors.
 	MirrorCacheDir string

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tagrelay/tagrelay/bump"
+	"github.com/tagrelay/tagrelay/internal/provenance"
 )
 
 // bumpStep points the infra files at the released tag in one commit. Done when they already
@@ -24,11 +25,23 @@ type bumpStep struct {
 func (s *bumpStep) push(ctx context.Context, dryRun bool) (*bump.Commit, error) {
 	remote := bump.Remote{URL: s.cfg.Repo, Branch: s.cfg.Branch, Auth: s.o.Git.GoGit(), CABundle: s.o.GitCABundle, InsecureSkipTLS: s.o.GitInsecure}
 	opts := s.o.Bump
-	opts.DryRun, opts.Kind, opts.Logger = dryRun, bump.KindAuto, s.o.Logger
+	opts.DryRun, opts.Kind, opts.Logger, opts.Source = dryRun, bump.KindAuto, s.o.Logger, s.source()
 	if !dryRun {
 		opts.CheckImage = func(ctx context.Context, ref string) (string, error) { return s.o.Registry.Verify(ctx, ref, 0) }
 	}
 	return bump.Push(ctx, remote, s.cfg.Files, []bump.Target{{Image: s.image, Tag: s.tag}}, opts)
+}
+
+// source is the app commit the provenance trailers name: Bump.Source (the CI's commit) when it is
+// the released commit, none otherwise — releasing another commit than the pipeline's must not
+// credit the pipeline's.
+func (s *bumpStep) source() provenance.Source {
+	src := s.o.Bump.Source
+	if src.Commit != "" && !strings.HasPrefix(strings.ToLower(src.Commit), strings.ToLower(s.o.Commit)) {
+		s.o.Logger.Info("no Tagrelay-Source-Commit trailer: the released commit is not the pipeline's", "commit", s.o.Commit, "source", src.Commit)
+		return provenance.Source{}
+	}
+	return src
 }
 
 func (s *bumpStep) plan(ctx context.Context) (StepResult, error) {

@@ -1,5 +1,6 @@
 // Package fakegithub is an in-process GitHub REST API for tests: workflow_dispatch and its runs,
-// run jobs, repository_dispatch and pull requests, answering with the JSON of GitHub's API
+// run jobs, repository_dispatch, pull requests, deployments and their statuses, commit statuses,
+// the pull requests of a commit and issue comments, answering with the JSON of GitHub's API
 // documentation (testdata/) and recording every request for assertions. It serves under a
 // non-empty base path, as a GitHub Enterprise Server does (/api/v3), so a client pointed at
 // api.github.com or at the wrong path fails. See go-github's github_test.go setup for the shape.
@@ -12,6 +13,7 @@ import (
 	"embed"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +52,9 @@ type Config struct {
 	AppearAfter int
 	// Jobs of every run. Default: build (conclusion = the run's).
 	Jobs []Job
+	// Commits are the SHAs of the repository's commits: deployments and statuses are accepted on
+	// them, other SHAs are 422. AddPull adds the commits of a pull request. Default: none.
+	Commits []string
 	// Faults are answered before the API sees the request (paths below /api/v3), e.g. a 502 on
 	// /repos/*/*/actions/runs/* while a run is followed. Default: none.
 	Faults []apitest.Fault
@@ -70,6 +75,12 @@ type Server struct {
 	pulls    []map[string]any
 	events   []map[string]any
 	listings int
+
+	deployments        []map[string]any
+	deploymentStatuses []map[string]any
+	statuses           []map[string]any
+	comments           []map[string]any
+	commitPulls        map[string][]int // commit SHA → numbers of the pull requests containing it
 }
 
 type run struct {
@@ -104,7 +115,8 @@ func New(t testing.TB, cfg Config) *Server {
 	if cfg.Jobs == nil {
 		cfg.Jobs = []Job{{Name: "build", Conclusion: cfg.Conclusion}}
 	}
-	s := &Server{cfg: cfg, log: apitest.NewLog(BasePath + "/api/v3")}
+	cfg.Commits = slices.Clone(cfg.Commits)
+	s := &Server{cfg: cfg, log: apitest.NewLog(BasePath + "/api/v3"), commitPulls: map[string][]int{}}
 	for _, wf := range cfg.Workflows {
 		old := s.newRun(wf, "main", time.Now().Add(-time.Hour))
 		old.body["status"], old.body["conclusion"] = "completed", "success"
@@ -121,6 +133,14 @@ func New(t testing.TB, cfg Config) *Server {
 	mux.HandleFunc("POST "+repo+"/pulls", s.authed(s.createPull))
 	mux.HandleFunc("PATCH "+repo+"/pulls/{number}", s.authed(s.editPull))
 	mux.HandleFunc("POST "+repo+"/issues/{number}/labels", s.authed(s.addLabels))
+	mux.HandleFunc("POST "+repo+"/deployments", s.authed(s.createDeployment))
+	mux.HandleFunc("GET "+repo+"/deployments", s.authed(s.listDeployments))
+	mux.HandleFunc("POST "+repo+"/deployments/{id}/statuses", s.authed(s.createDeploymentStatus))
+	mux.HandleFunc("POST "+repo+"/statuses/{sha}", s.authed(s.setStatus))
+	mux.HandleFunc("GET "+repo+"/commits/{sha}/pulls", s.authed(s.listCommitPulls))
+	mux.HandleFunc("GET "+repo+"/issues/{number}/comments", s.authed(s.listComments))
+	mux.HandleFunc("POST "+repo+"/issues/{number}/comments", s.authed(s.createComment))
+	mux.HandleFunc("PATCH "+repo+"/issues/comments/{id}", s.authed(s.editComment))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
 	s.URL, _ = apitest.Serve(t, s.log.Wrap(apitest.NewFaults(BasePath+"/api/v3", cfg.Faults).Wrap(mux)), false)
 	s.URL += BasePath

@@ -1,5 +1,5 @@
 // Package fakegitlab is an in-process GitLab REST API (v4) for tests: the pipeline trigger,
-// pipeline, job and merge request endpoints tagrelay uses, answering with the JSON of GitLab's
+// pipeline, job, merge request, commit status and merge request note endpoints tagrelay uses, answering with the JSON of GitLab's
 // API documentation (testdata/) and recording every request for assertions. It serves under a
 // non-empty base path, as a GitLab behind a relative URL root does, so clients that drop the
 // base path fail. See go-github's github_test.go setup for the shape.
@@ -11,8 +11,13 @@ package fakegitlab
 import (
 	"embed"
 	"encoding/json"
+	"encoding/pem"
 	"maps"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +58,9 @@ type Config struct {
 	Jobs []Job
 	// Faults are answered before the API sees the request (paths below /api/v4). Default: none.
 	Faults []apitest.Fault
+	// Commits are the SHAs of the project's commits: commit statuses are accepted on them, other
+	// SHAs are 404. AddMergeRequest adds the commits of a merge request. Default: none.
+	Commits []string
 	// TLS serves HTTPS with a certificate of its own, trusted by no system: Server.CAFile is
 	// what a client must trust. Default: plain HTTP.
 	TLS bool
@@ -75,6 +83,11 @@ type Server struct {
 	pipelines map[int64]*pipeline
 	mrs       []map[string]any
 	nextID    int64
+	statuses  []map[string]any
+	commitMRs map[string][]int64         // commit SHA → iids of the merge requests containing it
+	notes     map[int64][]map[string]any // iid → notes, oldest first
+	nextNote  int64
+	srv       *httptest.Server
 }
 
 type pipeline struct {
@@ -85,6 +98,16 @@ type pipeline struct {
 // New starts a fake GitLab for the duration of a test.
 func New(t testing.TB, cfg Config) *Server {
 	t.Helper()
+	s, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake GitLab outside a test (make demo); Close stops it.
+func Start(cfg Config) (*Server, error) {
 	if cfg.ProjectID == 0 {
 		cfg.ProjectID = 42
 	}
@@ -100,7 +123,9 @@ func New(t testing.TB, cfg Config) *Server {
 	if cfg.Jobs == nil {
 		cfg.Jobs = []Job{{Name: "build", Stage: "build", Status: "success"}, {Name: "test", Stage: "test", Status: "success"}}
 	}
-	s := &Server{cfg: cfg, log: apitest.NewLog(BasePath + "/api/v4"), pipelines: map[int64]*pipeline{}, nextID: 1000}
+	cfg.Commits = slices.Clone(cfg.Commits)
+	s := &Server{cfg: cfg, log: apitest.NewLog(BasePath + "/api/v4"), pipelines: map[int64]*pipeline{}, nextID: 1000,
+		commitMRs: map[string][]int64{}, notes: map[int64][]map[string]any{}}
 	mux := http.NewServeMux()
 	api := BasePath + "/api/v4/projects/{project}"
 	mux.HandleFunc("POST "+api+"/trigger/pipeline", s.trigger)
@@ -110,12 +135,42 @@ func New(t testing.TB, cfg Config) *Server {
 	mux.HandleFunc("GET "+api+"/merge_requests", s.authed(s.listMRs))
 	mux.HandleFunc("POST "+api+"/merge_requests", s.authed(s.createMR))
 	mux.HandleFunc("PUT "+api+"/merge_requests/{iid}", s.authed(s.updateMR))
+	mux.HandleFunc("POST "+api+"/statuses/{sha}", s.authed(s.setStatus))
+	mux.HandleFunc("GET "+api+"/repository/commits/{sha}/statuses", s.authed(s.listStatuses))
+	mux.HandleFunc("GET "+api+"/repository/commits/{sha}/merge_requests", s.authed(s.commitMergeRequests))
+	mux.HandleFunc("GET "+api+"/merge_requests/{iid}/notes", s.authed(s.listNotes))
+	mux.HandleFunc("POST "+api+"/merge_requests/{iid}/notes", s.authed(s.createNote))
+	mux.HandleFunc("PUT "+api+"/merge_requests/{iid}/notes/{note}", s.authed(s.updateNote))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
 	})
-	s.URL, s.CAFile = apitest.Serve(t, s.log.Wrap(apitest.NewFaults(BasePath+"/api/v4", cfg.Faults).Wrap(mux)), cfg.TLS)
-	s.URL += BasePath
-	return s
+	h := s.log.Wrap(apitest.NewFaults(BasePath+"/api/v4", cfg.Faults).Wrap(mux))
+	if !cfg.TLS {
+		s.srv = httptest.NewServer(h)
+	} else {
+		s.srv = httptest.NewTLSServer(h)
+		dir, err := os.MkdirTemp("", "fakegitlab-")
+		if err != nil {
+			s.srv.Close()
+			return nil, err
+		}
+		s.CAFile = filepath.Join(dir, "ca.pem")
+		block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, block, 0o600); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.URL = s.srv.URL + BasePath
+	return s, nil
+}
+
+// Close stops the server and removes its CA file.
+func (s *Server) Close() {
+	s.srv.Close()
+	if s.CAFile != "" {
+		os.RemoveAll(filepath.Dir(s.CAFile))
+	}
 }
 
 // Requests returns the requests answered so far.

@@ -100,6 +100,8 @@ type SyncResult struct {
 	Objects  []ObjectChange `json:"objects,omitempty"`
 	Started  time.Time      `json:"started"`
 	Duration Duration       `json:"duration"`
+	// AppCommits are the app commits the deployed revision carries (see AppCommit), newest first.
+	AppCommits []AppCommit `json:"appCommits,omitempty"`
 }
 
 // Summary counts the objects of r by action.

@@ -92,13 +92,22 @@ func (d *demo) startReconciler() error {
     timeout: 2m
     auth: {username: oauth2, tokenFile: %s}
 `, app, d.git.RepoURL("internal/infra"), namespace, gitToken)
+	notify, err := d.startForge(dir)
+	if err != nil {
+		return err
+	}
+	apps += notify
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	config := filepath.Join(dir, "apps.yaml")
 	if err := os.WriteFile(config, []byte(apps), 0o600); err != nil {
 		return err
 	}
 	d.say("apps.yaml:\n%s", indent(apps))
 	rec, err := reconcilertest.Start(d.ctx, reconcilertest.Options{Binary: filepath.Join(d.bin, "tagrelay-reconciler"),
-		Config: config, Kubeconfig: d.kubeconfig, Namespace: sysNS, Dir: dir})
+		Config: config, Kubeconfig: d.kubeconfig, Namespace: sysNS, Dir: dir, Args: []string{"--listen", addr, "--external-url", "http://" + addr}})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,9 @@
 // kube-apiserver, controller-manager, scheduler, kwok as the kubelet) and tagrelay-reconciler
 // serving it. The app's commit is pushed, bumped into the infra repository, mirrored into the
 // internal one and deployed; every repeat is refused (exit 3); then `tagrelay release v1.0.0`
-// rolls the pods to the version and its repeat is refused. `make demo` builds the binaries into
+// rolls the pods to the version and its repeat is refused. The reconciler reports each deploy to
+// the app's forge (a fake GitLab): the demo ends with the app commit's recorded deploy/app
+// status, linking the reconciler's page of the app. `make demo` builds the binaries into
 // bin/ and runs this from the repository root; every process it starts is stopped when it ends,
 // fails or is interrupted.
 package main
@@ -25,6 +27,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/tagrelay/tagrelay/internal/fakegitlab"
 	"github.com/tagrelay/tagrelay/internal/gittest"
 	"github.com/tagrelay/tagrelay/internal/kubetest"
 	"github.com/tagrelay/tagrelay/internal/reconcilertest"
@@ -65,6 +68,7 @@ type demo struct {
 	kube       kubernetes.Interface
 	kubeconfig string
 	rec        *reconcilertest.Server
+	forge      *fakegitlab.Server
 	step       int
 	tmp        string
 	cleanup    []func() // run in reverse order when the demo ends
@@ -140,10 +144,12 @@ func (d *demo) run() (err error) {
 	}
 
 	d.section("A developer commits to the app on the external forge; tagrelay mirror brings it into the internal GitLab")
-	sha, err := d.appCommit()
+	commit, err := d.appCommit()
 	if err != nil {
 		return err
 	}
+	sha := commit[:8]
+	d.mergeRequest(commit)
 
 	d.section("The app's CI (internal GitLab): a multi-arch image (an OCI layout, linux/amd64 + linux/arm64), pushed under CI_COMMIT_SHORT_SHA=" + sha)
 	layout, err := d.appImage()
@@ -154,8 +160,9 @@ func (d *demo) run() (err error) {
 		return err
 	}
 
-	d.section("tagrelay bump: the infra files point at the commit's tag, one commit")
-	bump := []string{"bump", "--repo", d.git.RepoURL("team/infra"), "--file", "envs/prod/kustomization.yaml", "--image", image, "--tag", sha, "--insecure"}
+	d.section("tagrelay bump: the infra files point at the commit's tag, one commit with the app commit in its trailers")
+	bump := []string{"bump", "--repo", d.git.RepoURL("team/infra"), "--file", "envs/prod/kustomization.yaml", "--image", image, "--tag", sha, "--insecure",
+		"--source-commit", commit, "--source-repo", d.git.RepoURL("github/app")}
 	if err := d.want(0, "bump", bump...); err != nil {
 		return err
 	}
@@ -171,6 +178,9 @@ func (d *demo) run() (err error) {
 		return err
 	}
 	if err := d.showCluster(image + ":" + sha); err != nil {
+		return err
+	}
+	if err := d.showForge(commit, "success"); err != nil {
 		return err
 	}
 
@@ -209,6 +219,11 @@ func (d *demo) run() (err error) {
 		return err
 	}
 	d.say("exit code 3: nothing was written, nothing was rolled")
+
+	d.section("The app commit on the forge: the reconciler reported the deploy to it (deploy/" + app + ", linking its page of the app)")
+	if err := d.showForge(commit, "success"); err != nil {
+		return err
+	}
 	d.section("Done")
 	return nil
 }
@@ -217,7 +232,8 @@ func (d *demo) run() (err error) {
 func (d *demo) atEnd(f func()) { d.cleanup = append(d.cleanup, f) }
 
 // appCommit commits to the app repository on the "external" forge, mirrors it (branches and
-// tags) into the internal GitLab, and returns the short SHA the internal CI tags the image with.
+// tags) into the internal GitLab, and returns the commit (the internal CI tags the image with its
+// short SHA).
 func (d *demo) appCommit() (string, error) {
 	for _, r := range []string{"github/app", "internal/app"} {
 		if err := d.git.CreateRepo(r); err != nil {
@@ -241,7 +257,7 @@ func (d *demo) appCommit() (string, error) {
 	if err != nil || internal != commit {
 		return "", fmt.Errorf("internal/app main = %s (%v), want %s", internal, err, commit)
 	}
-	return commit[:8], nil
+	return commit, nil
 }
 
 // appImage writes the app's build output, an OCI image layout holding a two-platform index, as a

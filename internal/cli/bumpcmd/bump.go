@@ -43,6 +43,7 @@ type options struct {
 	retryFor    time.Duration
 	git         gitflags.Options
 	cr          changeRequestFlags
+	src         sourceFlags
 
 	// registry check
 	reg      regflags.Options
@@ -74,6 +75,7 @@ func NewCommand(env *clirun.Env) *cli.Command {
 	}
 	flags = append(flags, gitflags.Flags(&o.git)...)
 	flags = append(flags, o.cr.flags()...)
+	flags = append(flags, o.src.flags()...)
 	flags = append(flags,
 		&cli.BoolFlag{Name: "no-verify-image", Usage: "with --repo, do not check that the tag exists in the registry before committing", EnvVars: []string{"TAGRELAY_NO_VERIFY_IMAGE"}, Destination: &o.noVerify, Category: "Registry"},
 		&cli.DurationFlag{Name: "wait-for-image", Usage: "wait up to `DURATION` (10m) for the build to push the tag before bumping", EnvVars: []string{"TAGRELAY_WAIT_FOR_IMAGE"}, Destination: &o.waitFor, Category: "Registry"},
@@ -136,6 +138,13 @@ func run(c *cli.Context, env *clirun.Env, o *options) error {
 	return runLocal(env, o, log, targets, kind)
 }
 
+// localResult is the result of a local bump: the changes and the commit message to commit them
+// with.
+type localResult struct {
+	*bump.Result
+	Message string `json:"message"`
+}
+
 // runLocal edits files of a checkout in place.
 func runLocal(env *clirun.Env, o *options, log *slog.Logger, targets []bump.Target, kind bump.Kind) error {
 	root, paths, err := localPaths(o.files.Value())
@@ -156,10 +165,21 @@ func runLocal(env *clirun.Env, o *options, log *slog.Logger, targets []bump.Targ
 		diff := res.Diff() // also fills each file's Patch for --output json
 		return env.Emit(&o.common, res, diff, nil)
 	}
-	if err := bump.WriteFiles(root, res); err != nil {
+	src, err := o.src.source(log, targets, ciSource(env))
+	if err != nil {
 		return err
 	}
-	return env.Emit(&o.common, res, describeChanges(res), outputs(res, ""))
+	msg, err := o.src.writeLocalMessage(CIPushOptions(env, o.message, "", "").Message, res, targets, src)
+	if err != nil {
+		return err
+	}
+	if err := bump.WriteFiles(root, res); err != nil {
+		if o.src.writeMessage != "" {
+			os.Remove(o.src.writeMessage)
+		}
+		return err
+	}
+	return env.Emit(&o.common, localResult{res, msg}, describeChanges(res), outputs(res, ""))
 }
 
 // targets builds the requested changes from --image/--tag/--key and --set.

@@ -22,6 +22,9 @@ func runRemote(c *cli.Context, env *clirun.Env, o *options, log *slog.Logger, ta
 	if err := o.cr.validate(); err != nil {
 		return err
 	}
+	if o.src.writeMessage != "" {
+		return clirun.Usagef("drop --write-message: with --repo, bump commits itself", "--write-message given with --repo")
+	}
 	url, creds, err := o.git.Credentials(env, log, o.repo, o.tls.Insecure)
 	if err != nil {
 		return err
@@ -44,6 +47,9 @@ func runRemote(c *cli.Context, env *clirun.Env, o *options, log *slog.Logger, ta
 	opts := CIPushOptions(env, o.message, o.authorName, o.authorEmail)
 	opts.Kind, opts.DryRun, opts.Logger = kind, o.dryRun, log
 	opts.CheckImage, opts.PinDigest = check, o.digest
+	if opts.Source, err = o.src.source(log, targets, opts.Source); err != nil {
+		return err
+	}
 	opts.Retries, opts.RetryTimeout = o.retries, o.retryFor
 	switch {
 	case !c.IsSet("retries"):
@@ -86,8 +92,10 @@ func runRemote(c *cli.Context, env *clirun.Env, o *options, log *slog.Logger, ta
 	}{commit, change}, text, out)
 }
 
-// CIPushOptions are the commit message and author of a bump: the flags, else the CI's user and
-// the default message with a trailer naming the pipeline. tagrelay release commits the same way.
+// CIPushOptions are the commit message, author and source of a bump: the flags, else the CI's
+// user, the default message with a trailer naming the pipeline, and the CI's commit as the source
+// of the provenance trailers (CI_COMMIT_SHA and CI_PROJECT_URL, or GitHub's). tagrelay release
+// commits the same way.
 func CIPushOptions(env *clirun.Env, message, name, email string) bump.PushOptions {
 	if message == "" {
 		message = bump.DefaultMessage + ciTrailer(env)
@@ -96,6 +104,7 @@ func CIPushOptions(env *clirun.Env, message, name, email string) bump.PushOption
 		Message:     message,
 		AuthorName:  cmp.Or(name, env.Getenv("GITLAB_USER_NAME"), env.Getenv("GITHUB_ACTOR")),
 		AuthorEmail: cmp.Or(email, env.Getenv("GITLAB_USER_EMAIL"), githubNoreply(env.Getenv("GITHUB_ACTOR"))),
+		Source:      ciSource(env),
 	}
 }
 

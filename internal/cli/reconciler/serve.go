@@ -43,6 +43,7 @@ type serveOptions struct {
 	gitlabURL        string
 	gitlabAud        string
 	gitlabCAFile     string
+	notify           notifyOptions
 }
 
 func newServeCommand(env *clirun.Env) *cli.Command {
@@ -79,7 +80,7 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		Description: "Every replica is ready and answers the API and the console (log in at / with the admin token or a project token);\n" +
 			"a follower forwards writes, and the console's pages, to the leader named in the Lease.\n" +
 			"On SIGTERM the leader stops polling, lets running syncs finish (--drain-timeout), then releases the Lease.",
-		Flags: append(flags, clusterFlags(&o.cluster)...),
+		Flags: append(append(flags, notifyFlags(&o.notify)...), clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error {
 			o.driftIntervalSet = c.IsSet("drift-interval")
 			return runServe(c.Context, env, o)
@@ -90,6 +91,9 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	opts, err := o.serverOptions(env)
 	if err != nil {
+		return err
+	}
+	if err := o.notify.check(); err != nil {
 		return err
 	}
 	elect, err := o.elect(env)
@@ -120,6 +124,7 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 		ln.Close()
 		return err
 	}
+	defer o.notify.start(r, s, log)()
 	log.Info("starting", "identity", s.Identity(), "apps", len(cfg.Apps), "projects", len(cfg.Projects), "leader-election", elect)
 	if elect && o.sessionKey == "" {
 		log.Warn("no --session-key-file: each replica signs console sessions with a key of its own, so a login holds until the lead moves (deploy/ mounts one key from a Secret)")

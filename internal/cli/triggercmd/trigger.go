@@ -24,13 +24,15 @@ import (
 func NewCommand(env *clirun.Env) *cli.Command {
 	return &cli.Command{
 		Name:  "trigger",
-		Usage: "start the next stage (a GitLab pipeline, a GitHub workflow, a reconciler sync) and, with --wait, exit with its result",
+		Usage: "start the next stage (a GitLab pipeline, a GitHub workflow, a reconciler, Argo CD or Flux sync) and, with --wait, exit with its result",
 		Description: "With --wait the command exits with the result of what it started: 0 on success, 1 with the failed jobs\n" +
 			"and their URLs otherwise, 1 with the last status seen on --timeout. Tokens are never printed.",
 		Subcommands: []*cli.Command{
 			newGitLabCommand(env),
 			newGitHubCommand(env),
 			newReconcilerCommand(env),
+			newArgoCDCommand(env),
+			newFluxCommand(env),
 		},
 	}
 }
