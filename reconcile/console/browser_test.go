@@ -251,8 +251,14 @@ func text(t *testing.T, tab *browsertest.Tab, css string) string {
 // waitText waits until the element matching css contains want.
 func waitText(t *testing.T, tab *browsertest.Tab, css, want string) {
 	t.Helper()
+	waitTextFor(t, tab, css, want, waitFor)
+}
+
+// waitTextFor waits until the element matching css contains want.
+func waitTextFor(t *testing.T, tab *browsertest.Tab, css, want string, d time.Duration) {
+	t.Helper()
 	expr := fmt.Sprintf(`((document.querySelector(%q)||{}).textContent||"").includes(%q)`, css, want)
-	if err := browsertest.RunErr(tab, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(waitFor))); err != nil {
+	if err := browsertest.RunErr(tab, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(d))); err != nil {
 		t.Fatalf("waiting for %q in %s: %v (it says %q)", want, css, err, text(t, tab, css))
 	}
 }
@@ -490,9 +496,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := confirm(t, tab); !strings.Contains(got, "Applied") && !strings.Contains(got, "Succeeded") || !strings.Contains(got, "→ registry.example.com/alpha/web:"+webSHA2) {
 			t.Errorf("after Sync: %q, want Applied with the tag change", got)
 		}
-		waitText(t, tab, "#app-header", "Synced")
-		if imgs := w.readyImages(t, w.alpha, "web"); !slices.Equal(imgs, []string{"registry.example.com/alpha/web:" + webSHA2, "registry.example.com/alpha/web:" + webSHA2}) {
-			t.Errorf("after Sync: ready pods run %q, want 2 on %s", imgs, webSHA2)
+		waitTextFor(t, tab, "#app-header", "Synced", 2*waitFor) // the rollout's end, on a loaded machine
+		if want := webPods(webSHA2); !slices.Equal(w.readyImages(t, w.alpha, "web", want...), want) {
+			t.Errorf("after Sync: the ready pods do not run 2 on %s", webSHA2)
 		}
 		gen2 := w.generation(t, w.alpha, "web")
 		if gen2 == gen {
@@ -521,8 +527,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := confirm(t, tab); !strings.Contains(got, "Applied") && !strings.Contains(got, "Succeeded") {
 			t.Errorf("after Rollback: %q, want Applied", got)
 		}
-		if imgs := w.readyImages(t, w.alpha, "web"); !slices.Equal(imgs, []string{"registry.example.com/alpha/web:" + webSHA, "registry.example.com/alpha/web:" + webSHA}) {
-			t.Errorf("after Rollback: ready pods run %q, want 2 on %s", imgs, webSHA)
+		if want := webPods(webSHA); !slices.Equal(w.readyImages(t, w.alpha, "web", want...), want) {
+			t.Errorf("after Rollback: the ready pods do not run 2 on %s", webSHA)
 		}
 		waitText(t, tab, "#app-header", "pinned")
 		// a new server (a restarted pod) still has the pin: the page says pinned, the pods stay
@@ -530,8 +536,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		w.restart()
 		browsertest.Do(t, tab, chromedp.Navigate(w.url+"/apps/web"), chromedp.WaitVisible(chromedp.CSS("#app-header")))
 		waitText(t, tab, "#app-header", "pinned")
-		if imgs := w.readyImages(t, w.alpha, "web"); !slices.Equal(imgs, []string{"registry.example.com/alpha/web:" + webSHA, "registry.example.com/alpha/web:" + webSHA}) {
-			t.Errorf("after the restart: ready pods run %q, want 2 on %s", imgs, webSHA)
+		if want := webPods(webSHA); !slices.Equal(w.readyImages(t, w.alpha, "web", want...), want) {
+			t.Errorf("after the restart: the ready pods do not run 2 on %s", webSHA)
 		}
 		openDialog(t, tab, `#app-header a[href$="/unpin"]`)
 		if got := confirm(t, tab); !strings.Contains(got, "Unpin: done") {
@@ -588,6 +594,11 @@ func (w *world) metric(t *testing.T, series string) string {
 	return ""
 }
 
+// webPods is what web's two pods run once rolled to tag.
+func webPods(tag string) []string {
+	return []string{"registry.example.com/alpha/web:" + tag, "registry.example.com/alpha/web:" + tag}
+}
+
 // waitFor bounds the test's waits.
 const waitFor = 60 * time.Second
 
@@ -633,9 +644,9 @@ func (w *world) pods(t *testing.T, ns, app string) []string {
 
 // readyImages waits until the app's pods are its ready ones only (the old ones gone) and
 // returns their images.
-func (w *world) readyImages(t *testing.T, ns, app string) []string {
+func (w *world) readyImages(t *testing.T, ns, app string, want ...string) []string {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(2 * waitFor)
 	var imgs []string
 	for time.Now().Before(deadline) {
 		list, err := w.cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
@@ -651,8 +662,8 @@ func (w *world) readyImages(t *testing.T, ns, app string) []string {
 			}
 			imgs = append(imgs, kubetest.Image(p.Spec))
 		}
-		if all {
-			slices.Sort(imgs)
+		slices.Sort(imgs)
+		if all && (want == nil || slices.Equal(imgs, want)) { // mid-rollout, old and new pods are ready at once
 			return imgs
 		}
 		time.Sleep(200 * time.Millisecond)
