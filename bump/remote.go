@@ -72,6 +72,10 @@ type PushOptions struct {
 	// Default: no check.
 	CheckImage ImageCheck
 	PinDigest  bool
+	// RenderCheck, when set, proves the edit on the fetched tip before the commit is made (dry
+	// runs too): a bump whose new tag the render does not run is refused (ErrNotRendered) and
+	// nothing is pushed. Default: no check.
+	RenderCheck RenderCheck
 	// Logger receives progress; default: discard.
 	Logger *slog.Logger
 	// Now returns the commit time; default time.Now.
@@ -240,6 +244,9 @@ func pushOnce(ctx context.Context, remote Remote, paths []string, targets []Targ
 	log.Info("fetched", "branch", branch, "commit", base.String()[:12])
 	res, err := Plan(treeFS{root: tree}, paths, targets, opts.Kind)
 	c.Result = res
+	if err == nil && opts.RenderCheck != nil {
+		err = opts.RenderCheck(ctx, treeFS{root: tree}, res, targets)
+	}
 	if err != nil || opts.DryRun {
 		return c, err
 	}

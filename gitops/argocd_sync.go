@@ -54,6 +54,9 @@ func (a *ArgoCD) Sync(ctx context.Context, name string, o SyncOptions) (*Result,
 	rq := appQuery(o.AppNamespace)
 	rq.Set("refresh", "normal")
 	if err := a.get(ctx, appPath(name), rq, nil); err != nil {
+		if ctx.Err() != nil {
+			return nil, waitError(ctx, target, "Argo CD to refresh the application from git", "")
+		}
 		return nil, explain(target, err)
 	}
 	w, err := a.watch(ctx, name, o.AppNamespace)
@@ -116,7 +119,7 @@ func (a *ArgoCD) waitIdle(ctx context.Context, w *argoWatch, target string) (arg
 	if err != nil && errors.Is(err, context.DeadlineExceeded) {
 		_, desc := st.app.operationRunning()
 		return st, errdefs.WithHint(fmt.Errorf("%s: %w and did not finish in time: %s", target, ErrOperationRunning, desc),
-			"wait for it, terminate it (argocd app terminate-op), or raise --timeout")
+			"wait for it, terminate it (argocd app terminate-op), or allow more time")
 	}
 	if err != nil {
 		return st, explain(target, err)
@@ -277,7 +280,7 @@ func (a *ArgoCD) restart(ctx context.Context, name, target string, o SyncOptions
 		out.Workloads = append(out.Workloads, w)
 	}
 	if len(out.Workloads) == 0 {
-		return out, errdefs.WithHint(fmt.Errorf("%s: %w: no workload to restart", target, ErrImageNotDeployed), "check --expect-image")
+		return out, errdefs.WithHint(fmt.Errorf("%s: %w: no workload to restart", target, ErrImageNotDeployed), "check the expected images")
 	}
 	out.Pods = s.Pods
 	return out, nil
@@ -332,19 +335,19 @@ func explain(target string, err error) error {
 		// Argo CD answers 403 "permission denied" both for an application that does not exist and
 		// for one the token may not read or sync, so that a token cannot probe names.
 		return errdefs.WithHint(fmt.Errorf("%s: %w (Argo CD denies access to applications that do not exist and to those the token may not use): %w", target, ErrNotFound, err),
-			"check the application name (and --app-namespace), and that the token's role may get and sync it")
+			"check the application name (and its namespace), and that the token's role may get and sync it")
 	case errors.Is(err, ErrUnauthorized):
 		return errdefs.WithHint(fmt.Errorf("%s: Argo CD refused the token: %w", target, err),
 			"the token may be expired or revoked, or its role may not get and sync this application: create a new one (argocd account generate-token, or a project role token)")
 	case errors.Is(err, ErrNotFound):
-		return errdefs.WithHint(fmt.Errorf("%s: %w", target, err), "check the application name (and --app-namespace)")
+		return errdefs.WithHint(fmt.Errorf("%s: %w", target, err), "check the application name (and its namespace)")
 	case errors.Is(err, ErrNothingRolled), errors.Is(err, ErrImageNotDeployed), errors.Is(err, ErrRolloutFailed),
 		errors.Is(err, ErrOperationRunning), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return err
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return errdefs.WithHint(fmt.Errorf("%s: %w", target, err), "check --server and that Argo CD is reachable from the job")
+		return errdefs.WithHint(fmt.Errorf("%s: %w", target, err), "check the server URL and that Argo CD is reachable from the job")
 	}
 	return fmt.Errorf("%s: %w", target, err)
 }

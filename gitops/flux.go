@@ -206,9 +206,12 @@ func (f *Flux) request(ctx context.Context, path string, r ObjectRef, token stri
 // explain adds what was being done to an error, and the next step for a refused credential.
 func (f *Flux) explain(doing string, err error) error {
 	switch {
+	case isKubeStatus(err, http.StatusForbidden):
+		return errdefs.WithHint(fmt.Errorf("%s: the Kubernetes API denied it to the job's account: %w", doing, err),
+			"give the account (RBAC) get and patch on the Kustomization and its source, get on Deployments, StatefulSets and DaemonSets, list on pods")
 	case errors.Is(err, ErrUnauthorized):
 		return errdefs.WithHint(fmt.Errorf("%s: the Kubernetes API refused the credentials: %w", doing, err),
-			"check the kubeconfig's token and that its account may get, list and patch Flux's objects and list pods and workloads")
+			"the kubeconfig's token may be expired or revoked: give the job a valid one")
 	case errors.Is(err, ErrNotFound), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return err
 	}

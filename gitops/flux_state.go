@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -194,7 +195,9 @@ func (f *Flux) snapshot(ctx context.Context, ks fluxObject) (snapshot, error) {
 	return out, nil
 }
 
-func isNotFound(err error) bool {
-	ke, ok := err.(*KubeError)
-	return ok && ke.StatusCode == http.StatusNotFound
+func isNotFound(err error) bool { return isKubeStatus(err, http.StatusNotFound) }
+
+func isKubeStatus(err error, code int) bool {
+	var ke *KubeError
+	return errors.As(err, &ke) && ke.StatusCode == code
 }

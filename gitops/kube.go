@@ -43,6 +43,7 @@ type kube struct {
 	server string
 	http   *http.Client
 	auth   func(*http.Request)
+	secret string // the token or password, scrubbed from the server's messages
 }
 
 func newKube(cfg *KubeConfig) (*kube, error) {
@@ -71,7 +72,7 @@ func newKube(cfg *KubeConfig) (*kube, error) {
 	switch {
 	case cfg.Token != "":
 		tok := cfg.Token
-		k.auth = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+		k.auth, k.secret = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }, tok
 	case cfg.Username != "":
 		user, pw := cfg.Username, cfg.Password
 		k.auth = func(r *http.Request) { r.SetBasicAuth(user, pw) }
@@ -129,7 +130,10 @@ func (k *kube) do(ctx context.Context, method, path string, q url.Values, body [
 		if json.Unmarshal(b, &st) == nil && st.Message != "" {
 			ke.Reason, ke.Message = st.Reason, st.Message
 		} else {
-			ke.Message = strings.TrimSpace(string(b[:min(len(b), 200)]))
+			ke.Message = strings.ToValidUTF8(strings.TrimSpace(string(b[:min(len(b), 500)])), "")
+		}
+		if k.secret != "" {
+			ke.Message = strings.ReplaceAll(ke.Message, k.secret, "[REDACTED]")
 		}
 		return ke
 	}

@@ -51,7 +51,7 @@ func (r *Result) Describe() string {
 func waitError(ctx context.Context, target, what, state string) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return errdefs.WithHint(fmt.Errorf("%s: timed out waiting for %s; last state: %s: %w", target, what, orUnknown(state), ctx.Err()),
-			"raise --timeout, or look at the application: it goes on without us")
+			"allow more time, or look at the application: it goes on without us")
 	}
 	return fmt.Errorf("%s: waiting for %s: %w", target, what, ctx.Err())
 }

@@ -283,14 +283,14 @@ func nothingRolled(target, revision string, before, after snapshot, expect []Ima
 		}
 		return errdefs.WithHint(fmt.Errorf("%s: %w: %s already ran before the trigger (since %s) and no pod changed at %s",
 			target, ErrNothingRolled, joinImages(expect), since.UTC().Format(time.RFC3339), shortRev(revision)),
-			"push a new image tag, or re-run with --restart to roll the pods anyway")
+			"push a new image tag, or restart the workloads to roll the pods anyway")
 	}
 	if strings.Join(before.images(), ",") != strings.Join(after.images(), ",") {
 		return nil
 	}
 	return errdefs.WithHint(fmt.Errorf("%s: %w: %s changed no container image (running: %s)",
 		target, ErrNothingRolled, shortRev(revision), orUnknown(strings.Join(after.images(), ", "))),
-		"bump an image tag, or re-run with --restart to roll the pods anyway")
+		"bump an image tag, or restart the workloads to roll the pods anyway")
 }
 
 func joinImages(imgs []Image) string {

@@ -42,6 +42,9 @@ type Config struct {
 	// tagrelay_reconciler_out_of_sync); serve's --drift-interval wins. Negative disables.
 	// Default: 10m.
 	DriftInterval Duration `json:"driftInterval,omitempty"`
+	// Generators make more apps (generator.go): from a directory of app files, or from the
+	// directories of a git repository. Default: none.
+	Generators []Generator `json:"generators,omitempty"`
 }
 
 // App is one deployable: a path in a git repository, rendered into one namespace.
@@ -58,6 +61,8 @@ type App struct {
 	Type Type `json:"type,omitempty"`
 	// ValuesFiles are Helm values files, relative to Path, later ones winning.
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
+	// Set are Helm values in --set form ("image.tag=1.2.3"), applied after ValuesFiles.
+	Set []string `json:"set,omitempty"`
 	// Namespace is the destination: namespaced objects without a namespace go there, and
 	// objects in any other namespace are refused.
 	Namespace string `json:"namespace"`
@@ -100,6 +105,13 @@ type App struct {
 	// SourceRepo is the web URL (http or https) of the repository the app's images are built
 	// from: the console links an image tag that is a commit hash to that commit. Default: none.
 	SourceRepo string `json:"sourceRepo,omitempty"`
+	// RestartOnConfigChange restarts the Deployments, StatefulSets and DaemonSets that read a
+	// ConfigMap or Secret the sync changes (configref.go). Default: true; false only reports them.
+	RestartOnConfigChange *bool `json:"restartOnConfigChange,omitempty"`
+	// Hooks says whether the sync runs the hooks the app renders (Helm's helm.sh/hook, Argo CD's
+	// argocd.argoproj.io/hook; hooks.go): HooksRun (default) or HooksSkip, which every result
+	// then mentions.
+	Hooks HooksMode `json:"hooks,omitempty"`
 	// Notify says where the results of the app's syncs go: commit statuses and merge request
 	// notes on GitLab, deployments and pull request comments on GitHub, a webhook, a chat (see
 	// package notify and notify_hook.go). Default: nowhere.
@@ -107,6 +119,32 @@ type App struct {
 
 	// Credentials are the resolved git credentials (see Config.ResolveCredentials).
 	Credentials gitauth.Credentials `json:"-"`
+}
+
+// restartsOnConfigChange reports whether the app restarts workloads whose config changed.
+func (a App) restartsOnConfigChange() bool {
+	return a.RestartOnConfigChange == nil || *a.RestartOnConfigChange
+}
+
+// HooksMode says what a sync does with the app's hooks.
+type HooksMode string
+
+// The hook modes.
+const (
+	// HooksRun runs the hooks in their phases and waves (the default).
+	HooksRun HooksMode = "run"
+	// HooksSkip applies the app without its hooks; every result says which were skipped.
+	HooksSkip HooksMode = "skip"
+)
+
+// UnmarshalJSON implements json.Unmarshaler: only run and skip are valid.
+func (m *HooksMode) UnmarshalJSON(b []byte) error {
+	switch v := HooksMode(strings.Trim(string(b), `"`)); v {
+	case "", HooksRun, HooksSkip:
+		*m = v
+		return nil
+	}
+	return fmt.Errorf("invalid hooks %s (use run or skip)", b)
 }
 
 // Auth names the source of an app's git credentials.

@@ -79,6 +79,15 @@ func TestParseConfigErrors(t *testing.T) {
 		{"host with a scheme", "apps:\n- {name: a, repo: r, namespace: n, allowedHosts: ['https://github.com']}\n", `allowedHosts "https://github.com"`},
 		{"bad size", "apps:\n- {name: a, repo: r, namespace: n, limits: {maxRenderBytes: lots}}\n", "invalid size"},
 		{"bad max prune", "limits: {maxPrune: 150}\napps:\n- {name: a, repo: r, namespace: n}\n", "limits.maxPrune 150"},
+		{"generator with dir and git", "generators:\n- {dir: /d, git: {repo: r, directories: ['*']}, template: {name: '{{path}}'}}\n", "generator 1: set exactly one of dir and git"},
+		{"generator with neither", "generators:\n- {prune: true}\n", "generator 1: set exactly one of dir and git"},
+		{"dir generator with a template", "generators:\n- {dir: /d, template: {name: x}}\n", "template goes with git, not dir"},
+		{"git generator without placeholder", "generators:\n- {git: {repo: r, directories: ['*']}, template: {name: web, namespace: n}}\n", "template.name must contain a {{path...}} placeholder"},
+		{"git generator bad pattern", "generators:\n- {git: {repo: r, directories: ['[']}, template: {name: '{{path.basename}}'}}\n", `invalid pattern "["`},
+		{"git generator no patterns", "generators:\n- {git: {repo: r}, template: {name: '{{path.basename}}'}}\n", "list at least one pattern"},
+		{"git generator credentials in url", "generators:\n- {git: {repo: 'https://u:p@h/r.git', directories: ['*']}, template: {name: '{{path}}'}}\n", "git.repo must not carry credentials"},
+		{"bad hooks", "apps:\n- {name: a, repo: r, namespace: n, hooks: later}\n", `invalid hooks "later" (use run or skip)`},
+		{"bad restartOnConfigChange", "apps:\n- {name: a, repo: r, namespace: n, restartOnConfigChange: sometimes}\n", "restartOnConfigChange"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

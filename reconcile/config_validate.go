@@ -32,10 +32,11 @@ var protectedKinds = map[string]bool{"Namespace": true, "CustomResourceDefinitio
 // Validate checks every app, fills in defaults and checks that no two apps share a namespace
 // unless both say so.
 func (c *Config) Validate() error {
-	if len(c.Apps) == 0 {
-		return errdefs.WithHint(errdefs.Invalid(errors.New("no apps")), "list apps under apps:")
+	if len(c.Apps) == 0 && len(c.Generators) == 0 {
+		return errdefs.WithHint(errdefs.Invalid(errors.New("no apps")), "list apps under apps:, or generators:")
 	}
 	errs := c.Limits.validate("limits")
+	errs = append(errs, validateGenerators(c.Generators)...)
 	seen := map[string]bool{}
 	for i := range c.Apps {
 		a := &c.Apps[i]

@@ -6,11 +6,15 @@
 //	fetch    (source.go)    go-git, incremental bare cache; ls-remote first, fetch only new commits;
 //	                        every git operation has the app's gitTimeout
 //	render   (render.go)    package render: plain, Kustomize, Helm, within the app's limits (alias
-//	                        bombs, remote bases, time, bytes, objects); Helm hooks apart, not run
+//	                        bombs, remote bases, time, bytes, objects); Helm hooks apart
+//	hooks    (hooks*.go)    Helm and Argo CD hooks by phase and wave, delete policies, bounded
+//	waves    (waves.go)     objects applied by argocd.argoproj.io/sync-wave, each wave healthy first
+//	config   (configref.go) ConfigMaps/Secrets each workload reads; changed ones restart their readers
 //	guard    (guard*.go)    tenancy: every object in the app's namespace, cluster kinds only if
 //	                        allowed, bindings and ServiceAccounts only the app's, Pod Security
 //	plan     (plan.go)      live objects, server-side apply dry run, per-object diff (diff.go)
-//	no-op    (noop.go)      a triggered sync that changes no container image is refused (ErrNoop)
+//	no-op    (noop.go)      a triggered sync that changes no image, pod template, ConfigMap or
+//	                        Secret is refused (ErrNoop)
 //	apply    (apply.go)     server-side apply, field manager "tagrelay", namespaces and CRDs first
 //	prune    (prune.go)     objects this app applied before (label + inventory.go) and no longer
 //	                        renders, planned before applying; protected kinds kept; maxPrune

@@ -10,30 +10,24 @@ import (
 
 // Drift: polls sync a new commit, but nothing tells when the cluster no longer matches the
 // commit that was deployed (a kubectl edit, a deleted object), or that a commit waits for its
-// sync. The leader's drift check dry-runs each app's sync (server-side apply, dry run, nothing
-// written) once per DriftInterval and marks the app OutOfSync when a sync would create,
-// change or prune an object — without applying: repairing is a sync's job, with its guards.
-// An app pinned by a rollback is compared with the commit it is pinned to.
+// sync. The holder of a shard dry-runs the sync of each of the shard's apps (server-side apply,
+// dry run, nothing written) once per DriftInterval and marks the app OutOfSync when a sync
+// would create, change or prune an object — without applying: repairing is a sync's job, with
+// its guards. An app pinned by a rollback is compared with the commit it is pinned to.
 //
-// Its cost is bounded: the checks are spread over the interval (one app every
-// DriftInterval/apps), at most DriftJobs run at once, and a check holds the app's sync lock,
-// so it never overlaps the app's sync — an app whose sync runs is skipped this round (the sync
-// ends with the app's tree read again). The result is exported as
+// Its cost is bounded: the checks of a shard are spread over the interval (one app every
+// DriftInterval/apps), at most DriftJobs run at once over all shards, each takes a slot of the
+// sync pool (after the triggers and polls waiting for one), and a check holds the app's sync
+// lock, so it never overlaps the app's sync — an app whose sync runs is skipped this round (the
+// sync ends with the app's tree read again). The result is exported as
 // tagrelay_reconciler_out_of_sync{app} and published to the console.
 
-// driftLoop runs on the leader until ctx ends or the server drains: it reads the tree of every
-// app first (the console's health and running images), then checks one app after another.
-func (s *Server) driftLoop(ctx context.Context) {
-	apps := make([]*appState, 0, len(s.apps))
-	for _, st := range s.apps {
-		apps = append(apps, st)
-	}
-	if len(apps) == 0 {
-		return
-	}
-	rand.Shuffle(len(apps), func(i, j int) { apps[i], apps[j] = apps[j], apps[i] })
-	jobs := s.opts.Console.DriftJobs
-	sem := make(chan struct{}, jobs)
+// driftLoop runs while this replica holds sh, until ctx (the shard's poll loops') ends or the
+// server drains: it reads the tree of every app of the shard first (the console's health and
+// running images), then checks one app after another. Each round takes the shard's apps anew:
+// a config reload adds and removes apps.
+func (s *Server) driftLoop(ctx context.Context, sh *shard) {
+	sem := s.ui.drift
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stopped := func() bool {
@@ -46,11 +40,17 @@ func (s *Server) driftLoop(ctx context.Context) {
 			return false
 		}
 	}
-	for _, st := range apps {
+	for _, st := range s.appsOf(sh.index) {
 		if stopped() {
 			return
 		}
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		case <-s.drained:
+			return
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if s.refreshTree(ctx, st) {
@@ -62,31 +62,46 @@ func (s *Server) driftLoop(ctx context.Context) {
 	if interval < 0 {
 		return
 	}
-	pace := max(interval/time.Duration(len(apps)), time.Millisecond)
 	next := time.Now()
-	for i := 0; ; i = (i + 1) % len(apps) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.drained:
-			return
-		case <-time.After(time.Until(next)):
+	for {
+		apps := s.appsOf(sh.index)
+		rand.Shuffle(len(apps), func(i, j int) { apps[i], apps[j] = apps[j], apps[i] })
+		pace := max(interval/time.Duration(max(len(apps), 1)), time.Millisecond)
+		if len(apps) == 0 {
+			next = next.Add(interval) // none now: look again in an interval
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		case <-s.drained:
-			return
+		for _, st := range apps {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.drained:
+				return
+			case <-time.After(time.Until(next)):
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			case <-s.drained:
+				return
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				s.checkDrift(ctx, st)
+			})
+			next = next.Add(pace)
+			if now := time.Now(); next.Before(now) {
+				next = now // checks slower than the pace stretch the round; they do not pile up
+			}
 		}
-		st := apps[i]
-		wg.Go(func() {
-			defer func() { <-sem }()
-			s.checkDrift(ctx, st)
-		})
-		next = next.Add(pace)
-		if now := time.Now(); next.Before(now) {
-			next = now // checks slower than the pace stretch the round; they do not pile up
+		if len(apps) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.drained:
+				return
+			case <-time.After(time.Until(next)):
+			}
 		}
 	}
 }
@@ -102,15 +117,21 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 		return
 	}
 	defer func() { <-st.lock }()
-	if _, ok := s.begin(); !ok { // not leading, or draining: the drain waits for this check
+	sh := s.shardFor(st)
+	if _, ok := sh.begin(); !ok { // the shard is not held, or drains: the drain waits for this check
 		return
 	}
-	defer s.syncs.Done()
-	app := st.app
+	defer sh.syncs.Done()
+	sl, err := s.pool.acquire(ctx, false)
+	if err != nil {
+		return
+	}
+	defer sl.release()
+	app := st.spec()
 	if pin := st.cached().Pin; pin.Active() {
 		app.Revision = pin.Revision
 	}
-	v := s.ui.views[st.app.Name]
+	v := &st.view
 	v.mu.Lock()
 	syncs := v.syncs
 	v.mu.Unlock()
@@ -133,7 +154,7 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 // (syncs: the count of ended syncs then), and reports whether the console's view changed. A
 // failed check keeps the previous finding and says why.
 func (s *Server) setDrift(st *appState, drift bool, err error, syncs uint64) bool {
-	v := s.ui.views[st.app.Name]
+	v := &st.view
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.syncs != syncs {
@@ -145,7 +166,7 @@ func (s *Server) setDrift(st *appState, drift bool, err error, syncs uint64) boo
 	case err != nil:
 		v.driftErr = firstLine(err.Error(), 300)
 		s.ui.driftChecks.WithLabelValues("error").Inc()
-		s.log.Warn("drift check", "app", st.app.Name, "error", err)
+		s.log.Warn("drift check", "app", st.name, "error", err)
 	default:
 		v.drift, v.driftErr = drift, ""
 		result, value := "in_sync", 0.0
@@ -153,7 +174,7 @@ func (s *Server) setDrift(st *appState, drift bool, err error, syncs uint64) boo
 			result, value = "out_of_sync", 1
 		}
 		s.ui.driftChecks.WithLabelValues(result).Inc()
-		s.ui.outOfSync.WithLabelValues(st.app.Name).Set(value)
+		s.ui.outOfSync.WithLabelValues(st.name).Set(value)
 	}
 	return v.drift != before || v.driftErr != beforeErr
 }

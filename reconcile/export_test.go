@@ -8,4 +8,4 @@ func WithoutTenancyGuard(r *Reconciler) { r.tenancyOff = true }
 
 // SetTree records t as the app's tree, as the drift check and the end of a sync do: the
 // console's benchmarks fill the server's view without a cluster.
-func SetTree(s *Server, app string, t *api.Tree) { s.setTree(s.apps[app], t, nil) }
+func SetTree(s *Server, app string, t *api.Tree) { s.setTree(s.app(app), t, nil) }

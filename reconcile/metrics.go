@@ -18,6 +18,14 @@ type metrics struct {
 	webhooks    *prometheus.CounterVec
 	leader      prometheus.Gauge
 	forwarded   prometheus.Counter
+	shards      prometheus.Gauge
+	members     prometheus.Gauge
+	apps        prometheus.Gauge
+	listings    prometheus.Counter
+	poolSize    prometheus.Gauge
+	poolUsed    prometheus.Gauge
+	poolQueued  prometheus.Gauge
+	reloads     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -40,9 +48,26 @@ func newMetrics() *metrics {
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagrelay_reconciler_leader",
 			Help: "1 while this replica leads (polls and syncs), else 0."}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagrelay_reconciler_forwarded_requests_total",
-			Help: "Requests this replica forwarded to the leader."}),
+			Help: "Requests this replica forwarded to the holder of the app's shard."}),
+		shards: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagrelay_reconciler_shards_held",
+			Help: "Shards of the apps this replica holds."}),
+		members: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagrelay_reconciler_members",
+			Help: "Replicas sharing the shards, as this one counts them."}),
+		apps: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagrelay_reconciler_apps",
+			Help: "Apps in the config."}),
+		listings: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagrelay_reconciler_repository_polls_total",
+			Help: "Polls of a repository (one git ls-remote for all its apps)."}),
+		poolSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagrelay_reconciler_sync_pool_size",
+			Help: "Syncs that may fetch, render and apply at once (--max-concurrent-syncs)."}),
+		poolUsed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagrelay_reconciler_sync_pool_used",
+			Help: "Syncs fetching, rendering or applying now."}),
+		poolQueued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagrelay_reconciler_sync_pool_queued",
+			Help: "Syncs waiting for a slot of the pool."}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagrelay_reconciler_config_reloads_total",
+			Help: "Reloads of the config by source (file, dir, git) and result (ok, error)."}, []string{"source", "result"}),
 	}
 	m.registry.MustRegister(m.syncs, m.duration, m.lastSuccess, m.polls, m.requests, m.webhooks, m.leader, m.forwarded,
+		m.shards, m.members, m.apps, m.listings, m.poolSize, m.poolUsed, m.poolQueued, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

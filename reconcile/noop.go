@@ -130,8 +130,7 @@ func checkExpected(images []api.ImageChange, expect string) (running bool, err e
 		return false, nil
 	}
 	if len(seen) > 0 {
-		return false, errdefs.WithHint(errdefs.Noop(fmt.Errorf("%w %s is not deployed: the rendered state has %s", ErrExpectedImage, expect, strings.Join(seen, ", "))),
-			"the bump has not reached the app's revision yet (mirror lag, unmerged MR?); nothing was applied")
+		return false, notDeployed(expect, seen) // diagnoseNotDeployed reads the revision for its hint
 	}
 	return false, errdefs.WithHint(errdefs.Noop(fmt.Errorf("%w %s is not deployed: no workload of the app uses %s", ErrExpectedImage, expect, want.Context().Name())),
 		"check the image name and the app; nothing was applied")

@@ -48,6 +48,9 @@ type Options struct {
 	// Notifier is told when the syncs of apps with a notify: section start and end
 	// (notify_hook.go). Default: nil, nobody.
 	Notifier Notifier
+	// Source bounds what one sync reads from its commit (source_tree.go). Default: 8 MiB, 5,000
+	// files.
+	Source SourceLimits
 }
 
 // NewIdentity returns the hostname and a random suffix, as client-go's leader election examples
@@ -95,6 +98,7 @@ func (o *Options) fill() {
 // Reconciler syncs apps into one cluster. It keeps its clients and discovery cache between
 // syncs and is safe for concurrent use by syncs of different apps.
 type Reconciler struct {
+	rest   *rest.Config
 	dyn    dynamic.Interface
 	cs     kubernetes.Interface
 	disc   discovery.CachedDiscoveryInterface
@@ -108,6 +112,7 @@ type Reconciler struct {
 	// capsVersion and capsAPIs record which half of caps was read; a failed read is retried.
 	capsVersion, capsAPIs bool
 	nsReady               atomic.Bool // the namespace exists (see ensureNamespace)
+	watches               watches     // the informers health waits read (wait_informer.go)
 
 	// tenancyOff lets objects the tenancy guard refuses through to the API server. Only tests
 	// set it (export_test.go), to prove that the generated RBAC alone holds the line.
@@ -132,9 +137,9 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 	}
 	disc := memory.NewMemCacheClient(cs.Discovery())
 	return &Reconciler{
-		dyn: dyn, cs: cs, disc: disc,
+		rest: cfg, dyn: dyn, cs: cs, disc: disc,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc),
-		git:    newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout)),
+		git:    newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout), opts.Source),
 		opts:   opts,
 		log:    opts.Logger.With("replica", opts.Identity),
 	}, nil

@@ -2,8 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
@@ -14,11 +12,11 @@ import (
 // Helm error, a render limit). It is an input error: nothing was applied.
 var ErrRender = render.ErrRender
 
-// renderApp renders the app's path of src within the app's limits (see package render). Hooks
-// are not objects of the app: they are returned apart, and not run.
+// renderApp renders the app's path of src within the app's limits (see package render). Helm
+// hooks are not objects of the app: they are returned apart, and run by the sync (hooks.go).
 func renderApp(ctx context.Context, app App, src *Source, opts render.Options) (*render.Result, error) {
 	req := render.Request{Name: app.Name, Namespace: app.Namespace, Files: src.Files, Path: app.Path,
-		Type: app.Type, ValuesFiles: app.ValuesFiles, Revision: src.Commit}
+		Type: app.Type, ValuesFiles: app.ValuesFiles, Set: app.Set, Revision: src.Commit}
 	opts.Limits = app.Limits.render(app)
 	return render.Render(ctx, req, opts)
 }
@@ -30,24 +28,6 @@ func resources(res *render.Result) []*resource {
 		rs[i] = &resource{obj: o.Object, source: o.Source}
 	}
 	return rs
-}
-
-// hooksSkipped says which Helm hooks the render had and the sync did not run, so none is
-// skipped in silence; "" without hooks.
-func hooksSkipped(res *render.Result) string {
-	if len(res.Hooks) == 0 {
-		return ""
-	}
-	names := make([]string, 0, len(res.Hooks))
-	for _, h := range res.Hooks {
-		names = append(names, fmt.Sprintf("%s/%s (%s)", h.Object.Object.GetKind(), h.Object.Object.GetName(), strings.Join(h.Events, ",")))
-	}
-	const shown = 5
-	more := ""
-	if len(names) > shown {
-		names, more = names[:shown], fmt.Sprintf(" and %d more", len(names)-shown)
-	}
-	return fmt.Sprintf("%d Helm hook(s) not run (hooks are not supported yet): %s%s", len(res.Hooks), strings.Join(names, ", "), more)
 }
 
 // Rendered is an app rendered without a cluster.
@@ -66,7 +46,7 @@ func Render(ctx context.Context, app App, opts Options) (*Rendered, error) {
 	if err := app.reservedNamespace(opts.Namespace); err != nil {
 		return nil, errdefs.Precondition(err)
 	}
-	git := newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout))
+	git := newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout), opts.Source)
 	rev, err := git.Resolve(ctx, app)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile/api"
@@ -21,8 +22,9 @@ import (
 type ServerOptions struct {
 	// Token is the admin bearer token: it reads and acts on every app. Required.
 	Token string
-	// Interval is how often each app's repository is checked (git ls-remote; a sync runs only
-	// for a new commit). Default: 3m. Negative disables polling (webhooks still poll).
+	// Interval is how often each repository is checked (git ls-remote, one per repository and
+	// credential for all its apps; a sync runs only for a new commit). Default: 3m. Negative
+	// disables polling (webhooks still poll).
 	Interval time.Duration
 	// Logger receives one line per sync and poll error. Default: discard.
 	Logger *slog.Logger
@@ -30,13 +32,14 @@ type ServerOptions struct {
 	// GitHubWebhookSecret GitHub's (HMAC of the body): two secrets, because GitLab sends its
 	// in clear. Default: "" (that forge's webhook answers 404).
 	GitLabWebhookSecret, GitHubWebhookSecret string
-	// LeaderElection makes the server lead only while it holds a Lease (server_leader.go).
-	// Default: nil, the server leads from the start (one replica).
+	// LeaderElection makes the server work only on the shards whose Lease it holds
+	// (server_leader.go, shard_lease.go). Default: nil, the server works on every app from the
+	// start (one replica).
 	LeaderElection *LeaderElection
-	// AdvertiseURL is the base URL the other replicas forward requests to while this one
-	// leads; it is published in the Lease. Required with LeaderElection.
+	// AdvertiseURL is the base URL the other replicas forward requests to for the shards this
+	// one holds; it is published in their Leases. Required with LeaderElection.
 	AdvertiseURL string
-	// PeerTransport sends the requests forwarded to the leader. Default: http.DefaultTransport.
+	// PeerTransport sends the requests forwarded to the owner. Default: http.DefaultTransport.
 	PeerTransport http.RoundTripper
 	// DrainTimeout bounds how long Run lets running syncs finish once its context ends, before
 	// it cancels them (they stop before their next write). Default: 30s.
@@ -45,57 +48,62 @@ type ServerOptions struct {
 	GitLab *GitLabOIDC
 	// HTTP are the listener's limits (server_http.go); handlers of long syncs use WriteTimeout.
 	HTTP HTTPOptions
+	// MaxConcurrentSyncs bounds the syncs that fetch, render and apply at once, over all apps
+	// (server_pool.go); health waits do not count. Default: DefaultMaxConcurrentSyncs.
+	MaxConcurrentSyncs int
+	// FirstRoundSpread spreads the first poll of each repository after the server starts, or
+	// takes over a shard, over this duration. Default: Interval/10, at most 10s.
+	FirstRoundSpread time.Duration
+	// Config, when set, is read again when its files change and by the git generators each
+	// Interval (config_reload.go): apps and projects come and go without a restart. Default:
+	// nil, the apps of NewServer's config for good.
+	Config *ConfigSource
 	// Console configures the web console at / and the drift check (server_console.go, drift.go).
 	Console ConsoleOptions
 }
 
-// Server serves the HTTP API (Handler) and, while it leads, polls and syncs the apps (Run).
-// Syncs of one app never overlap: a trigger waits for the running sync of its app, a poll
-// skips its turn. Every replica answers the API; a follower forwards to the leader.
+// DefaultMaxConcurrentSyncs fits a 512 MiB memory limit: each sync holds at most its source
+// (8 MiB by default) and its rendered objects while it runs; see docs/reconciler.md, "Scale".
+const DefaultMaxConcurrentSyncs = 8
+
+// Server serves the HTTP API (Handler) and polls and syncs the apps of the shards it holds
+// (Run). Syncs of one app never overlap: a trigger waits for the running sync of its app, a
+// poll skips its turn. Every replica answers the API; writes go to the app's owner.
 type Server struct {
-	r        *Reconciler
-	apps     map[string]*appState
-	projects Projects
-	opts     ServerOptions
-	log      *slog.Logger
-	metrics  *metrics
-	gitlab   *gitlabVerifier
-	ui       *serverConsole
+	r       *Reconciler
+	opts    ServerOptions
+	log     *slog.Logger
+	metrics *metrics
+	gitlab  *gitlabVerifier
+	pool    *syncPool
+	ui      *serverConsole
 
-	leading atomic.Bool
-	leader  atomic.Pointer[leaderRef] // as last observed in the Lease
-	ready   atomic.Bool
+	set   atomic.Pointer[appSet] // the apps and projects, replaced when the config changes
+	setMu sync.Mutex             // serialises reloads; guards the fields below
+	// What each config source gave last, which apps to prune once removed, the generators and
+	// the watched files (config_reload.go, generator_git.go).
+	sources               map[string]*configPart
+	prunable              map[string]bool
+	gens                  []Generator
+	gitSeen               map[int]string // commit each git generator was read at
+	watchFiles, watchDirs map[string]bool
 
-	mu         sync.Mutex
-	work       context.Context // the leadership's; syncs run on it; nil while following
-	cancelWork context.CancelCauseFunc
-	draining   bool
-	drained    chan struct{} // closed when draining starts: poll loops stop
-	syncs      sync.WaitGroup
-}
-
-// leaderRef is the leader as a Lease names it.
-type leaderRef struct{ identity, url string }
-
-// appState is one app on the server: a cache of its state in the cluster, refreshed after
-// each of its syncs and whenever the replica starts or becomes the leader.
-type appState struct {
-	app     App
-	project string
-	lock    chan struct{} // held by the running sync
-	wake    chan struct{} // one pending poll (webhooks, unpin): more are coalesced
+	states cache.Store // the apps' state summaries (server_state.go); nil until Run
+	shards []*shard
+	le     *election // nil without leader election
+	ready  atomic.Bool
 
 	mu       sync.Mutex
-	syncing  bool
-	state    *State
-	nextPoll time.Time
+	draining bool
+	drained  chan struct{} // closed when draining starts: poll loops stop
 }
 
 // The reasons a sync's context ends, as context.Cause reports them.
 var (
-	errLostLead  = errors.New("this replica lost the leader lease")
+	errLostLead  = errors.New("this replica lost the shard's lease")
 	errDrained   = errors.New("the process is stopping and its drain timeout passed")
-	errNotLeader = errors.New("no replica leads right now")
+	errNotLeader = errors.New("no replica holds the app's shard right now")
+	errReleased  = errors.New("the shard went to another replica")
 )
 
 // NewServer returns a server for the apps and projects of cfg. Run starts its work.
@@ -106,20 +114,21 @@ func NewServer(r *Reconciler, cfg *Config, opts ServerOptions) (*Server, error) 
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	s := &Server{r: r, apps: map[string]*appState{}, projects: cfg.Projects, opts: opts,
-		log: opts.Logger.With("replica", r.Identity()), metrics: newMetrics(), drained: make(chan struct{})}
-	for _, p := range cfg.Projects {
-		if p.Token != "" && equalSecret(p.Token, opts.Token) {
-			return nil, errdefs.Invalid(fmt.Errorf("project %s has the admin token", p.Name))
-		}
+	s := &Server{r: r, opts: opts, log: opts.Logger.With("replica", r.Identity()), metrics: newMetrics(),
+		drained: make(chan struct{}), sources: map[string]*configPart{}}
+	if err := checkProjectTokens(cfg.Projects, opts.Token); err != nil {
+		return nil, err
 	}
-	for _, a := range cfg.Apps {
-		st := &appState{app: a, lock: make(chan struct{}, 1), wake: make(chan struct{}, 1), state: &State{}}
-		if p := cfg.Projects.Of(a); p != nil {
-			st.project = p.Name
-		}
-		s.apps[a.Name] = st
+	s.pool = newSyncPool(opts.MaxConcurrentSyncs, s.metrics)
+	n := 1
+	if opts.LeaderElection != nil {
+		n = opts.LeaderElection.Shards
+		s.le = newElection(s)
 	}
+	for i := range n {
+		s.shards = append(s.shards, &shard{index: i})
+	}
+	s.set.Store(s.newSet(cfg.Apps, cfg.Projects, nil))
 	if opts.GitLab != nil {
 		s.gitlab = newGitLabVerifier(*opts.GitLab)
 	}
@@ -130,6 +139,16 @@ func NewServer(r *Reconciler, cfg *Config, opts ServerOptions) (*Server, error) 
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkProjectTokens refuses a project holding the admin token.
+func checkProjectTokens(ps Projects, admin string) error {
+	for _, p := range ps {
+		if p.Token != "" && equalSecret(p.Token, admin) {
+			return errdefs.Invalid(fmt.Errorf("project %s has the admin token", p.Name))
+		}
+	}
+	return nil
 }
 
 func (o *ServerOptions) fill() error {
@@ -145,13 +164,21 @@ func (o *ServerOptions) fill() error {
 	if o.PeerTransport == nil {
 		o.PeerTransport = http.DefaultTransport
 	}
+	if o.MaxConcurrentSyncs <= 0 {
+		o.MaxConcurrentSyncs = DefaultMaxConcurrentSyncs
+	}
+	if o.FirstRoundSpread <= 0 {
+		o.FirstRoundSpread = min(max(o.Interval/10, 0), 10*time.Second)
+	}
 	o.HTTP.fill()
 	if o.LeaderElection != nil {
 		if o.AdvertiseURL == "" {
 			return errdefs.WithHint(errdefs.Invalid(errors.New("leader election needs the URL the other replicas reach this one at")),
 				"pass --advertise-url (in a pod: set POD_IP)")
 		}
-		o.LeaderElection.fill()
+		if err := o.LeaderElection.fill(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -162,25 +189,63 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
 // Identity returns the identity of this replica.
 func (s *Server) Identity() string { return s.r.Identity() }
 
-// Status returns what this replica says about itself.
+// Status returns what this replica says about itself and the shards.
 func (s *Server) Status() api.ServerStatus {
-	out := api.ServerStatus{Identity: s.Identity(), Leading: s.leading.Load(), Ready: s.ready.Load()}
-	if l := s.leader.Load(); l != nil {
-		out.Leader, out.LeaderURL = l.identity, l.url
+	out := api.ServerStatus{Identity: s.Identity(), Ready: s.ready.Load(), Members: 1}
+	for _, sh := range s.shards {
+		ss := api.ShardStatus{Shard: sh.index, Apps: s.current().shardSizes[sh.index]}
+		if sh.held() {
+			ss.Holder, ss.URL = s.Identity(), s.opts.AdvertiseURL
+			out.Leading = true
+		} else if o := s.owner(sh); o != nil {
+			ss.Holder, ss.URL = o.identity, o.url
+		}
+		out.Shards = append(out.Shards, ss)
+	}
+	if len(out.Shards) > 0 {
+		out.Leader, out.LeaderURL = out.Shards[0].Holder, out.Shards[0].URL
+		if out.Leader == s.Identity() {
+			out.LeaderURL = ""
+		}
+	}
+	if s.le != nil {
+		out.Members = s.le.memberCount()
 	}
 	return out
 }
 
-// begin registers a sync about to run on the leadership's context; ok is false when this
-// replica does not lead or drains.
-func (s *Server) begin() (work context.Context, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.work == nil || s.draining || s.work.Err() != nil {
-		return nil, false
-	}
-	s.syncs.Add(1)
-	return s.work, true
+// appState is one app on the server: its spec (replaced when the config changes) and a cache of
+// its state in the cluster (server_state.go), refreshed by the owner after each of its syncs.
+type appState struct {
+	name string
+	lock chan struct{} // held by the running sync
+	wake chan struct{} // one pending poll (webhooks, unpin): more are coalesced
+
+	mu       sync.Mutex
+	app      App
+	project  string
+	shard    int
+	forced   bool // the spec changed: the next poll syncs even a handled commit
+	removed  bool // no longer in the config
+	syncing  bool
+	state    *State
+	nextPoll time.Time
+
+	// view is what the console shows of the app beyond its state (server_console.go); it
+	// carries over a config reload with the appState.
+	view appView
+}
+
+func newAppState(a App) *appState {
+	return &appState{name: a.Name, app: a, lock: make(chan struct{}, 1), wake: make(chan struct{}, 1), state: &State{},
+		view: appView{health: api.HealthUnknown}}
+}
+
+// spec returns the app's spec.
+func (st *appState) spec() App {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.app
 }
 
 // setState replaces the app's cached state.
@@ -196,12 +261,13 @@ func (st *appState) cached() *State {
 	return st.state
 }
 
-// status returns the state of one app.
+// status returns the state of one app. A replica that does not own the app knows a sync runs
+// from its in-flight mark only.
 func (st *appState) status() api.AppStatus {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := api.AppStatus{Name: st.app.Name, Project: st.project, Repo: st.app.Repo, Ref: st.app.Revision, Path: st.app.Path,
-		Syncing: st.syncing, LastSync: st.state.Last(), LastCommit: st.state.LastCommit, Pin: st.state.Pin}
+	out := api.AppStatus{Name: st.name, Project: st.project, Repo: st.app.Repo, Ref: st.app.Revision, Path: st.app.Path,
+		Syncing: st.syncing || st.state.InFlight != nil, LastSync: st.state.Last(), LastCommit: st.state.LastCommit, Pin: st.state.Pin}
 	if !st.nextPoll.IsZero() {
 		t := st.nextPoll
 		out.NextPoll = &t
@@ -209,31 +275,47 @@ func (st *appState) status() api.AppStatus {
 	return out
 }
 
+// current returns the apps and projects of the config now.
+func (s *Server) current() *appSet { return s.set.Load() }
+
+// app returns the app called name, nil when there is none.
+func (s *Server) app(name string) *appState { return s.current().apps[name] }
+
 // The page sizes of GET /api/v1/apps.
 const (
 	defaultListLimit = 500
 	maxListLimit     = 1000
 )
 
-// list returns a page of the apps p may see (see api.AppList).
+// list returns a page of the apps p may see (see api.AppList). It costs the page, not the
+// number of apps: the names are kept sorted (per project too), the page starts by binary search
+// after Continue, and states come from memory; only a status filter may scan further.
 func (s *Server) list(p *principal, o api.ListOptions) api.AppList {
 	if o.Limit <= 0 {
 		o.Limit = defaultListLimit
 	}
-	names := make([]string, 0, len(s.apps))
-	for name, st := range s.apps {
-		if p.may(st) && name > o.Continue && (o.Project == "" || o.Project == st.project) {
-			names = append(names, name)
+	set := s.current()
+	project := o.Project
+	if p.project != "" {
+		if project != "" && project != p.project {
+			return api.AppList{Items: []api.AppStatus{}}
 		}
+		project = p.project
 	}
-	sort.Strings(names)
+	names := set.names
+	if project != "" {
+		names = set.byProject[project]
+	}
 	out := api.AppList{Items: []api.AppStatus{}}
-	for _, name := range names {
+	for i := sort.SearchStrings(names, o.Continue); i < len(names); i++ {
+		if names[i] == o.Continue {
+			continue
+		}
 		if len(out.Items) == o.Limit {
 			out.Continue = out.Items[len(out.Items)-1].Name
 			break
 		}
-		if st := s.apps[name].status(); o.Status == "" || statusIs(st, o.Status) {
+		if st := set.apps[names[i]].status(); o.Status == "" || statusIs(st, o.Status) {
 			out.Items = append(out.Items, st)
 		}
 	}
@@ -252,4 +334,24 @@ func statusIs(st api.AppStatus, status string) bool {
 		return st.LastSync == nil
 	}
 	return st.LastSync != nil && string(st.LastSync.Status) == status
+}
+
+// draining reports whether the process stops.
+func (s *Server) stopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// runCtx is a context that ends when the server drains.
+func (s *Server) untilDrained(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.drained:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }

@@ -55,13 +55,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, p *principal
 		}
 		o.Limit = n
 	}
-	if !s.route(w, r, true) {
-		writeJSON(w, http.StatusOK, s.list(p, o))
-	}
+	writeJSON(w, http.StatusOK, s.list(p, o))
 }
 
 func (s *Server) handleApp(w http.ResponseWriter, r *http.Request, p *principal) {
-	if st := s.appFor(w, r, p); st != nil && !s.route(w, r, true) {
+	if st := s.appFor(w, r, p); st != nil && !s.route(w, r, st, true) {
 		writeJSON(w, http.StatusOK, st.status())
 	}
 }
@@ -71,7 +69,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, p *princi
 	if st == nil {
 		return
 	}
-	hist, err := s.r.History(r.Context(), st.app.Name)
+	hist, err := s.r.History(r.Context(), st.name)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: err.Error()})
 		return
@@ -87,18 +85,18 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, p *princi
 // A trigger of the commit a rollback pinned over is refused (412); a new commit ends the pin.
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, p *principal) {
 	st := s.appFor(w, r, p)
-	if st == nil || s.route(w, r, false) {
+	if st == nil || s.route(w, r, st, false) {
 		return
 	}
 	var req api.SyncRequest
 	if !decodeBody(w, r, &req, `send {"expectImage": "NAME:TAG", "allowNoop": false, "restart": false, "wait": true}`) {
 		return
 	}
-	s.runRequest(w, r, st, req.Wait, s.syncJob(st), triggerOptions(req, p.caller))
+	s.runRequest(w, r, st, req.Wait, s.syncJob(), triggerOptions(req, p.caller))
 }
 
-// runFunc is the work of a requested sync, run on the app's lock with its state.
-type runFunc func(ctx context.Context, state *State, o SyncOptions) *Result
+// runFunc is the work of a requested sync, run on the app's lock with its spec and state.
+type runFunc func(ctx context.Context, app App, state *State, o SyncOptions) *Result
 
 // triggerOptions are the options of a triggered sync (the API's and the console's): the no-op
 // guard is on.
@@ -109,28 +107,28 @@ func triggerOptions(req api.SyncRequest, caller *api.Caller) SyncOptions {
 
 // syncJob is a triggered sync: refused while a rollback pins the app over the commit its
 // revision points at (412); a new commit ends the pin.
-func (s *Server) syncJob(st *appState) runFunc {
-	return func(ctx context.Context, state *State, o SyncOptions) *Result {
+func (s *Server) syncJob() runFunc {
+	return func(ctx context.Context, app App, state *State, o SyncOptions) *Result {
 		if state.Pin.Active() {
-			head, err := s.r.git.Resolve(ctx, st.app)
+			head, err := s.r.git.Resolve(ctx, app)
 			if err == nil && head.Commit.String() == state.Pin.Over {
-				err = pinnedError(st.app.Name, state.Pin)
+				err = pinnedError(app.Name, state.Pin)
 			}
 			if err != nil {
-				return errorResult(st.app.Name, TriggerAPI, err)
+				return errorResult(app.Name, TriggerAPI, err)
 			}
 		}
-		res, _ := s.r.Sync(ctx, st.app, o)
+		res, _ := s.r.Sync(ctx, app, o)
 		return res
 	}
 }
 
 // rollbackJob rolls the app back to a history entry or a commit and pins it there.
-func (s *Server) rollbackJob(st *appState, to api.RollbackTarget) runFunc {
-	return func(ctx context.Context, state *State, o SyncOptions) *Result {
-		res, err := s.r.Rollback(ctx, st.app, to, o)
+func (s *Server) rollbackJob(to api.RollbackTarget) runFunc {
+	return func(ctx context.Context, app App, state *State, o SyncOptions) *Result {
+		res, err := s.r.Rollback(ctx, app, to, o)
 		if res == nil {
-			return errorResult(st.app.Name, TriggerRollback, err)
+			return errorResult(app.Name, TriggerRollback, err)
 		}
 		return res
 	}
@@ -139,18 +137,19 @@ func (s *Server) rollbackJob(st *appState, to api.RollbackTarget) runFunc {
 // handleRollback rolls the app back to a history entry or a commit and pins it there.
 func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request, p *principal) {
 	st := s.appFor(w, r, p)
-	if st == nil || s.route(w, r, false) {
+	if st == nil || s.route(w, r, st, false) {
 		return
 	}
 	var req api.RollbackRequest
 	if !decodeBody(w, r, &req, `send {"to": N} (a history entry, 1 = newest) or {"to": "COMMIT"}, and "wait": true`) {
 		return
 	}
-	s.runRequest(w, r, st, req.Wait, s.rollbackJob(st, req.To), SyncOptions{AllowNoop: req.AllowNoop, Caller: p.caller})
+	s.runRequest(w, r, st, req.Wait, s.rollbackJob(req.To), SyncOptions{AllowNoop: req.AllowNoop, Caller: p.caller})
 }
 
-// runRequest runs a sync for a request on the app's lock and answers: at apply (202) or, with
-// wait, at the end. The server's write deadline is lifted while the sync runs.
+// runRequest runs a sync for a request on the app's lock, before the polls waiting for the
+// pool, and answers: at apply (202) or, with wait, at the end. The server's write deadline is
+// lifted while the sync runs.
 func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState, wait bool, run runFunc, opts SyncOptions) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
@@ -158,7 +157,7 @@ func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState
 	res, err := s.trigger(r.Context(), st, wait, run, opts)
 	switch {
 	case errors.Is(err, errNotLeader):
-		s.unavailable(w, "this replica does not lead (any more)")
+		s.unavailable(w, "this replica does not hold the app's shard (any more)")
 		return
 	case err != nil:
 		return // the client left while an earlier sync of the app ran
@@ -167,18 +166,20 @@ func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState
 	s.writeResult(w, res)
 }
 
-// trigger runs a requested sync on the app's lock, after the app's running sync, and returns
-// its result once applied (or earlier: refused, failed) or, with wait, at the end. It fails
-// with errNotLeader when this replica does not lead, and with ctx's error when ctx ends while
-// an earlier sync of the app runs; once started, the sync runs to its end whatever ctx does.
+// trigger runs a requested sync on the app's lock, after the app's running sync and before the
+// polls waiting for the pool, and returns its result once applied (or earlier: refused,
+// failed) or, with wait, at the end. It fails with errNotLeader when this replica does not
+// hold the app's shard, and with ctx's error when ctx ends while an earlier sync of the app
+// runs; once started, the sync runs to its end whatever ctx does.
 func (s *Server) trigger(ctx context.Context, st *appState, wait bool, run runFunc, opts SyncOptions) (*Result, error) {
 	applied := make(chan Result, 1)
 	if !wait {
 		opts.OnApplied = func(res Result) { applied <- res }
 	}
-	done, err := s.locked(ctx, st, true, func(ctx context.Context, state *State) *Result {
+	done, err := s.locked(ctx, st, true, true, func(ctx context.Context, state *State, sl *slot) *Result {
 		opts.State = state
-		return run(ctx, state, opts)
+		opts.OnApplied = sl.onApplied(opts.OnApplied)
+		return run(ctx, st.spec(), state, opts)
 	})
 	if err != nil {
 		return nil, err
@@ -194,13 +195,13 @@ func (s *Server) trigger(ctx context.Context, st *appState, wait bool, run runFu
 // handleUnpin ends the app's rollback pin and wakes its poll, which deploys the app's revision.
 func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request, p *principal) {
 	st := s.appFor(w, r, p)
-	if st == nil || s.route(w, r, false) {
+	if st == nil || s.route(w, r, st, false) {
 		return
 	}
 	uerr, err := s.unpin(r.Context(), st, p.caller)
 	switch {
 	case errors.Is(err, errNotLeader):
-		s.unavailable(w, "this replica does not lead (any more)")
+		s.unavailable(w, "this replica does not hold the app's shard (any more)")
 	case err != nil:
 		// the client left while a sync of the app ran
 	case errors.Is(uerr, errdefs.ErrNoop):
@@ -216,9 +217,9 @@ func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request, p *principa
 // revision. err is errNotLeader or ctx's error when it did not run; uerr is the unpin's own
 // (ErrNotPinned, a cluster error).
 func (s *Server) unpin(ctx context.Context, st *appState, caller *api.Caller) (uerr, err error) {
-	done, err := s.locked(ctx, st, true, func(ctx context.Context, state *State) *Result {
-		_, uerr = s.r.Unpin(ctx, st.app.Name, caller, state)
-		if fresh, err := s.r.State(ctx, st.app.Name); err == nil {
+	done, err := s.locked(ctx, st, true, true, func(ctx context.Context, state *State, _ *slot) *Result {
+		_, uerr = s.r.Unpin(ctx, st.name, caller, state)
+		if fresh, err := s.r.State(ctx, st.name); err == nil {
 			st.setState(fresh)
 		}
 		return nil
@@ -228,8 +229,8 @@ func (s *Server) unpin(ctx context.Context, st *appState, caller *api.Caller) (u
 	}
 	<-done
 	if uerr == nil {
-		s.log.Info("unpinned", "app", st.app.Name, "caller", caller.String())
-		st.poke()
+		s.log.Info("unpinned", "app", st.name, "caller", caller.String())
+		s.poke(st)
 	}
 	return uerr, nil
 }

@@ -32,7 +32,14 @@ type principal struct {
 }
 
 // may reports whether p may read and act on the app.
-func (p *principal) may(st *appState) bool { return p.project == "" || p.project == st.project }
+func (p *principal) may(st *appState) bool {
+	if p.project == "" {
+		return true
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return p.project == st.project
+}
 
 // errUnauthorized: no token, or one that is none of the server's.
 var errUnauthorized = errors.New("missing or wrong bearer token")
@@ -56,7 +63,7 @@ func (s *Server) authenticateToken(ctx context.Context, token string) (*principa
 	if equalSecret(token, s.opts.Token) {
 		found = &principal{caller: &api.Caller{Kind: api.CallerAdmin}}
 	}
-	for _, p := range s.projects {
+	for _, p := range s.current().projects {
 		if p.Token != "" && equalSecret(token, p.Token) && found == nil {
 			found = &principal{caller: &api.Caller{Kind: api.CallerProject, Project: p.Name}, project: p.Name}
 		}
@@ -93,7 +100,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *principal)) 
 // appFor returns the app named in the path if p may see it; otherwise it answers 404 (no such
 // app) or 403 (another project's) and returns nil.
 func (s *Server) appFor(w http.ResponseWriter, r *http.Request, p *principal) *appState {
-	st := s.apps[r.PathValue("name")]
+	st := s.app(r.PathValue("name"))
 	switch {
 	case st == nil:
 		s.metrics.requests.WithLabelValues("404").Inc()
@@ -101,7 +108,7 @@ func (s *Server) appFor(w http.ResponseWriter, r *http.Request, p *principal) *a
 			Hint: "GET /api/v1/apps lists the apps"})
 	case !p.may(st):
 		s.metrics.requests.WithLabelValues("403").Inc()
-		writeJSON(w, http.StatusForbidden, api.Error{Error: fmt.Sprintf("app %q is not in project %s", st.app.Name, p.project),
+		writeJSON(w, http.StatusForbidden, api.Error{Error: fmt.Sprintf("app %q is not in project %s", st.name, p.project),
 			Hint: "a project's token acts on the apps in its project's namespaces only"})
 		st = nil
 	}

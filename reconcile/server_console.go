@@ -31,29 +31,31 @@ import (
 // it, with sessions signed by a key all replicas share, so any replica accepts any session. The
 // Server is the console's Backend: its reads and actions go through the code paths of the JSON
 // API — the same project scoping (an app of another project is not found), the same no-op
-// guard, rollback pin and app lock (syncJob, rollbackJob, trigger, unpin) — and a follower
-// forwards the console's requests to the leader, which knows what runs (forwardConsole); the
-// leader checks the session again. The console's view of each app (health, running images,
-// drift) is computed on the leader from the app's tree after each sync and by the drift check
-// (drift.go), and published to the open pages' streams as it changes.
+// guard, rollback pin and app lock (syncJob, rollbackJob, trigger, unpin) — over the apps of
+// the config now (a reload adds and removes apps). A replica that does not hold an app's shard
+// forwards the app's pages to the replica that does, which knows what runs (forwardConsole);
+// that replica checks the session again. The console's view of each app (health, running
+// images, drift) is computed on the holder of its shard from the app's tree after each sync and
+// by the drift check (drift.go), and published to the open pages' streams as it changes.
 
 // ConsoleOptions configure the web console served at /.
 type ConsoleOptions struct {
 	// SessionKey signs the console's session cookies and CSRF tokens, at least 32 bytes; every
 	// replica needs the same one (deploy/ mounts it from a Secret). Default: random, made when the
 	// server starts: a restart then ends every session, and with several replicas a session
-	// holds only on the replica that made it (the leader answers the pages; a change of leader
-	// ends every session). It is not derived from the admin token: a session cookie would then
+	// holds only on the replica that made it (the shard's holder answers the pages; a change of
+	// holder ends every session). It is not derived from the admin token: a session cookie would then
 	// let its holder test guesses of the admin token offline.
 	SessionKey []byte
 	// SecureCookies marks every cookie Secure, for a console behind a proxy that terminates
 	// TLS. Default: only the cookies of requests that came over TLS.
 	SecureCookies bool
-	// DriftInterval is how often the leader dry-runs each app's sync to find drift (OutOfSync,
-	// nothing applied). Default: the apps file's driftInterval, else 10m. Negative disables the
+	// DriftInterval is how often the holder of an app's shard dry-runs the app's sync to find
+	// drift (OutOfSync, nothing applied). Default: the apps file's driftInterval, else 10m. Negative disables the
 	// check.
 	DriftInterval time.Duration
-	// DriftJobs bounds the drift checks that run at once. Default: 2.
+	// DriftJobs bounds the drift checks that run at once, over all shards; each takes a slot of
+	// the sync pool too, after the triggers and polls waiting for one. Default: 2.
 	DriftJobs int
 }
 
@@ -85,15 +87,15 @@ type serverConsole struct {
 	credKey []byte
 	// previews bounds the console's dry runs (Diff tab, Sync dialog) that run at once.
 	previews chan struct{}
-	// views are the apps as the console shows them, by name; the map does not change.
-	views map[string]*appView
+	// drift bounds the drift checks that run at once (DriftJobs), over all shards.
+	drift chan struct{}
 
 	outOfSync   *prometheus.GaugeVec
 	driftChecks *prometheus.CounterVec
 }
 
 // appView is what the console shows of an app beyond its state in the cluster: the health and
-// images of its tree, and the last drift check.
+// images of its tree, and the last drift check (appState.view).
 type appView struct {
 	mu        sync.Mutex
 	health    api.Health
@@ -123,14 +125,11 @@ func (s *Server) newConsole() error {
 	if err != nil {
 		return err
 	}
-	ui := &serverConsole{c: c, credKey: credKey, views: make(map[string]*appView, len(s.apps)), previews: make(chan struct{}, maxPreviews),
+	ui := &serverConsole{c: c, credKey: credKey, previews: make(chan struct{}, maxPreviews), drift: make(chan struct{}, o.DriftJobs),
 		outOfSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tagrelay_reconciler_out_of_sync",
 			Help: "1 while the app's last drift check found that a sync would change objects, else 0."}, []string{"app"}),
 		driftChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagrelay_reconciler_drift_checks_total",
 			Help: "Drift checks by result (in_sync, out_of_sync, error, busy: skipped while a sync ran)."}, []string{"result"}),
-	}
-	for name := range s.apps {
-		ui.views[name] = &appView{health: api.HealthUnknown}
 	}
 	s.metrics.registry.MustRegister(ui.outOfSync, ui.driftChecks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tagrelay_reconciler_console_streams",
@@ -162,7 +161,8 @@ func (s *Server) AdminOnly(h http.Handler) http.Handler {
 // consolePaths are the console's paths that every replica answers itself: they need no state.
 var consolePaths = []string{"/login", "/logout", "/static/"}
 
-// consoleHandler serves the console, forwarding to the leader what needs its state.
+// consoleHandler serves the console, forwarding to the holder of an app's shard what needs its
+// state.
 func (s *Server) consoleHandler() http.Handler {
 	h := s.ui.c.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -172,22 +172,46 @@ func (s *Server) consoleHandler() http.Handler {
 	})
 }
 
-// forwardConsole proxies a console request to the leader when this replica follows and knows
-// the leader, and reports whether it did. The request keeps its Host (the console checks a
-// POST's Origin against it) and its cookies: the leader checks the session and the CSRF token
-// itself. A request another replica forwarded is answered here (never forwarded twice), and so is
-// a page whose leader cannot be reached (from this replica's cached state: actions then answer
-// that no replica leads). Streams are proxied as they come, with no write deadline.
-func (s *Server) forwardConsole(w http.ResponseWriter, r *http.Request, local http.Handler) bool {
-	if s.leading.Load() || r.Header.Get(api.ForwardedHeader) != "" {
-		return false
-	}
+// consoleShard returns the shard whose holder answers a console request: the app's for the
+// pages of an app (/apps/NAME/...), the only one for the overview when there is one; nil when
+// any replica answers (login, static files, an unknown app, the overview over several shards:
+// every replica has the apps' state summaries, and the views of the apps of the shards it
+// holds).
+func (s *Server) consoleShard(r *http.Request) *shard {
 	for _, p := range consolePaths {
 		if r.URL.Path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(r.URL.Path, p) {
-			return false
+			return nil
 		}
 	}
-	l := s.leader.Load()
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/apps/"); ok {
+		name, _, _ := strings.Cut(rest, "/")
+		if st := s.app(name); st != nil {
+			return s.shardFor(st)
+		}
+		return nil
+	}
+	if len(s.shards) == 1 {
+		return s.shards[0]
+	}
+	return nil
+}
+
+// forwardConsole proxies a console request to the holder of its shard (consoleShard) when this
+// replica does not hold it and knows who does, and reports whether it did. The request keeps
+// its Host (the console checks a POST's Origin against it) and its cookies: the holder checks
+// the session and the CSRF token itself. A request another replica forwarded is answered here
+// (never forwarded twice), and so is a page whose holder cannot be reached (from this
+// replica's cached state: actions then answer that no replica holds the app's shard). Streams
+// are proxied as they come, with no write deadline.
+func (s *Server) forwardConsole(w http.ResponseWriter, r *http.Request, local http.Handler) bool {
+	if r.Header.Get(api.ForwardedHeader) != "" {
+		return false
+	}
+	sh := s.consoleShard(r)
+	if sh == nil || sh.held() {
+		return false
+	}
+	l := s.owner(sh)
 	if l == nil || l.url == "" || l.identity == s.Identity() {
 		return false
 	}
@@ -220,8 +244,8 @@ func (s *Server) forwardConsole(w http.ResponseWriter, r *http.Request, local ht
 				return
 			}
 			if r.Context().Err() == nil {
-				s.log.Warn("forwarding a console request to the leader", "leader", l.identity, "error", err)
-				http.Error(w, "the leader "+l.identity+" did not answer: reload the page", http.StatusBadGateway)
+				s.log.Warn("forwarding a console request to the holder of its shard", "holder", l.identity, "error", err)
+				http.Error(w, "the replica "+l.identity+" holding the app did not answer: reload the page", http.StatusBadGateway)
 			}
 		},
 	}
@@ -229,8 +253,8 @@ func (s *Server) forwardConsole(w http.ResponseWriter, r *http.Request, local ht
 	return true
 }
 
-// leadershipChanged tells the open pages to reload when this replica starts or stops leading:
-// the state they show moves with the lead.
+// leadershipChanged tells the open pages to reload when this replica takes or loses a shard:
+// the state they show moves with it.
 func (s *Server) leadershipChanged() { s.ui.c.ReloadStreams() }
 
 // credential is the MAC that binds a session to its token.
@@ -272,13 +296,13 @@ func (s *Server) principalOf(p api.Principal) (*principal, error) {
 			return &principal{caller: c}, nil
 		}
 	case api.CallerProject:
-		for _, pr := range s.projects {
+		for _, pr := range s.current().projects {
 			if pr.Name == c.Project && pr.Name == p.Project && !p.Admin && bound(pr.Token) {
 				return &principal{caller: c, project: pr.Name}, nil
 			}
 		}
 	case api.CallerGitLab:
-		ps := s.projects.ForGitLab(c.Name)
+		ps := s.current().projects.ForGitLab(c.Name)
 		if s.gitlab != nil && len(ps) == 1 && ps[0].Name == p.Project && c.Project == p.Project && !p.Admin &&
 			!p.Expires.IsZero() && time.Now().Before(p.Expires) {
 			return &principal{caller: c, project: p.Project, expires: p.Expires}, nil
@@ -294,7 +318,7 @@ func (s *Server) consoleApp(p api.Principal, name string) (*principal, *appState
 	if err != nil {
 		return nil, nil, err
 	}
-	st := s.apps[name]
+	st := s.app(name)
 	if st == nil || !pr.may(st) {
 		return nil, nil, errdefs.WithHint(errdefs.NotFound(fmt.Errorf("no app %q", name)), "the overview lists the apps you may see")
 	}
@@ -303,10 +327,13 @@ func (s *Server) consoleApp(p api.Principal, name string) (*principal, *appState
 
 // stateOf is an app as the console shows it: its status, and the view of its tree and drift.
 func (s *Server) stateOf(st *appState, status api.AppStatus) api.AppState {
-	v := s.ui.views[st.app.Name]
+	st.mu.Lock()
+	app, project := st.app, st.project
+	st.mu.Unlock()
+	v := &st.view
 	v.mu.Lock()
-	out := api.AppState{AppStatus: status, Project: st.project, Namespace: st.app.Namespace, Health: v.health,
-		HealthMessage: v.healthMsg, Running: slices.Clone(v.running), SourceRepo: st.app.SourceRepo,
+	out := api.AppState{AppStatus: status, Project: project, Namespace: app.Namespace, Health: v.health,
+		HealthMessage: v.healthMsg, Running: slices.Clone(v.running), SourceRepo: app.SourceRepo,
 		DriftChecked: v.checked, DriftError: v.driftErr}
 	drift := v.drift
 	v.mu.Unlock()
@@ -326,7 +353,7 @@ func (s *Server) stateOf(st *appState, status api.AppStatus) api.AppState {
 // commit that set it) can answer here first.
 func (s *Server) sourceRepo(st *appState, image string) string {
 	_ = image
-	return st.app.SourceRepo
+	return st.spec().SourceRepo
 }
 
 // publish sends the app's state to the console's open pages.
@@ -342,7 +369,7 @@ func (s *Server) setTree(st *appState, t *api.Tree, err error) bool {
 		h, msg = t.Health()
 		running = t.Running()
 	}
-	v := s.ui.views[st.app.Name]
+	v := &st.view
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	changed := v.health != h || v.healthMsg != msg || !slices.Equal(v.running, running)
@@ -354,7 +381,7 @@ func (s *Server) setTree(st *appState, t *api.Tree, err error) bool {
 func (s *Server) refreshTree(ctx context.Context, st *appState) (changed bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	t, err := s.r.Tree(ctx, st.app)
+	t, err := s.r.Tree(ctx, st.spec())
 	return s.setTree(st, t, err)
 }
 
@@ -364,12 +391,12 @@ func (s *Server) syncStarted(st *appState) { s.publish(st) }
 
 func (s *Server) syncEnded(ctx context.Context, st *appState, res *Result) {
 	if res != nil {
-		v := s.ui.views[st.app.Name]
+		v := &st.view
 		v.mu.Lock()
 		v.syncs++
 		if res.Status == api.StatusSucceeded {
 			v.drift = false
-			s.ui.outOfSync.WithLabelValues(st.app.Name).Set(0)
+			s.ui.outOfSync.WithLabelValues(st.name).Set(0)
 		}
 		v.mu.Unlock()
 		s.refreshTree(context.WithoutCancel(ctx), st)
@@ -384,16 +411,21 @@ func (s *Server) Apps(_ context.Context, p api.Principal, f api.AppFilter) (*api
 	if err != nil {
 		return nil, err
 	}
+	set := s.current()
 	projects := map[string]bool{}
-	for _, st := range s.apps {
+	for _, st := range set.apps {
 		if pr.may(st) {
+			st.mu.Lock()
 			projects[st.project] = true
+			st.mu.Unlock()
 		}
 	}
-	items := s.list(pr, api.ListOptions{Project: f.Project, Limit: len(s.apps) + 1}).Items
-	states := make([]api.AppState, len(items))
-	for i, it := range items {
-		states[i] = s.stateOf(s.apps[it.Name], it)
+	items := s.list(pr, api.ListOptions{Project: f.Project, Limit: len(set.apps) + 1}).Items
+	states := make([]api.AppState, 0, len(items))
+	for _, it := range items {
+		if st := s.app(it.Name); st != nil { // nil: removed by a reload meanwhile
+			states = append(states, s.stateOf(st, it))
+		}
 	}
 	sort.SliceStable(states, func(i, j int) bool { return states[i].Project < states[j].Project })
 	out := &api.AppPage{Apps: []api.AppState{}, Counts: map[string]int{}, Projects: make([]string, 0, len(projects))}
@@ -435,7 +467,7 @@ func (s *Server) History(ctx context.Context, p api.Principal, name string) ([]a
 	if err != nil {
 		return nil, err
 	}
-	return s.r.History(ctx, st.app.Name)
+	return s.r.History(ctx, st.name)
 }
 
 // Tree returns the app's resource tree, read now; the health it shows is recorded (and
@@ -445,8 +477,8 @@ func (s *Server) Tree(ctx context.Context, p api.Principal, name string) (*api.T
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.r.Tree(ctx, st.app)
-	if err == nil && s.leading.Load() && s.setTree(st, t, nil) {
+	t, err := s.r.Tree(ctx, st.spec())
+	if err == nil && s.shardFor(st).held() && s.setTree(st, t, nil) {
 		s.publish(st)
 	}
 	return t, err
@@ -469,19 +501,20 @@ func (s *Server) Preview(ctx context.Context, p api.Principal, name string) (*ap
 		return nil, ctx.Err()
 	}
 	state := st.cached()
-	v := s.ui.views[st.app.Name]
+	v := &st.view
 	v.mu.Lock()
 	syncs := v.syncs
 	v.mu.Unlock()
-	pv, err := s.r.Preview(ctx, st.app)
+	app := st.spec()
+	pv, err := s.r.Preview(ctx, app)
 	if err != nil {
 		return pv, err
 	}
 	if pin := state.Pin; pin.Active() {
 		if pv.Result.Revision == pin.Over {
-			pv.Refusal = pinnedError(st.app.Name, pin).Error()
+			pv.Refusal = pinnedError(app.Name, pin).Error()
 		}
-	} else if s.leading.Load() && s.setDrift(st, pv.OutOfSync(), nil, syncs) {
+	} else if s.shardFor(st).held() && s.setDrift(st, pv.OutOfSync(), nil, syncs) {
 		s.publish(st)
 	}
 	return pv, nil
@@ -493,7 +526,7 @@ func (s *Server) Events(ctx context.Context, p api.Principal, name string) ([]ap
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.r.Tree(ctx, st.app)
+	t, err := s.r.Tree(ctx, st.spec())
 	if err != nil {
 		return nil, err
 	}
@@ -507,7 +540,7 @@ func (s *Server) Logs(ctx context.Context, p api.Principal, name string, q api.L
 	if err != nil {
 		return err
 	}
-	t, err := s.r.Tree(ctx, st.app)
+	t, err := s.r.Tree(ctx, st.spec())
 	if err != nil {
 		return err
 	}
@@ -521,7 +554,7 @@ func (s *Server) Sync(ctx context.Context, p api.Principal, name string, req api
 	if err != nil {
 		return nil, err
 	}
-	return consoleResult(s.trigger(ctx, st, req.Wait, s.syncJob(st), triggerOptions(req, pr.caller)))
+	return consoleResult(s.trigger(ctx, st, req.Wait, s.syncJob(), triggerOptions(req, pr.caller)))
 }
 
 // Rollback rolls the app back to history entry to and pins it there, as POST
@@ -531,7 +564,7 @@ func (s *Server) Rollback(ctx context.Context, p api.Principal, name string, to 
 	if err != nil {
 		return nil, err
 	}
-	return consoleResult(s.trigger(ctx, st, false, s.rollbackJob(st, api.RollbackTarget{Entry: to}), SyncOptions{Caller: pr.caller}))
+	return consoleResult(s.trigger(ctx, st, false, s.rollbackJob(api.RollbackTarget{Entry: to}), SyncOptions{Caller: pr.caller}))
 }
 
 // Unpin ends the app's rollback pin, as DELETE /api/v1/apps/NAME/pin does.
@@ -551,8 +584,8 @@ func (s *Server) Unpin(ctx context.Context, p api.Principal, name string) error 
 // consoleResult words trigger's errors for the console.
 func consoleResult(res *Result, err error) (*Result, error) {
 	if errors.Is(err, errNotLeader) {
-		return nil, errdefs.WithHint(errdefs.Unavailable(errors.New("no replica leads right now: nothing was done")),
-			"try again in a few seconds: a replica takes over the lead within the lease duration")
+		return nil, errdefs.WithHint(errdefs.Unavailable(errors.New("no replica holds the app's shard right now: nothing was done")),
+			"try again in a few seconds: a replica takes the shard over within the lease duration")
 	}
 	return res, err
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,26 +10,37 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
-	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/tagrelay/tagrelay/internal/errdefs"
 )
 
-// LeaderElection configures the Lease through which replicas elect the one that polls and
-// syncs (client-go leader election). Durations default to client-go's usual 15s, 10s, 2s: a
-// replica that dies is replaced within LeaseDuration + RetryPeriod.
+// LeaderElection configures the Leases through which replicas share the work: each shard of
+// the apps is held by one replica through its own Lease (client-go leader election), and each
+// replica announces itself with a membership Lease so the others know how many share the
+// shards (shard_lease.go). Durations default to client-go's usual 15s, 10s, 2s: a replica that
+// dies is replaced within LeaseDuration + RetryPeriod.
 type LeaderElection struct {
-	// LeaseName is the Lease in the reconciler's namespace. Default: tagrelay-reconciler.
+	// LeaseName names the Leases in the reconciler's namespace: the shard's with one shard,
+	// LeaseName-shard-N and LeaseName-member-ID with more. Default: tagrelay-reconciler.
 	LeaseName string
-	// LeaseDuration is how long followers wait after the last renewal before taking over.
+	// LeaseDuration is how long the others wait after the last renewal before taking over.
 	LeaseDuration time.Duration
-	// RenewDeadline is how long the leader keeps retrying a renewal before it gives up
-	// leading (and cancels its syncs).
+	// RenewDeadline is how long a holder keeps retrying a renewal before it gives up the
+	// shard (and cancels its syncs).
 	RenewDeadline time.Duration
-	// RetryPeriod is the pace of renewals and of the followers' tries.
+	// RetryPeriod is the pace of renewals, of the others' tries and of rebalancing.
 	RetryPeriod time.Duration
+	// Shards is the number of shards the apps are hashed onto (by repository). A replica holds
+	// at most ceil(Shards/replicas) of them while the others are alive. Default: 1 (one replica
+	// works, the others stand by).
+	Shards int
 }
 
-func (le *LeaderElection) fill() {
+// MaxShards bounds LeaderElection.Shards.
+const MaxShards = 256
+
+func (le *LeaderElection) fill() error {
 	if le.LeaseName == "" {
 		le.LeaseName = "tagrelay-reconciler"
 	}
@@ -41,103 +53,46 @@ func (le *LeaderElection) fill() {
 	if le.RetryPeriod <= 0 {
 		le.RetryPeriod = min(2*time.Second, le.RenewDeadline/4)
 	}
+	if le.Shards == 0 {
+		le.Shards = 1
+	}
+	if le.Shards < 1 || le.Shards > MaxShards {
+		return errdefs.WithHint(errdefs.Invalid(fmt.Errorf("%d shards", le.Shards)), fmt.Sprintf("pass --shards 1 to %d", MaxShards))
+	}
+	return nil
 }
 
-// The annotations by which the holder of a Lease publishes its URL. They are written in the
-// request that makes it the holder, and read only when they name the current holder.
+// The annotations by which the holder of a Lease publishes its URL, and the label that marks
+// the Leases of one election. The annotations are written in the request that makes a replica
+// the holder, and read only when they name the current holder.
 const (
 	holderAnnotation    = "tagrelay.dev/holder"
 	holderURLAnnotation = "tagrelay.dev/holder-url"
+	leaseOfLabel        = "tagrelay.dev/lease-of"
 )
 
-// runElected follows and leads in turn until ctx ends, then drains and releases the Lease.
-func (s *Server) runElected(ctx context.Context) error {
-	if err := s.r.ensureNamespace(ctx); err != nil {
-		return err
-	}
-	for {
-		stop, err := s.electOnce(ctx)
-		if stop || err != nil {
-			return err
-		}
-		s.log.Info("following again")
-	}
-}
+// errAtTarget: this replica holds its share of the shards; it leaves the free one to another.
+var errAtTarget = errors.New("this replica holds its share of the shards")
 
-// electOnce runs one client-go elector: it acquires the Lease, leads (lead) and returns
-// when the Lease is lost — after the syncs it cancelled returned — or, when ctx ends, drains
-// first, stops renewing, and only then releases the Lease (stop is then true).
-func (s *Server) electOnce(ctx context.Context) (stop bool, err error) {
-	cfg := s.opts.LeaderElection
-	electCtx, stopElect := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopElect()
-	started := make(chan context.Context, 1)
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: s.lock(), Name: cfg.LeaseName,
-		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
-		// Released by release, once the syncs drained: client-go would release it on cancel
-		// before the leader's context (and so its syncs) ends.
-		ReleaseOnCancel: false,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(lctx context.Context) { started <- lctx },
-			OnStoppedLeading: func() {},
-		},
-	})
-	if err != nil {
-		return true, fmt.Errorf("configuring leader election: %w", err)
-	}
-	ran := make(chan struct{})
-	go func() {
-		defer close(ran)
-		le.Run(electCtx)
-	}()
-	var led chan struct{} // closed when lead returned; nil while not leading
-	for {
-		select {
-		case lctx := <-started:
-			led = make(chan struct{})
-			go func() {
-				defer close(led)
-				s.lead(lctx)
-			}()
-			started = nil
-		case <-ran: // lost: client-go cancelled the leader's context
-			if led != nil {
-				<-led
-			}
-			return false, nil
-		case <-ctx.Done():
-			s.drain()
-			stopElect()
-			<-ran
-			if led != nil {
-				<-led
-			}
-			s.release(context.WithoutCancel(ctx))
-			return true, nil
-		}
-	}
-}
-
-// lock is the Lease lock, whose client publishes this replica's URL (advertisingLeases).
-func (s *Server) lock() *resourcelock.LeaseLock {
+// lock is the Lease lock of a shard, whose client publishes this replica's URL.
+func (e *election) lock(sh *shard) *resourcelock.LeaseLock {
 	return &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Name: s.opts.LeaderElection.LeaseName, Namespace: s.r.opts.Namespace},
-		Client:     advertisingLeases{LeasesGetter: s.r.cs.CoordinationV1(), s: s},
-		LockConfig: resourcelock.ResourceLockConfig{Identity: s.Identity()},
+		LeaseMeta:  metav1.ObjectMeta{Name: e.leaseName(sh.index), Namespace: e.s.r.opts.Namespace},
+		Client:     advertisingLeases{LeasesGetter: e.s.r.cs.CoordinationV1(), e: e, sh: sh},
+		LockConfig: resourcelock.ResourceLockConfig{Identity: e.s.Identity()},
 	}
 }
 
-// release gives up the Lease if this replica still holds it, the way client-go does (holder
-// cleared, duration 1s), so a follower takes over at its next try instead of after
-// LeaseDuration. The update carries the Lease's resourceVersion: a Lease renewed by another
-// replica meanwhile is left alone.
-func (s *Server) release(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.LeaderElection.RenewDeadline)
+// release gives up a shard's Lease if this replica still holds it, the way client-go does
+// (holder cleared, duration 1s), so another replica takes over at its next try instead of
+// after LeaseDuration. The update carries the Lease's resourceVersion: a Lease renewed by
+// another replica meanwhile is left alone.
+func (e *election) release(ctx context.Context, sh *shard) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.RenewDeadline)
 	defer cancel()
-	leases := s.r.cs.CoordinationV1().Leases(s.r.opts.Namespace)
-	lease, err := leases.Get(ctx, s.opts.LeaderElection.LeaseName, metav1.GetOptions{})
-	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != s.Identity() {
+	leases := e.s.r.cs.CoordinationV1().Leases(e.s.r.opts.Namespace)
+	lease, err := leases.Get(ctx, e.leaseName(sh.index), metav1.GetOptions{})
+	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != e.s.Identity() {
 		return
 	}
 	now := metav1.NewMicroTime(time.Now())
@@ -147,81 +102,65 @@ func (s *Server) release(ctx context.Context) {
 	delete(lease.Annotations, holderAnnotation)
 	delete(lease.Annotations, holderURLAnnotation)
 	if _, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) {
-		s.log.Warn("releasing the leader lease", "error", err)
+		e.s.log.Warn("releasing the leader lease", "shard", sh.index, "error", err)
 		return
 	}
-	s.log.Info("released the leader lease")
+	e.s.log.Info("released the leader lease", "shard", sh.index)
 }
 
-// advertisingLeases is the Leases client of the elector. Each Lease it writes with this
-// replica as holder carries its URL, in the same request; each Lease it reads tells the
-// server who leads and where (observeLease). Nothing else of the election is changed.
+// advertisingLeases is the Leases client of a shard's elector. Each Lease it writes with this
+// replica as holder carries its URL, in the same request; an acquisition beyond this replica's
+// share of the shards is refused (errAtTarget). Nothing else of the election is changed.
 type advertisingLeases struct {
 	coordinationv1client.LeasesGetter
-	s *Server
+	e  *election
+	sh *shard
 }
 
 func (a advertisingLeases) Leases(ns string) coordinationv1client.LeaseInterface {
-	return advertisingLease{LeaseInterface: a.LeasesGetter.Leases(ns), s: a.s}
+	return advertisingLease{LeaseInterface: a.LeasesGetter.Leases(ns), e: a.e, sh: a.sh}
 }
 
 type advertisingLease struct {
 	coordinationv1client.LeaseInterface
-	s *Server
-}
-
-func (l advertisingLease) Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error) {
-	lease, err := l.LeaseInterface.Get(ctx, name, opts)
-	if err == nil {
-		l.s.observeLease(lease)
-	}
-	return lease, err
+	e  *election
+	sh *shard
 }
 
 func (l advertisingLease) Create(ctx context.Context, lease *coordinationv1.Lease, opts metav1.CreateOptions) (*coordinationv1.Lease, error) {
-	l.s.advertise(lease)
-	out, err := l.LeaseInterface.Create(ctx, lease, opts)
-	if err == nil {
-		l.s.observeLease(out)
+	if err := l.e.advertise(l.sh, lease); err != nil {
+		return nil, err
 	}
-	return out, err
+	return l.LeaseInterface.Create(ctx, lease, opts)
 }
 
 func (l advertisingLease) Update(ctx context.Context, lease *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error) {
-	l.s.advertise(lease)
-	out, err := l.LeaseInterface.Update(ctx, lease, opts)
-	if err == nil {
-		l.s.observeLease(out)
+	if err := l.e.advertise(l.sh, lease); err != nil {
+		return nil, err
 	}
-	return out, err
+	return l.LeaseInterface.Update(ctx, lease, opts)
 }
 
-// advertise sets the holder annotations of a Lease this replica is about to write.
-func (s *Server) advertise(lease *coordinationv1.Lease) {
-	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != s.Identity() {
+// advertise sets the holder annotations and the election's label of a shard's Lease this
+// replica is about to write, or refuses an acquisition beyond its share.
+func (e *election) advertise(sh *shard, lease *coordinationv1.Lease) error {
+	if lease.Labels == nil {
+		lease.Labels = map[string]string{}
+	}
+	lease.Labels[leaseOfLabel] = e.cfg.LeaseName
+	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != e.s.Identity() {
 		delete(lease.Annotations, holderAnnotation)
 		delete(lease.Annotations, holderURLAnnotation)
-		return
+		return nil
+	}
+	// The Lease read before this write names its holder: this replica renews, or acquires.
+	if lease.Annotations[holderAnnotation] != e.s.Identity() && !e.mayAcquire() {
+		return errAtTarget
 	}
 	if lease.Annotations == nil {
 		lease.Annotations = map[string]string{}
 	}
-	lease.Annotations[holderAnnotation] = s.Identity()
-	lease.Annotations[holderURLAnnotation] = s.opts.AdvertiseURL
-}
-
-// observeLease records the leader a Lease names, with its URL when the annotations are its own.
-func (s *Server) observeLease(lease *coordinationv1.Lease) {
-	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
-		s.leader.Store(nil)
-		return
-	}
-	ref := &leaderRef{identity: *lease.Spec.HolderIdentity}
-	if lease.Annotations[holderAnnotation] == ref.identity {
-		ref.url = lease.Annotations[holderURLAnnotation]
-	}
-	if old := s.leader.Load(); old == nil || *old != *ref {
-		s.log.Info("leader", "identity", ref.identity, "url", ref.url)
-	}
-	s.leader.Store(ref)
+	lease.Annotations[holderAnnotation] = e.s.Identity()
+	lease.Annotations[holderURLAnnotation] = e.s.opts.AdvertiseURL
+	return nil
 }

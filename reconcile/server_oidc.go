@@ -117,7 +117,7 @@ func (s *Server) gitlabPrincipal(ctx context.Context, token string) (*principal,
 	if err := idt.Claims(&c); err != nil || c.ProjectPath == "" {
 		return nil, fmt.Errorf("%w: GitLab id_token without project_path", errUnauthorized)
 	}
-	projects := s.projects.ForGitLab(c.ProjectPath)
+	projects := s.current().projects.ForGitLab(c.ProjectPath)
 	if len(projects) != 1 {
 		return nil, fmt.Errorf("%w: GitLab project %s maps to %d projects of the reconciler, want 1", errUnauthorized, c.ProjectPath, len(projects))
 	}

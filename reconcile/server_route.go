@@ -11,40 +11,46 @@ import (
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
-// Every replica answers the API; only the leader syncs. A follower forwards what only the
-// leader can answer (writes, webhooks, and reads while a leader is known, since it knows what
-// runs) to the leader's URL from the Lease, after checking the caller itself. A request a
-// follower forwarded is never forwarded again: a replica that got one and does not lead (any
-// more) answers 503 with Retry-After, which the api client retries.
+// Every replica answers the API. What only the holder of an app's shard can do — syncs,
+// rollbacks, unpins, webhooks, and the status of one app (it knows what runs) — a replica that
+// does not hold the shard forwards to its holder's URL from the shard's Lease, after checking the
+// caller itself. Lists and pages are answered by any replica from the state summaries every
+// replica keeps (server_state.go). A forwarded request is never forwarded again: a replica that
+// got one and does not hold the shard (any more) answers 503 with Retry-After, which the api
+// client retries.
 
-// route forwards r to the leader when this replica does not lead, and reports whether it
-// answered. A read (local) is answered here when no leader is known.
-func (s *Server) route(w http.ResponseWriter, r *http.Request, local bool) bool {
-	if s.leading.Load() {
+// route forwards r to the holder of the shard of st when this replica does not hold it, and
+// reports whether it answered. A read (local) is answered here when no holder is known.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, st *appState, local bool) bool {
+	return s.routeShard(w, r, s.shardFor(st), local)
+}
+
+func (s *Server) routeShard(w http.ResponseWriter, r *http.Request, sh *shard, local bool) bool {
+	if sh.held() {
 		return false
 	}
-	l := s.leader.Load()
+	o := s.owner(sh)
 	switch {
 	case r.Header.Get(api.ForwardedHeader) != "":
-		s.unavailable(w, "this replica does not lead (any more)")
-	case l == nil || l.url == "" || l.identity == s.Identity():
+		s.unavailable(w, "this replica does not hold the app's shard (any more)")
+	case o == nil || o.url == "" || o.identity == s.Identity():
 		if local {
 			return false
 		}
 		s.unavailable(w, errNotLeader.Error())
 	default:
-		s.forward(w, r, l)
+		s.forward(w, r, o)
 	}
 	return true
 }
 
-// forward proxies r to the leader. The long answer of a sync that waits is not cut by the
-// server's WriteTimeout: the deadlines are lifted while the leader works and set again when
+// forward proxies r to the holder. The long answer of a sync that waits is not cut by the
+// server's WriteTimeout: the deadlines are lifted while the holder works and set again when
 // its answer comes.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, l *leaderRef) {
 	target, err := url.Parse(l.url)
 	if err != nil {
-		s.unavailable(w, "the leader's URL in the Lease is invalid")
+		s.unavailable(w, "the holder's URL in the Lease is invalid")
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -65,12 +71,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, l *leaderRef) {
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			var op *net.OpError
 			if errors.As(err, &op) && op.Op == "dial" {
-				// Nothing reached the leader: safe to retry (it may be gone; a follower takes over).
-				s.unavailable(w, "the leader "+l.identity+" does not answer")
+				// Nothing reached the holder: safe to retry (it may be gone; another takes over).
+				s.unavailable(w, "the holder "+l.identity+" of the app's shard does not answer")
 				return
 			}
-			writeJSON(w, http.StatusBadGateway, api.Error{Error: "forwarding to the leader " + l.identity + ": " + err.Error(),
-				Hint: "the leader may have stopped mid-request: its successor runs again a sync it left in flight; check the app's status"})
+			writeJSON(w, http.StatusBadGateway, api.Error{Error: "forwarding to " + l.identity + ": " + err.Error(),
+				Hint: "the holder may have stopped mid-request: its successor runs again a sync it left in flight; check the app's status"})
 		},
 	}
 	proxy.ServeHTTP(w, r)
@@ -81,5 +87,5 @@ func (s *Server) unavailable(w http.ResponseWriter, msg string) {
 	s.metrics.requests.WithLabelValues("503").Inc()
 	w.Header().Set("Retry-After", "1")
 	writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: msg,
-		Hint: "retry: a replica takes over the lead within the lease duration (the api client retries by itself)"})
+		Hint: "retry: a replica takes the shard over within the lease duration (the api client retries by itself)"})
 }

@@ -3,107 +3,107 @@ package reconcile
 import (
 	"context"
 	"sync"
-	"time"
 )
 
-// Run loads every app's state from the cluster (the replica is ready from then on), then works
-// until ctx ends: with leader election it follows, leads while it holds the Lease and follows
-// again when it loses it; without, it leads from the start. When ctx ends it drains: it stops
-// polling and answering triggers, lets the running syncs finish (DrainTimeout, then cancels
-// them) and only then gives up the Lease. It returns nil once drained.
+// Run loads the state summaries of every app from the cluster (the replica is ready from then
+// on), then works until ctx ends: with leader election it holds the shards whose Lease it wins
+// (shard_lease.go), without it holds them all. When ctx ends it drains: it stops polling and
+// answering triggers, lets the running syncs finish (DrainTimeout, then cancels them) and only
+// then gives up its Leases. It returns nil once drained.
 func (s *Server) Run(ctx context.Context) error {
-	if err := s.load(ctx); err != nil {
-		return nil // ctx ended before the state could be read
+	// The informers outlive ctx until the drain is over: the API answers meanwhile.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	s.r.shareWatches(runCtx)
+	loaded := make(chan error, 1)
+	go func() { loaded <- s.watchStates(runCtx) }()
+	select {
+	case err := <-loaded:
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	case <-ctx.Done(): // ended before the state could be read: nothing to drain
+		stopRun()
+		<-loaded
+		return nil
 	}
+	if s.opts.Config != nil {
+		go s.watchConfig(runCtx)
+	}
+	s.metrics.apps.Set(float64(len(s.current().names)))
 	s.ready.Store(true)
-	if s.opts.LeaderElection != nil {
-		return s.runElected(ctx)
+	if s.le != nil {
+		return s.le.run(ctx)
 	}
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.lead(lctx)
-	}()
+	var wg sync.WaitGroup
+	for _, sh := range s.shards {
+		wg.Go(func() { s.lead(sh, lctx) })
+	}
 	<-ctx.Done()
 	s.drain()
 	stop()
-	<-done
+	wg.Wait()
 	return nil
 }
 
-// load reads every app's state, retrying what failed until it all succeeded or ctx ends.
-func (s *Server) load(ctx context.Context) error {
-	pending := make([]string, 0, len(s.apps))
-	for name := range s.apps {
-		pending = append(pending, name)
-	}
-	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
-		states, err := s.r.States(ctx, pending)
-		for name, state := range states {
-			s.apps[name].setState(state)
-		}
-		if err == nil {
-			return nil
-		}
-		s.log.Warn("reading the apps' state", "failed", len(pending)-len(states), "error", err)
-		pending = pending[:0]
-		for name := range s.apps {
-			if states[name] == nil {
-				pending = append(pending, name)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-	}
-}
-
-// lead does the leader's work on lctx, the leadership's context: it reloads the apps' state,
-// runs again the syncs a previous leader left in flight, and polls. It returns when lctx ends
-// or the server drains, once every sync it started has returned.
-func (s *Server) lead(lctx context.Context) {
+// lead does the work of a shard this replica holds, on lctx, its lease's context: it runs
+// again the syncs a previous holder left in flight and polls the shard's repositories, the
+// first round spread over FirstRoundSpread. It returns when lctx ends, once every sync it
+// started has returned.
+func (s *Server) lead(sh *shard, lctx context.Context) {
 	work, cancel := context.WithCancelCause(context.WithoutCancel(lctx))
 	stopAfter := context.AfterFunc(lctx, func() { cancel(errLostLead) })
 	defer stopAfter()
 	defer cancel(nil)
-	s.mu.Lock()
-	if s.draining {
-		s.mu.Unlock()
+	if !s.hold(sh, work, cancel) {
 		return
 	}
-	s.work, s.cancelWork = work, cancel
-	s.mu.Unlock()
-	s.leading.Store(true)
+	s.metrics.shards.Inc()
 	s.metrics.leader.Set(1)
-	s.log.Info("leading")
+	s.log.Info("leading", "shard", sh.index, "apps", s.current().shardSizes[sh.index])
 	s.leadershipChanged()
 	defer func() {
-		s.mu.Lock()
-		s.work, s.cancelWork = nil, nil
-		s.mu.Unlock()
-		s.syncs.Wait()
-		s.leading.Store(false)
-		s.metrics.leader.Set(0)
-		s.log.Info("stopped leading", "reason", context.Cause(work))
+		s.unhold(sh)
+		s.metrics.shards.Dec()
+		if s.le == nil || len(s.le.heldShards()) == 0 {
+			s.metrics.leader.Set(0)
+		}
+		s.log.Info("stopped leading", "shard", sh.index, "reason", context.Cause(work))
 		s.leadershipChanged()
 	}()
-	if s.load(work) != nil {
-		return
-	}
-	var wg sync.WaitGroup
-	for _, st := range s.apps {
-		wg.Go(func() { s.appLoop(work, st) })
-	}
-	wg.Go(func() { s.driftLoop(work) })
-	wg.Wait()
+	loops, stopLoops := context.WithCancel(work)
+	sh.mu.Lock()
+	sh.loopCtx, sh.stopLoops = loops, stopLoops
+	sh.mu.Unlock()
+	s.regroup(sh)
+	s.resumeShard(loops, sh)
+	sh.loops.Go(func() { s.driftLoop(loops, sh) })
+	<-work.Done()
 }
 
-// drain stops new work and waits for the running syncs, DrainTimeout at most; then it cancels
-// them and waits for them to return. The replica is not ready from then on.
+// resumeShard runs again the syncs left in flight on the shard's apps (runJob does, before
+// anything else), through the pool, as the apps' first jobs.
+func (s *Server) resumeShard(ctx context.Context, sh *shard) {
+	for _, st := range s.appsOf(sh.index) {
+		if state := st.cached(); state == nil || state.InFlight == nil {
+			continue
+		}
+		sh.loops.Go(func() {
+			done, err := s.locked(ctx, st, true, false, func(context.Context, *State, *slot) *Result { return nil })
+			if err == nil {
+				<-done
+			}
+		})
+	}
+}
+
+// drain stops new work on every shard and waits for the running syncs, DrainTimeout at most;
+// then it cancels them and waits for them to return. The replica is not ready from then on.
 func (s *Server) drain() {
 	s.ready.Store(false)
 	s.mu.Lock()
@@ -111,62 +111,22 @@ func (s *Server) drain() {
 		s.draining = true
 		close(s.drained)
 	}
-	cancel := s.cancelWork
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.syncs.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return
-	case <-time.After(s.opts.DrainTimeout):
+	var wg sync.WaitGroup
+	for _, sh := range s.shards {
+		wg.Go(func() { s.drainShard(sh) })
 	}
-	s.log.Warn("drain timeout passed; stopping the running syncs", "timeout", s.opts.DrainTimeout)
-	if cancel != nil {
-		cancel(errDrained)
-	}
-	<-done
+	wg.Wait()
 }
 
-// appLoop is one app on the leader: the sync a previous leader left in flight first, then a
-// poll every Interval and one whenever woken (webhooks), until ctx ends or the server drains.
-func (s *Server) appLoop(ctx context.Context, st *appState) {
-	if st.cached().InFlight != nil { // runJob runs it first
-		if done, err := s.locked(ctx, st, true, func(context.Context, *State) *Result { return nil }); err == nil {
-			<-done
-		}
-	}
-	var tick <-chan time.Time
-	if s.opts.Interval > 0 {
-		tick = time.After(0) // the first round checks every app at once
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.drained:
-			return
-		case <-st.wake:
-			s.pollOnce(ctx, st, true)
-		case <-tick:
-			s.pollOnce(ctx, st, false)
-			next := s.opts.Interval + jitter(s.opts.Interval)
-			st.mu.Lock()
-			st.nextPoll = time.Now().Add(next)
-			st.mu.Unlock()
-			tick = time.After(next)
-		}
-	}
-}
-
-// poke asks the app's loop for a poll; pokes while one is pending are coalesced into it.
-func (st *appState) poke() bool {
+// poke asks for a poll of the app (coalesced while one is pending) and wakes its repository's
+// poll loop; false when a poll was pending already.
+func (s *Server) poke(st *appState) bool {
 	select {
 	case st.wake <- struct{}{}:
-		return true
 	default:
 		return false
 	}
+	s.wakeGroup(st)
+	return true
 }

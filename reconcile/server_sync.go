@@ -9,17 +9,20 @@ import (
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
 
-// job is work on one app that runs on the leader under the app's lock, with the app's state
-// freshly read from the cluster. It returns the result of the sync it ran, nil for none.
-type job func(ctx context.Context, state *State) *Result
+// job is work on one app that runs on the replica holding its shard, under the app's lock and
+// a slot of the sync pool, with the app's state freshly read from the cluster. It returns the
+// result of the sync it ran, nil for none. A sync gives its slot back once applied
+// (slot.onApplied): its health wait holds none.
+type job func(ctx context.Context, state *State, sl *slot) *Result
 
 // errBusy: the app's lock is held and the caller would rather skip than wait.
 var errBusy = errors.New("a sync of the app is running")
 
-// locked runs j under st's lock on the leadership's context. It waits for the lock while ctx
-// lasts (wait) or gives up at once (errBusy); it fails with errNotLeader when this replica does
-// not lead or drains. The channel receives j's result once it returned.
-func (s *Server) locked(ctx context.Context, st *appState, wait bool, j job) (<-chan *Result, error) {
+// locked runs j under st's lock on its shard's context. It waits for the lock while ctx lasts
+// (wait) or gives up at once (errBusy); it fails with errNotLeader when this replica does not
+// hold the app's shard or drains. prio puts j before the polls waiting for the pool (triggers,
+// webhooks). The channel receives j's result once it returned.
+func (s *Server) locked(ctx context.Context, st *appState, wait, prio bool, j job) (<-chan *Result, error) {
 	if wait {
 		select {
 		case st.lock <- struct{}{}:
@@ -33,25 +36,33 @@ func (s *Server) locked(ctx context.Context, st *appState, wait bool, j job) (<-
 			return nil, errBusy
 		}
 	}
-	work, ok := s.begin()
+	sh := s.shardFor(st)
+	work, ok := sh.begin()
 	if !ok {
 		<-st.lock
 		return nil, errNotLeader
 	}
 	done := make(chan *Result, 1)
 	go func() {
-		defer s.syncs.Done()
+		defer sh.syncs.Done()
 		defer func() { <-st.lock }()
-		done <- s.runJob(work, st, j)
+		done <- s.runJob(work, st, prio, j)
 	}()
 	return done, nil
 }
 
-// runJob reads the app's state and runs j on it — after the sync a replica left in flight, if
-// any, so that no sync is lost to a new one.
-func (s *Server) runJob(ctx context.Context, st *appState, j job) (res *Result) {
+// runJob takes a slot of the pool, reads the app's state and runs j on it — after the sync a
+// replica left in flight, if any, so that no sync is lost to a new one. The console's open
+// pages see the app syncing, then its new state (syncStarted, syncEnded).
+func (s *Server) runJob(ctx context.Context, st *appState, prio bool, j job) (res *Result) {
+	sl, err := s.pool.acquire(ctx, prio)
+	if err != nil {
+		return errorResult(st.name, "", stopped(ctx))
+	}
+	defer sl.release()
 	st.mu.Lock()
 	st.syncing = true
+	removed := st.removed
 	st.mu.Unlock()
 	s.syncStarted(st)
 	defer func() {
@@ -61,18 +72,20 @@ func (s *Server) runJob(ctx context.Context, st *appState, j job) (res *Result) 
 		s.syncEnded(ctx, st, res)
 	}()
 	state, err := s.read(ctx, st)
-	if err == nil && state.InFlight != nil {
-		if res := s.resume(ctx, st, state); res != nil {
+	if err == nil && state.InFlight != nil && !removed {
+		if res := s.resume(ctx, st, state, sl); res != nil {
 			s.observe(res)
 		}
-		state, err = s.read(ctx, st)
+		if err = sl.hold(ctx, prio); err == nil {
+			state, err = s.read(ctx, st)
+		}
 	}
 	if err != nil {
-		res := errorResult(st.app.Name, "", err)
+		res := errorResult(st.name, "", err)
 		s.observe(res)
 		return res
 	}
-	res = j(ctx, state)
+	res = j(ctx, state, sl)
 	if res != nil {
 		_, _ = s.read(context.WithoutCancel(ctx), st)
 		s.observe(res)
@@ -82,7 +95,7 @@ func (s *Server) runJob(ctx context.Context, st *appState, j job) (res *Result) 
 
 // read reads the app's state from the cluster and caches it.
 func (s *Server) read(ctx context.Context, st *appState) (*State, error) {
-	state, err := s.r.State(ctx, st.app.Name)
+	state, err := s.r.State(ctx, st.name)
 	if err == nil {
 		st.setState(state)
 	}
@@ -101,37 +114,6 @@ func (s *Server) observe(res *Result) {
 		"duration", time.Duration(res.Duration).Round(time.Millisecond), "message", res.Message)
 }
 
-// pollOnce lists the remote's refs and syncs only when the app's revision points at a commit
-// that no sync has handled yet and that no rollback pinned over. Without wait it skips its turn
-// while a sync of the app runs; with wait (a webhook) it runs after it.
-func (s *Server) pollOnce(ctx context.Context, st *appState, wait bool) {
-	rev, err := s.r.git.Resolve(ctx, st.app)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.metrics.polls.WithLabelValues(st.app.Name, "error").Inc()
-			s.log.Warn("poll", "app", st.app.Name, "error", err)
-		}
-		return
-	}
-	head := rev.Commit.String()
-	if verdict := pollVerdict(st.cached(), head); verdict != "" {
-		s.metrics.polls.WithLabelValues(st.app.Name, verdict).Inc()
-		return
-	}
-	done, err := s.locked(ctx, st, wait, func(ctx context.Context, state *State) *Result {
-		if verdict := pollVerdict(state, head); verdict != "" { // the state as it is in the cluster
-			s.metrics.polls.WithLabelValues(st.app.Name, verdict).Inc()
-			return nil
-		}
-		s.metrics.polls.WithLabelValues(st.app.Name, "changed").Inc()
-		res, _ := s.r.Sync(ctx, st.app, SyncOptions{Trigger: TriggerPoll, State: state})
-		return res
-	})
-	if err == nil {
-		<-done
-	}
-}
-
 // pollVerdict says why a poll that found head does not sync: "unchanged" (handled already),
 // "pinned" (a rollback pinned over it); "" when it syncs.
 func pollVerdict(state *State, head string) string {
@@ -148,12 +130,12 @@ func pollVerdict(state *State, head string) string {
 
 // resume runs again the sync a replica left in flight: same ID, caller, commit and pin,
 // without the no-op guard (it passed it, and may have applied already).
-func (s *Server) resume(ctx context.Context, st *appState, state *State) *Result {
+func (s *Server) resume(ctx context.Context, st *appState, state *State, sl *slot) *Result {
 	f := state.InFlight
-	s.log.Info("running again a sync left in flight", "app", st.app.Name, "id", f.ID, "from", f.Replica,
+	s.log.Info("running again a sync left in flight", "app", st.name, "id", f.ID, "from", f.Replica,
 		"revision", api.ShortRevision(f.Revision))
-	res, _ := s.r.Sync(ctx, st.app, SyncOptions{Trigger: f.Trigger, Caller: f.Caller, Revision: f.Revision,
-		Rollback: f.Rollback, PinOver: f.PinOver, ID: f.ID, ResumedFrom: f.Replica, State: state})
+	res, _ := s.r.Sync(ctx, st.spec(), SyncOptions{Trigger: f.Trigger, Caller: f.Caller, Revision: f.Revision,
+		Rollback: f.Rollback, PinOver: f.PinOver, ID: f.ID, ResumedFrom: f.Replica, State: state, OnApplied: sl.onApplied(nil)})
 	return res
 }
 
@@ -164,7 +146,13 @@ func errorResult(app, trigger string, err error) *Result {
 	return res
 }
 
-// jitter spreads the polls of apps over a tenth of the interval, so they do not poll in step.
+// jitter spreads the polls of repositories over a tenth of the interval, so they do not poll in
+// step.
 func jitter(interval time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(interval)/10 + 1))
+}
+
+// spread returns a random delay in [0, d].
+func spread(d time.Duration) time.Duration {
+	return time.Duration(rand.Int64N(int64(max(d, 0)) + 1))
 }

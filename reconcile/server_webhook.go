@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/tagrelay/tagrelay/reconcile/api"
@@ -23,7 +24,8 @@ import (
 //	POST /api/v1/webhooks/github   X-Hub-Signature-256: sha256=HMAC the body is read (bounded) to check it
 //
 // Deliveries for one app coalesce: while a poll of the app is pending, more deliveries add
-// nothing (appState.poke), so a burst of pushes costs at most the running sync and one more.
+// nothing (Server.poke), so a burst of pushes costs at most the running sync and one more.
+// A delivery goes to the replica holding the pushed repository's shard (routeWebhook).
 // https://docs.gitlab.com/user/project/integrations/webhooks/
 // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
 
@@ -50,7 +52,7 @@ func (s *Server) handleGitLab(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, ok := s.webhookBody(w, r, "gitlab")
-	if !ok || s.routeWebhook(w, r, body) {
+	if !ok || s.routeWebhook(w, r, body, func(e pushEvent) string { return e.Project.HTTPURL }) {
 		return
 	}
 	switch r.Header.Get("X-Gitlab-Event") {
@@ -80,7 +82,7 @@ func (s *Server) handleGitHub(w http.ResponseWriter, r *http.Request) {
 		s.webhookRefused(w, "github", "wrong X-Hub-Signature-256", "set the webhook's secret to the reconciler's GitHub webhook secret")
 		return
 	}
-	if s.routeWebhook(w, r, body) {
+	if s.routeWebhook(w, r, body, func(e pushEvent) string { return e.Repository.CloneURL }) {
 		return
 	}
 	switch r.Header.Get("X-GitHub-Event") {
@@ -128,11 +130,21 @@ func (s *Server) webhookBody(w http.ResponseWriter, r *http.Request, forge strin
 	return body, true
 }
 
-// routeWebhook forwards an authenticated delivery to the leader, body included.
-func (s *Server) routeWebhook(w http.ResponseWriter, r *http.Request, body []byte) bool {
+// routeWebhook forwards an authenticated delivery, body included, to the holder of the shard
+// of the pushed repository (all its apps are on one shard). A push of a repository no app
+// uses is answered here.
+func (s *Server) routeWebhook(w http.ResponseWriter, r *http.Request, body []byte, repoOf func(pushEvent) string) bool {
+	var e pushEvent
+	if json.Unmarshal(body, &e) != nil {
+		return false // handlePush answers 400
+	}
+	apps := s.current().byRepo[normalizeRepo(repoOf(e))]
+	if len(apps) == 0 {
+		return false
+	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	return s.route(w, r, false)
+	return s.route(w, r, apps[0], false)
 }
 
 // handlePush wakes the poll of every app of the pushed repository whose revision is the pushed
@@ -143,17 +155,19 @@ func (s *Server) handlePush(w http.ResponseWriter, body []byte, forge string, re
 		writeJSON(w, http.StatusBadRequest, api.Error{Error: "decoding the push event: " + err.Error()})
 		return
 	}
-	repo := normalizeRepo(repoOf(e))
 	apps, queued := []string{}, []string{}
-	for _, st := range s.apps {
-		if normalizeRepo(st.app.Repo) != repo || (e.Ref != "refs/heads/"+st.app.Revision && e.Ref != "refs/tags/"+st.app.Revision) {
+	for _, st := range s.current().byRepo[normalizeRepo(repoOf(e))] {
+		rev := st.spec().Revision
+		if e.Ref != "refs/heads/"+rev && e.Ref != "refs/tags/"+rev {
 			continue
 		}
-		apps = append(apps, st.app.Name)
-		if st.poke() {
-			queued = append(queued, st.app.Name)
+		apps = append(apps, st.name)
+		if s.poke(st) {
+			queued = append(queued, st.name)
 		}
 	}
+	sort.Strings(apps)
+	sort.Strings(queued)
 	result := "matched"
 	if len(apps) == 0 {
 		result = "unmatched"

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,7 +15,6 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
@@ -43,18 +41,22 @@ type Revision struct {
 	Ref plumbing.ReferenceName
 }
 
-// fetcher keeps one bare repository per remote URL under dir, so each fetch transfers only
-// new objects. With dir "" it uses memory (nothing cached). Every git operation has a deadline
-// (the app's limits.gitTimeout, else timeout): a server that accepts the connection and never
-// answers costs the app one timeout, and apps on other repositories never wait for it.
+// fetcher keeps one bare repository per remote URL and credential under dir, so each fetch
+// transfers only new objects. With dir "" it uses memory (nothing cached). Listings of refs are
+// shared by the apps of a repository (source_pool.go); a sync reads only its app's path, within
+// limits (source_tree.go). Every git operation has a deadline (the app's limits.gitTimeout, else
+// timeout): a server that accepts the connection and never answers costs the app one timeout,
+// and apps on other repositories never wait for it.
 type fetcher struct {
 	dir     string
 	timeout time.Duration
 	locks   sync.Map // cache directory → *sync.Mutex: apps sharing a repository fetch in turn
+	lists   refLister
+	limits  SourceLimits
 }
 
-func newFetcher(dir string, timeout time.Duration) *fetcher {
-	return &fetcher{dir: dir, timeout: timeout}
+func newFetcher(dir string, timeout time.Duration, limits SourceLimits) *fetcher {
+	return &fetcher{dir: dir, timeout: timeout, limits: limits, lists: refLister{timeout: timeout}}
 }
 
 // deadline bounds one git operation of app.
@@ -74,18 +76,29 @@ var errGitTimeout = errors.New("git server did not answer")
 
 var hexRevision = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
-// Resolve lists the remote's refs (git ls-remote: one small request) and returns the commit
-// that app.Revision points at. Polls call only this while nothing changes.
+// Resolve lists the remote's refs (git ls-remote: one small request, shared with the other
+// apps of the repository that ask meanwhile) and returns the commit that app.Revision points
+// at; a sync a poll started deploys the commit the poll found (withResolved).
 func (f *fetcher) Resolve(ctx context.Context, app App) (Revision, error) {
 	if hexRevision.MatchString(app.Revision) {
 		return Revision{Commit: plumbing.NewHash(app.Revision)}, nil
 	}
+	if rev, ok := resolvedIn(ctx, app); ok {
+		return rev, nil
+	}
 	ctx, cancel := f.deadline(ctx, app)
 	defer cancel()
-	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{app.Repo}})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: app.Credentials.GoGit()})
+	refs, err := f.lists.refs(ctx, app)
 	if err != nil {
 		return Revision{}, gitError(ctx, app, "listing refs of", err)
+	}
+	return revisionIn(app, refs)
+}
+
+// revisionIn returns the commit app.Revision points at among refs.
+func revisionIn(app App, refs []*plumbing.Reference) (Revision, error) {
+	if hexRevision.MatchString(app.Revision) {
+		return Revision{Commit: plumbing.NewHash(app.Revision)}, nil
 	}
 	want := map[plumbing.ReferenceName]bool{
 		plumbing.NewBranchReferenceName(app.Revision): true,
@@ -107,8 +120,23 @@ func (f *fetcher) Resolve(ctx context.Context, app App) (Revision, error) {
 }
 
 // Fetch makes rev available locally (fetching only when the commit is not in the cache yet) and
-// returns the files of that commit.
+// returns the files of that commit that the app reads (source_tree.go).
 func (f *fetcher) Fetch(ctx context.Context, app App, rev Revision) (*Source, error) {
+	var src *Source
+	err := f.withCommit(ctx, app, rev, func(commit *object.Commit) error {
+		files, err := readSource(commit, app, f.limits)
+		if err != nil {
+			return fmt.Errorf("reading commit %s: %w", commit.Hash, err)
+		}
+		src = &Source{Commit: commit.Hash.String(), Files: files}
+		return nil
+	})
+	return src, err
+}
+
+// withCommit makes rev available locally and calls fn with its commit, under the lock of the
+// repository's cache.
+func (f *fetcher) withCommit(ctx context.Context, app App, rev Revision, fn func(*object.Commit) error) error {
 	mu, _ := f.locks.LoadOrStore(f.cachePath(app), &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
@@ -116,7 +144,7 @@ func (f *fetcher) Fetch(ctx context.Context, app App, rev Revision) (*Source, er
 	defer cancel()
 	repo, err := f.open(app)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := repo.Object(plumbing.AnyObject, rev.Commit); err != nil {
 		specs := []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"}
@@ -126,19 +154,15 @@ func (f *fetcher) Fetch(ctx context.Context, app App, rev Revision) (*Source, er
 		err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: specs,
 			Auth: app.Credentials.GoGit(), Tags: git.NoTags, Force: true})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, gitError(ctx, app, "fetching", err)
+			return gitError(ctx, app, "fetching", err)
 		}
 	}
 	commit, err := commitOf(repo, rev.Commit)
 	if err != nil {
-		return nil, errdefs.WithHint(errdefs.NotFound(fmt.Errorf("revision %s of %s: %w", app.Revision, redact.URL(app.Repo), err)),
+		return errdefs.WithHint(errdefs.NotFound(fmt.Errorf("revision %s of %s: %w", app.Revision, redact.URL(app.Repo), err)),
 			"check the app's revision")
 	}
-	files, err := readTree(commit)
-	if err != nil {
-		return nil, fmt.Errorf("reading commit %s: %w", commit.Hash, err)
-	}
-	return &Source{Commit: commit.Hash.String(), Files: files}, nil
+	return fn(commit)
 }
 
 func (f *fetcher) open(app App) (*git.Repository, error) {
@@ -167,9 +191,11 @@ func (f *fetcher) open(app App) (*git.Repository, error) {
 	return repo, nil
 }
 
-// cachePath is the bare repository of the app's remote.
+// cachePath is the bare repository of the app's remote and credential (sourceKey): objects
+// fetched with one credential are never read with another.
 func (f *fetcher) cachePath(app App) string {
-	sum := sha256.Sum256([]byte(app.Repo))
+	k := sourceKeyOf(app)
+	sum := sha256.Sum256([]byte(k.repo + "\x00" + k.credential))
 	return filepath.Join(f.dir, hex.EncodeToString(sum[:8])+".git")
 }
 
@@ -179,28 +205,6 @@ func commitOf(repo *git.Repository, h plumbing.Hash) (*object.Commit, error) {
 		return tag.Commit()
 	}
 	return repo.CommitObject(h)
-}
-
-func readTree(commit *object.Commit) (map[string][]byte, error) {
-	tree, err := commit.Tree()
-	if err != nil {
-		return nil, err
-	}
-	files := map[string][]byte{}
-	err = tree.Files().ForEach(func(f *object.File) error {
-		if f.Mode != filemode.Regular && f.Mode != filemode.Executable || f.Size > maxFileSize {
-			return nil
-		}
-		r, err := f.Reader()
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		b, err := io.ReadAll(r)
-		files[f.Name] = b
-		return err
-	})
-	return files, err
 }
 
 // gitError classifies a go-git error: everything is operational (exit 1) except a repository

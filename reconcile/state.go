@@ -205,6 +205,10 @@ func encodeState(cm *corev1.ConfigMap, st *State) error {
 		cm.Data = map[string]string{}
 	}
 	cm.Data[historyKey], cm.Data[stateKey] = string(hist), string(rec)
+	if cm.Annotations == nil {
+		cm.Annotations = map[string]string{}
+	}
+	cm.Annotations[summaryAnnotation] = encodeSummary(st)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
@@ -121,11 +122,18 @@ type syncRun struct {
 	version *string
 	// applied is set once the sync passed its guards and wrote its inventory: it applies.
 	applied bool
+	// config is what the config-aware guard planned (configref.go).
+	config *configPlan
+	// candidates are the rendered hooks, hooks what the sync does with them (hooks.go), waves
+	// the app's objects and Sync hooks by sync wave (waves.go).
+	candidates []hookCandidate
+	hooks      *hookPlan
+	waves      []wave
 }
 
 func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *syncRun) error {
 	res := run.res
-	rs, err := r.prepare(ctx, app, res)
+	rs, err := r.prepare(ctx, app, run)
 	if err != nil {
 		return err
 	}
@@ -133,18 +141,32 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 	if err != nil {
 		return err
 	}
+	if run.hooks, err = r.planHooks(ctx, withServiceAccounts(app, resourceServiceAccounts(rs)), run.candidates, res.Revision, opts.Adopt); err != nil {
+		return err
+	}
+	warn(res, run.hooks.summary())
+	res.Objects = append(res.Objects, run.hooks.skippedChanges()...)
+	if run.waves, err = planWaves(rs, run.hooks); err != nil {
+		return err
+	}
 	pruning, err := r.planPrune(ctx, app, inv.refs, rs, opts.ForcePrune)
 	if err != nil {
 		return err
 	}
+	run.config = planConfig(rs, !app.restartsOnConfigChange())
+	if opts.Restart {
+		run.config.restarts = nil // every workload restarts
+	}
 	if opts.DryRun {
 		res.Objects = append(res.Objects, pruning.preview()...)
 		warn(res, pruning.warning())
+		warn(res, run.config.summary(true))
+		warn(res, run.hooks.planned())
 		return nil
 	}
 	r.readProvenance(ctx, app, res) // before OnApplied: a notifier's pending status needs them
 	if opts.Guard {
-		if err := r.guardNoop(ctx, app, opts, res); err != nil {
+		if err := r.guardNoop(ctx, app, opts, run); err != nil {
 			return err
 		}
 	}
@@ -152,7 +174,18 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 		return err
 	}
 	r.notifyStarted(app, opts, res)
-	if err := r.deploy(ctx, app, rs, inv, pruning, opts, run); err != nil {
+	err = r.rollout(ctx, app, inv, pruning, opts, run)
+	if err != nil && run.applied {
+		r.syncFailed(ctx, run, syncTimeout(app, opts))
+	}
+	return err
+}
+
+// rollout deploys (PreSync hooks, the waves, prune), waits for health and runs the PostSync
+// hooks.
+func (r *Reconciler) rollout(ctx context.Context, app App, inv *inventory, pruning *prunePlan, opts SyncOptions, run *syncRun) error {
+	res := run.res
+	if err := r.deploy(ctx, app, inv, pruning, opts, run); err != nil {
 		return err
 	}
 	if opts.OnApplied != nil {
@@ -160,14 +193,46 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 		applied.Status, applied.Duration = api.StatusApplied, api.Duration(time.Since(res.Started))
 		opts.OnApplied(applied)
 	}
+	post := run.hooks.inPhase(phasePostSync, nil)
 	if opts.NoWait {
+		if len(post) > 0 {
+			warn(res, fmt.Sprintf("%d PostSync hook(s) not run: the sync did not wait for health", len(post)))
+		}
 		return nil
 	}
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = time.Duration(app.Timeout)
+	timeout := syncTimeout(app, opts)
+	if err := r.wait(ctx, run.waves[len(run.waves)-1].rs, timeout); err != nil {
+		return err
 	}
-	return r.wait(ctx, rs, timeout)
+	ran, err := r.runHooks(ctx, post, timeout)
+	res.Objects = append(res.Objects, ran...)
+	return err
+}
+
+// syncTimeout bounds the wait for health and each phase of hooks: --timeout, else the app's.
+func syncTimeout(app App, opts SyncOptions) time.Duration {
+	switch {
+	case opts.Timeout > 0:
+		return opts.Timeout
+	case app.Timeout > 0:
+		return time.Duration(app.Timeout)
+	}
+	return 5 * time.Minute
+}
+
+// syncFailed runs the SyncFail hooks of a sync that failed after it began to apply, unless the
+// sync was stopped (the next leader runs it again). What they did joins the result; their own
+// failure does not replace the sync's error.
+func (r *Reconciler) syncFailed(ctx context.Context, run *syncRun, timeout time.Duration) {
+	hooks := run.hooks.inPhase(phaseSyncFail, nil)
+	if len(hooks) == 0 || ctx.Err() != nil {
+		return
+	}
+	ran, err := r.runHooks(ctx, hooks, timeout)
+	run.res.Objects = append(run.res.Objects, ran...)
+	if err != nil {
+		r.log.Warn("a SyncFail hook failed", "app", run.res.App, "error", err)
+	}
 }
 
 // markInFlight is a fenced sync's first write: the app's state says which sync is applying
@@ -227,9 +292,15 @@ func warn(res *Result, msg string) {
 }
 
 // guardNoop refuses a triggered sync that deploys nothing new, unless a poll of the same
-// revision deployed that change just before (see pollDeployed).
-func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, res *Result) error {
+// revision deployed that change just before (see pollDeployed). Without an expected image, a
+// change of a pod template, a ConfigMap or a Secret is new (configPlan.real).
+func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, run *syncRun) error {
+	res := run.res
+	if opts.ExpectImage == "" && run.config.real() {
+		return nil
+	}
 	err := noopGuard(res.Images, opts.ExpectImage, opts.AllowNoop, opts.Restart)
+	err = r.diagnoseNotDeployed(ctx, app, res.Revision, err)
 	if err == nil || !errors.Is(err, errdefs.ErrNoop) {
 		return err
 	}
@@ -241,8 +312,10 @@ func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, r
 	return nil
 }
 
-// prepare fetches and renders the app and runs the tenancy guard.
-func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*resource, error) {
+// prepare fetches and renders the app, takes its hooks apart (run.candidates) and runs the
+// tenancy guard.
+func (r *Reconciler) prepare(ctx context.Context, app App, run *syncRun) ([]*resource, error) {
+	res := run.res
 	if err := app.reservedNamespace(r.opts.Namespace); err != nil {
 		return nil, errdefs.WithHint(errdefs.Precondition(err), "give the app a namespace of its own; nothing was fetched or applied")
 	}
@@ -263,12 +336,14 @@ func (r *Reconciler) prepare(ctx context.Context, app App, res *Result) ([]*reso
 	if err != nil {
 		return nil, err
 	}
-	warn(res, hooksSkipped(out))
-	rs := resources(out)
+	rs, candidates, notApplied := splitHooks(out, resources(out))
+	run.candidates = candidates
+	warn(res, strings.Join(notApplied, "; "))
 	if err := r.resolve(rs); err != nil {
 		return nil, err
 	}
-	if err := guardTenancy(app, rs); err != nil && !(r.tenancyOff && errors.Is(err, ErrTenancy)) {
+	// The app's workloads may run as a ServiceAccount its hooks create, and the reverse.
+	if err := guardTenancy(withServiceAccounts(app, candidateServiceAccounts(candidates)), rs); err != nil && !(r.tenancyOff && errors.Is(err, ErrTenancy)) {
 		return nil, err
 	}
 	applyOrder(rs)
@@ -300,10 +375,15 @@ func (r *Reconciler) plan(ctx context.Context, app App, rs []*resource, opts Syn
 	return inv, nil
 }
 
-// deploy applies, restarts and prunes, keeping the inventory a superset of what exists. Each
-// step first checks that the sync may go on (stopped), and each inventory write is fenced.
-func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *inventory, pruning *prunePlan, opts SyncOptions, run *syncRun) error {
+// deploy runs the PreSync hooks, applies the waves, restarts and prunes, keeping the inventory a
+// superset of what exists. Each step first checks that the sync may go on (stopped), and each
+// inventory write is fenced.
+func (r *Reconciler) deploy(ctx context.Context, app App, inv *inventory, pruning *prunePlan, opts SyncOptions, run *syncRun) error {
 	res, previous := run.res, inv.refs
+	var rs []*resource
+	for _, w := range run.waves {
+		rs = append(rs, w.rs...)
+	}
 	current := make([]ref, len(rs))
 	for i, x := range rs {
 		current[i] = x.ref()
@@ -313,18 +393,15 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *i
 		return err
 	}
 	run.applied = true
-	if err := stopped(ctx); err != nil {
+	timeout := syncTimeout(app, opts)
+	ran, err := r.runHooks(ctx, run.hooks.inPhase(phasePreSync, nil), timeout)
+	res.Objects = append(res.Objects, ran...)
+	if err != nil {
 		return err
 	}
-	// Roles first: a RoleBinding to a Role of this sync is checked against it (bindingsToNewRoles).
-	roles, others := splitRoles(rs)
-	if err := r.apply(ctx, roles); err != nil {
-		return err
-	}
-	if err := stopped(ctx); err != nil {
-		return err
-	}
-	if err := r.apply(ctx, others); err != nil {
+	ran, err = r.applyWaves(ctx, run.waves, timeout)
+	res.Objects = append(res.Objects, ran...)
+	if err != nil {
 		return err
 	}
 	if opts.Restart {
@@ -336,6 +413,15 @@ func (r *Reconciler) deploy(ctx context.Context, app App, rs []*resource, inv *i
 		if err != nil {
 			return err
 		}
+	}
+	if err := stopped(ctx); err != nil {
+		return err
+	}
+	restarted, err := r.restartForConfig(ctx, run.config, time.Now())
+	res.Objects = append(res.Objects, restarted...)
+	warn(res, run.config.summary(false))
+	if err != nil {
+		return err
 	}
 	if err := stopped(ctx); err != nil {
 		return err

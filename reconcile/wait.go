@@ -23,7 +23,7 @@ var healthKinds = map[string]bool{
 	"batch/Job": true, "/PersistentVolumeClaim": true, "/Pod": true,
 }
 
-// wait polls the app's workloads until every one is Current (kstatus: rolled out, observed
+// wait watches the app's workloads (wait_informer.go) until every one is Current (kstatus: rolled out, observed
 // generation caught up, replicas updated and available; Job complete; PVC bound), one fails, or
 // timeout passes. A failure names the object, the reason and the last events of its pods.
 func (r *Reconciler) wait(ctx context.Context, rs []*resource, timeout time.Duration) error {
@@ -40,10 +40,26 @@ func (r *Reconciler) wait(ctx context.Context, rs []*resource, timeout time.Dura
 	defer cancel()
 	tick := time.NewTicker(r.opts.PollInterval)
 	defer tick.Stop()
-	for {
-		live, err := r.list(ctx, targets)
-		if err != nil && ctx.Err() == nil {
-			return err
+	var sub *subscription // the informers (wait_informer.go); nil: a LIST per tick
+	var changed <-chan struct{}
+	live, barrier := map[*resource]*unstructured.Unstructured{}, map[*resource]int64{}
+	for first := true; ; first = false {
+		if sub != nil {
+			sub.live(live, barrier)
+		} else {
+			var err error
+			if live, err = r.list(ctx, targets); err != nil && ctx.Err() == nil {
+				return err
+			}
+			if first {
+				for res, u := range live {
+					barrier[res] = u.GetGeneration()
+				}
+				if sub = r.subscribe(ctx, targets); sub != nil {
+					defer sub.release()
+					changed = sub.changed
+				}
+			}
 		}
 		var waiting []*resource
 		var reasons []string
@@ -70,6 +86,7 @@ func (r *Reconciler) wait(ctx context.Context, rs []*resource, timeout time.Dura
 			}
 			return ctx.Err()
 		case <-tick.C:
+		case <-changed:
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tagrelay/tagrelay/bump"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 )
 
@@ -47,6 +48,10 @@ type InfraConfig struct {
 	// Tag is which tag the files get: "version" (the default when a version is released) or
 	// "commit".
 	Tag string `yaml:"tag,omitempty" json:"tag,omitempty"`
+	// Render, when set, renders the infra repository with the bump before the commit (as
+	// tagrelay bump --render does): a bump whose tag the render does not run is refused and
+	// nothing is pushed.
+	Render *bump.RenderSettings `yaml:"render,omitempty" json:"render,omitempty"`
 }
 
 // MirrorConfig is one repository copy.
@@ -143,6 +148,26 @@ func (c *Config) Validate() error {
 		}
 		if i.Tag != "" && i.Tag != TagVersion && i.Tag != TagCommit {
 			bad("infra.tag must be %q or %q, not %q", TagVersion, TagCommit, i.Tag)
+		}
+		if r := i.Render; r != nil {
+			if r.Path == "" || path.IsAbs(r.Path) || strings.HasPrefix(path.Clean(r.Path), "..") {
+				bad("infra.render.path %q must be a directory inside the repository", r.Path)
+			}
+			switch r.Type {
+			case "", "plain", "kustomize", "helm":
+			default:
+				bad("infra.render.type must be plain, kustomize or helm, not %q", r.Type)
+			}
+			for _, v := range r.ValuesFiles {
+				if v == "" || path.IsAbs(v) {
+					bad("infra.render.valuesFiles: %q must be a path relative to infra.render.path", v)
+				}
+			}
+			for _, v := range r.Set {
+				if !strings.Contains(v, "=") {
+					bad("infra.render.set: %q must be KEY=VALUE", v)
+				}
+			}
 		}
 	}
 	for n, m := range c.Mirrors {

@@ -25,6 +25,9 @@ type Options struct {
 	// Kind, DryRun and CheckImage are the release's: the bump looks the released tag up in
 	// Registry before writing. Source is used only when it is Commit's full SHA.
 	Bump bump.PushOptions
+	// RenderCheck makes the render check of infra.render (bump/rendercheck). Required when the
+	// configuration has infra.render.
+	RenderCheck func(bump.RenderSettings) (bump.RenderCheck, error)
 	// MirrorCacheDir keeps the mirrors' caches. Required when the configuration has mirrors.
 	MirrorCacheDir string
 	// MirrorCAFile is a PEM bundle of extra CAs for the mirrors' remotes.

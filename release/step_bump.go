@@ -26,6 +26,16 @@ func (s *bumpStep) push(ctx context.Context, dryRun bool) (*bump.Commit, error) 
 	remote := bump.Remote{URL: s.cfg.Repo, Branch: s.cfg.Branch, Auth: s.o.Git.GoGit(), CABundle: s.o.GitCABundle, InsecureSkipTLS: s.o.GitInsecure}
 	opts := s.o.Bump
 	opts.DryRun, opts.Kind, opts.Logger, opts.Source = dryRun, bump.KindAuto, s.o.Logger, s.source()
+	if r := s.cfg.Render; r != nil {
+		if s.o.RenderCheck == nil {
+			return nil, errors.New("infra.render is set, and the release has no render check")
+		}
+		check, err := s.o.RenderCheck(*r)
+		if err != nil {
+			return nil, err
+		}
+		opts.RenderCheck = check
+	}
 	if !dryRun {
 		opts.CheckImage = func(ctx context.Context, ref string) (string, error) { return s.o.Registry.Verify(ctx, ref, 0) }
 	}

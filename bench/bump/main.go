@@ -3,6 +3,10 @@
 // git commit, git push), on an infra repository of 5,000 commits and 2,000 YAML files served by
 // the local smart-HTTP git server. Both push a real commit on every run.
 //
+// It also measures what --render adds (issue 16): the same bump of a Kustomize overlay
+// (apps/web) and of a chart's values-prod.yaml (chart/, Helm templates in the render worker),
+// with and without --render, alternating in the same run.
+//
 //	go run ./bench/bump [-runs 5] [-commits 5000] [-files 2000]
 package main
 
@@ -104,10 +108,68 @@ func run(runs, commits, files int) error {
 			cli.Add(s)
 		}
 	}
+	renderRows, err := renderSeries(tagrelay, url, runs)
+	if err != nil {
+		return err
+	}
 	var t measure.Table
 	t.Compare("bump one image, push one commit", tr, cli)
+	for _, r := range renderRows {
+		t.Compare(r.scenario, r.base, r.render)
+	}
 	t.Write(os.Stdout)
 	return nil
+}
+
+type renderRow struct {
+	scenario     string
+	base, render *measure.Series
+}
+
+// renderSeries measures bump --repo with and without --render, alternating, on the bench's
+// repository: a Kustomize overlay and a Helm chart deployed with values-prod.yaml.
+func renderSeries(tagrelay, url string, runs int) ([]renderRow, error) {
+	cases := []struct {
+		scenario, image string
+		file, key       string
+		render          []string
+	}{
+		{"bump a Kustomize overlay (apps/web)", "harbor.example/team/web", "apps/web/kustomization.yaml", "", []string{"--render", "apps/web"}},
+		{"bump a chart's values-prod.yaml (chart/)", "harbor.example/team/api", "chart/values-prod.yaml", "image.tag", []string{"--render", "chart", "--values", "values-prod.yaml"}},
+	}
+	var rows []renderRow
+	n := 0
+	for _, c := range cases {
+		row := renderRow{scenario: c.scenario, base: &measure.Series{Name: "tagrelay bump --repo"}, render: &measure.Series{Name: "tagrelay bump --repo --render"}}
+		for i := -1; i < runs; i++ {
+			for _, withRender := range []bool{false, true} {
+				n++
+				args := []string{"bump", "--repo", url, "--file", c.file, "--image", c.image, "--tag", fmt.Sprintf("r%06d", n),
+					"--log-level", "warn", "--no-verify-image"}
+				if c.key != "" {
+					args = append(args, "--key", c.key)
+				}
+				if withRender {
+					args = append(args, c.render...)
+				}
+				cmd := exec.Command(tagrelay, args...)
+				cmd.Env = append(os.Environ(), "GITLAB_TOKEN="+token)
+				s, err := measure.Run(cmd)
+				if err != nil {
+					return nil, err
+				}
+				switch {
+				case i < 0: // warm-up
+				case withRender:
+					row.render.Add(s)
+				default:
+					row.base.Add(s)
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
 // infraRepo returns a bare repository of commits commits and files deployment files plus one
@@ -117,7 +179,7 @@ func infraRepo(commits, files int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	repo := filepath.Join(dir, fmt.Sprintf("infra-%dx%d.git", commits, files))
+	repo := filepath.Join(dir, fmt.Sprintf("infra-%dx%d-r2.git", commits, files)) // r2: apps/web and chart/ for --render
 	if _, err := os.Stat(filepath.Join(repo, "packed-refs")); err == nil {
 		return repo, nil
 	}
@@ -155,6 +217,10 @@ func infraRepo(commits, files int) (string, error) {
 			for f := 0; f < files; f++ {
 				fmt.Fprintf(w, "M 100644 inline apps/svc%04d/deployment.yaml\n", f)
 				data(deployment(f, 0))
+			}
+			for name, content := range renderApps {
+				fmt.Fprintf(w, "M 100644 inline %s\n", name)
+				data(content)
 			}
 			continue
 		}
@@ -202,4 +268,30 @@ spec:
           resources:
             requests: {cpu: 10m, memory: 32Mi}
 `, f, f, rev, 1+rev%3, f, f, f, rev)
+}
+
+// renderApps are the apps the --render series bump: a Kustomize overlay and a Helm chart
+// deployed with values-prod.yaml.
+var renderApps = map[string]string{
+	"apps/web/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - deployment.yaml\nimages:\n  - name: harbor.example/team/web\n    newTag: v0\n",
+	"apps/web/deployment.yaml":    strings.Replace(deployment(9999, 0), "harbor.example/team/svc9999:v0", "harbor.example/team/web:v0", 1),
+	"chart/Chart.yaml":            "apiVersion: v2\nname: api\nversion: 1.0.0\nappVersion: v0\n",
+	"chart/values.yaml":           "replicaCount: 1\nimage:\n  repository: harbor.example/team/api\n  tag: v0\n",
+	"chart/values-prod.yaml":      "replicaCount: 3\nimage:\n  tag: v0\n",
+	"chart/templates/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+        - name: api
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+`,
 }

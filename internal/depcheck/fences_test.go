@@ -17,6 +17,14 @@ var (
 	ggcr   = []string{"github.com/google/go-containerregistry", module + "/registry"}
 	mirror = []string{module + "/mirror"}
 	others = []string{module + "/reconcile", module + "/internal/cli/triggercmd", module + "/internal/cli/releasecmd"}
+	// cluster is what talks to a cluster: the reconciler ("$": that package exactly, not
+	// reconcile/render or reconcile/api), client-go's clientset, informers and leader election.
+	// Helm's template engine links client-go's rest and dynamic packages for its lookup
+	// function, which reconcile/render never gives a client: bump --render links those, and
+	// the fences of the CI-side binaries are drawn here instead of at k8s.io/client-go.
+	cluster = []string{module + "/reconcile$", "k8s.io/client-go/kubernetes$", "k8s.io/client-go/kubernetes/typed",
+		"k8s.io/client-go/tools/cache", "k8s.io/client-go/tools/leaderelection", "k8s.io/client-go/informers", "sigs.k8s.io/controller-runtime"}
+	render = []string{module + "/reconcile/render"}
 )
 
 // TestFences is the one fence of the layout: what each package may never link. A fence that
@@ -30,14 +38,17 @@ func TestFences(t *testing.T) {
 	}{
 		// Capability packages: CLI-free, and free of the other capabilities' heavy dependencies.
 		{pkg: "bump", forbidden: concat(kube, forges, cli)},
+		// bump's render check links the reconciler's renderer (Kustomize, Helm's engine), never
+		// its cluster side.
+		{pkg: "bump/rendercheck", forbidden: concat(cluster, forges, cli), requires: render},
 		{pkg: "registry", forbidden: concat(kube, forges, cli, gogit)},
-		// The CI-side binary never links client-go or Helm: the reconciler's client speaks plain
-		// HTTP with the wire types of reconcile/api.
-		{pkg: "cmd/tagrelay", forbidden: kube, requires: []string{module + "/reconcile/api"}},
+		// The CI-side binary never links the cluster side: the reconciler's client speaks plain
+		// HTTP with the wire types of reconcile/api. bump --render links the renderer (issue 16).
+		{pkg: "cmd/tagrelay", forbidden: cluster, requires: []string{module + "/reconcile/api", module + "/reconcile/render"}},
 		// The single-purpose binaries link their command only: they start as fast as crane, git
 		// and kustomize (see bench/).
 		{pkg: "cmd/tagrelay-push", forbidden: concat(kube, forges, yaml, mirror, others)},
-		{pkg: "cmd/tagrelay-bump", forbidden: concat(kube, mirror, others), requires: []string{module + "/bump"}},
+		{pkg: "cmd/tagrelay-bump", forbidden: concat(cluster, mirror, exact(others)), requires: []string{module + "/bump", module + "/reconcile/render"}},
 		{pkg: "cmd/tagrelay-mirror", forbidden: concat(kube, forges, yaml, ggcr, others)},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {
@@ -46,7 +57,7 @@ func TestFences(t *testing.T) {
 			deps := Deps(t, pkg)
 			for _, dep := range deps {
 				for _, f := range tc.forbidden {
-					if dep == f || strings.HasPrefix(dep, f+"/") {
+					if exactly, ok := strings.CutSuffix(f, "$"); ok && dep == exactly || !ok && (dep == f || strings.HasPrefix(dep, f+"/")) {
 						t.Errorf("%s depends on %s (forbidden: %s)", pkg, dep, f)
 					}
 				}
@@ -58,6 +69,15 @@ func TestFences(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exact marks every entry of list as that package exactly ("pkg$"), not its subpackages.
+func exact(list []string) []string {
+	out := make([]string, len(list))
+	for i, p := range list {
+		out[i] = p + "$"
+	}
+	return out
 }
 
 func concat(lists ...[]string) []string {

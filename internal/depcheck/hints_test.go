@@ -21,7 +21,7 @@ import (
 // capabilities are the packages whose errors say what happened and never which flag to pass:
 // the same library serves several commands (release has no --force, bump no --timeout), so
 // only the command knows its flags and adds them (STYLE.md §4, issue 9).
-var capabilities = []string{"bump", "mirror", "registry", "release"}
+var capabilities = []string{"bump", "gitops", "mirror", "registry", "release"}
 
 // TestLibraryHintsNameNoFlag reads every hint (errdefs.WithHint) and error message (errors.New,
 // fmt.Errorf) of the capability packages' production code for the name of a flag of tagrelay,

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tagrelay/tagrelay/internal/apitest"
 )
 
 // Pull is a pull request the fake holds from the start, with the commits it brought.
@@ -286,19 +288,7 @@ func (s *Server) PrintStatuses(w io.Writer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.comments {
-		first, _, _ := strings.Cut(strings.TrimSpace(stripMarker(c["body"].(string))), "\n")
+		first, _, _ := strings.Cut(strings.TrimSpace(apitest.StripMarkers(c["body"].(string))), "\n")
 		fmt.Fprintf(w, "  comment %v on #%v: %s\n", c["id"], c["issue_number"], first)
 	}
-}
-
-// stripMarker drops the HTML comments a comment starts with (invisible on GitHub too).
-func stripMarker(body string) string {
-	for strings.HasPrefix(body, "<!--") {
-		end := strings.Index(body, "-->")
-		if end < 0 {
-			break
-		}
-		body = strings.TrimLeft(body[end+3:], "\n")
-	}
-	return body
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tagrelay/tagrelay/internal/apitest"
 )
 
 // MergeRequest is a merge request the fake holds from the start, with the commits it brought.
@@ -183,7 +185,7 @@ func (s *Server) PrintStatuses(w io.Writer) {
 	iids := slices.Sorted(maps.Keys(s.notes))
 	for _, iid := range iids {
 		for _, n := range s.notes[iid] {
-			first, _, _ := strings.Cut(strings.TrimSpace(stripMarker(n["body"].(string))), "\n")
+			first, _, _ := strings.Cut(strings.TrimSpace(apitest.StripMarkers(n["body"].(string))), "\n")
 			fmt.Fprintf(w, "  note %v on !%d: %s\n", n["id"], iid, first)
 		}
 	}
@@ -195,18 +197,6 @@ func orNone(v any) any {
 		return "-"
 	}
 	return v
-}
-
-// stripMarker drops the HTML comments a note starts with (markers are invisible on GitLab too).
-func stripMarker(body string) string {
-	for strings.HasPrefix(body, "<!--") {
-		end := strings.Index(body, "-->")
-		if end < 0 {
-			break
-		}
-		body = strings.TrimLeft(body[end+3:], "\n")
-	}
-	return body
 }
 
 // readParams reads a request's fields from JSON or a form.

@@ -135,12 +135,20 @@ const (
 	ActionPruned     Action = "pruned"
 	ActionSkipped    Action = "skipped" // left alone: not owned by this app
 	ActionRestarted  Action = "restarted"
+	// ActionHookSucceeded, ActionHookFailed: a hook (Helm's or Argo CD's) ran; the Reason
+	// names its phase and wave. ActionHookSkipped: not run (the app's hooks: skip).
+	ActionHookSucceeded Action = "hook succeeded"
+	ActionHookFailed    Action = "hook failed"
+	ActionHookSkipped   Action = "hook skipped"
 )
 
 // ObjectChange is one object and what the sync did to it.
 type ObjectChange struct {
 	Object string `json:"object"` // Kind/namespace/name
 	Action Action `json:"action"`
+	// Reason says why, when the action needs one: "config changed: ConfigMap/app-config" (a
+	// restart), "PreSync hook, wave -1" (a hook).
+	Reason string `json:"reason,omitempty"`
 	// Diff is the unified diff of the object (dry runs and diff only); Secret values are masked.
 	Diff string `json:"diff,omitempty"`
 }
@@ -257,13 +265,31 @@ type RollbackRequest struct {
 type ServerStatus struct {
 	// Identity is this process: hostname and a random suffix.
 	Identity string `json:"identity"`
-	// Leading is true on the replica that polls and syncs.
+	// Leading is true on a replica that polls and syncs: it holds a shard of the apps.
 	Leading bool `json:"leading"`
 	// Leader and LeaderURL are the leader as this replica last observed it.
 	Leader    string `json:"leader,omitempty"`
 	LeaderURL string `json:"leaderURL,omitempty"`
 	// Ready is true once the state was loaded from the cluster, until the replica drains.
 	Ready bool `json:"ready"`
+	// Members is how many replicas share the shards, as this one counts them (1 with one
+	// shard or without leader election).
+	Members int `json:"members,omitempty"`
+	// Shards are the shards of the apps and who holds each (Leader and LeaderURL are shard
+	// 0's holder). Leading is true when this replica holds at least one.
+	Shards []ShardStatus `json:"shards,omitempty"`
+}
+
+// ShardStatus is one shard of the apps: they are hashed onto shards by repository, and each
+// shard is held by one replica through its own Lease.
+type ShardStatus struct {
+	Shard int `json:"shard"`
+	// Apps is how many apps of the config are on the shard.
+	Apps int `json:"apps"`
+	// Holder is the replica holding the shard ("" when none does right now) and URL where it
+	// answers.
+	Holder string `json:"holder,omitempty"`
+	URL    string `json:"url,omitempty"`
 }
 
 // Error is the body of a non-sync error answer (401, 403, 404, 400, 503).

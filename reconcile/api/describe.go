@@ -26,7 +26,8 @@ func (res *SyncResult) Describe(diffs bool) string {
 	}
 	sum := res.Summary()
 	var counts []string
-	for _, a := range []Action{ActionCreated, ActionConfigured, ActionUnchanged, ActionPruned, ActionSkipped, ActionRestarted} {
+	for _, a := range []Action{ActionCreated, ActionConfigured, ActionUnchanged, ActionPruned, ActionSkipped, ActionRestarted,
+		ActionHookSucceeded, ActionHookFailed, ActionHookSkipped} {
 		if sum[a] > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", sum[a], a))
 		}

@@ -16,11 +16,7 @@ type gitlabTarget struct{ cfg *GitLab }
 func (gitlabTarget) name() string { return "gitlab" }
 
 func (t gitlabTarget) send(ctx context.Context, n *Notifier, ev Event) error {
-	token, err := n.secret("GitLab token", t.cfg.TokenFile)
-	if err != nil {
-		return err
-	}
-	opts, err := n.forgeOptions(t.cfg.CAFile)
+	token, opts, err := n.forgeAccess("GitLab token", t.cfg.TokenFile, t.cfg.CAFile)
 	if err != nil {
 		return err
 	}
@@ -30,24 +26,16 @@ func (t gitlabTarget) send(ctx context.Context, n *Notifier, ev Event) error {
 	}
 	link := consoleLink(n.opts.ConsoleURL, ev.App)
 	st := forge.Status{Context: statusContext(ev.App), State: forge.State(ev.State), Description: description(ev), TargetURL: link}
-	var errs []error
-	for _, c := range ev.Result.AppCommits {
-		if err := gl.SetCommitStatus(ctx, t.cfg.Project, c.Commit, st); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if ev.State == Pending || !enabled(t.cfg.Notes) {
-			continue
-		}
-		errs = append(errs, noteOnChange(ctx, ev, c, link, ev.Config.LogLines,
-			func(ctx context.Context) (forge.ChangeRef, bool, error) {
-				return gl.ChangeOfCommit(ctx, t.cfg.Project, c.Commit)
-			},
-			func(ctx context.Context, number int64, note forge.Note) (bool, error) {
-				return gl.UpsertMergeRequestNote(ctx, t.cfg.Project, number, note)
-			}))
-	}
-	return errors.Join(errs...)
+	return eachCommit(ctx, ev, link, enabled(t.cfg.Notes),
+		func(ctx context.Context, c api.AppCommit) error {
+			return gl.SetCommitStatus(ctx, t.cfg.Project, c.Commit, st)
+		},
+		func(ctx context.Context, c api.AppCommit) (forge.ChangeRef, bool, error) {
+			return gl.ChangeOfCommit(ctx, t.cfg.Project, c.Commit)
+		},
+		func(ctx context.Context, number int64, note forge.Note) (bool, error) {
+			return gl.UpsertMergeRequestNote(ctx, t.cfg.Project, number, note)
+		})
 }
 
 // githubTarget records a deployment of each app commit to the environment APP: created when the
@@ -59,11 +47,7 @@ type githubTarget struct{ cfg *GitHub }
 func (githubTarget) name() string { return "github" }
 
 func (t githubTarget) send(ctx context.Context, n *Notifier, ev Event) error {
-	token, err := n.secret("GitHub token", t.cfg.TokenFile)
-	if err != nil {
-		return err
-	}
-	opts, err := n.forgeOptions(t.cfg.CAFile)
+	token, opts, err := n.forgeAccess("GitHub token", t.cfg.TokenFile, t.cfg.CAFile)
 	if err != nil {
 		return err
 	}
@@ -72,24 +56,14 @@ func (t githubTarget) send(ctx context.Context, n *Notifier, ev Event) error {
 		return err
 	}
 	link := consoleLink(n.opts.ConsoleURL, ev.App)
-	var errs []error
-	for _, c := range ev.Result.AppCommits {
-		if err := t.deployment(ctx, gh, ev, c, link); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if ev.State == Pending || !enabled(t.cfg.Notes) {
-			continue
-		}
-		errs = append(errs, noteOnChange(ctx, ev, c, link, ev.Config.LogLines,
-			func(ctx context.Context) (forge.ChangeRef, bool, error) {
-				return gh.ChangeOfCommit(ctx, t.cfg.Repo, c.Commit)
-			},
-			func(ctx context.Context, number int64, note forge.Note) (bool, error) {
-				return gh.UpsertIssueComment(ctx, t.cfg.Repo, number, note)
-			}))
-	}
-	return errors.Join(errs...)
+	return eachCommit(ctx, ev, link, enabled(t.cfg.Notes),
+		func(ctx context.Context, c api.AppCommit) error { return t.deployment(ctx, gh, ev, c, link) },
+		func(ctx context.Context, c api.AppCommit) (forge.ChangeRef, bool, error) {
+			return gh.ChangeOfCommit(ctx, t.cfg.Repo, c.Commit)
+		},
+		func(ctx context.Context, number int64, note forge.Note) (bool, error) {
+			return gh.UpsertIssueComment(ctx, t.cfg.Repo, number, note)
+		})
 }
 
 func (t githubTarget) deployment(ctx context.Context, gh *forge.GitHub, ev Event, c api.AppCommit, link string) error {
@@ -110,6 +84,26 @@ func (t githubTarget) deployment(ctx context.Context, gh *forge.GitHub, ev Event
 	}
 	return gh.SetDeploymentStatus(ctx, t.cfg.Repo, id, forge.Status{State: forge.State(ev.State), Description: description(ev),
 		TargetURL: link, Environment: ev.App})
+}
+
+// eachCommit marks each app commit of ev (mark) and, for a final state with notes on, keeps the
+// note on the merge/pull request that brought it (noteOnChange). A commit whose mark failed gets
+// no note; the errors of every commit are joined.
+func eachCommit(ctx context.Context, ev Event, link string, notes bool, mark func(context.Context, api.AppCommit) error,
+	change func(context.Context, api.AppCommit) (forge.ChangeRef, bool, error), upsert func(context.Context, int64, forge.Note) (bool, error)) error {
+	var errs []error
+	for _, c := range ev.Result.AppCommits {
+		if err := mark(ctx, c); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ev.State == Pending || !notes {
+			continue
+		}
+		errs = append(errs, noteOnChange(ctx, ev, c, link, ev.Config.LogLines,
+			func(ctx context.Context) (forge.ChangeRef, bool, error) { return change(ctx, c) }, upsert))
+	}
+	return errors.Join(errs...)
 }
 
 // noteOnChange keeps the note of ev on the merge/pull request that brought commit c: the failure

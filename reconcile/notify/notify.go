@@ -287,11 +287,16 @@ func (n *Notifier) httpClient(caFile string) (*http.Client, error) {
 	return c, nil
 }
 
-// forgeOptions are the options of a forge client: the CA's HTTP client, the retry policy, the log.
-func (n *Notifier) forgeOptions(caFile string) ([]forge.Option, error) {
+// forgeAccess reads the token of a forge (what names it in errors) and returns it with the
+// options of its client: the CA's HTTP client, the retry policy, the log.
+func (n *Notifier) forgeAccess(what, tokenFile, caFile string) (string, []forge.Option, error) {
+	token, err := n.secret(what, tokenFile)
+	if err != nil {
+		return "", nil, err
+	}
 	c, err := n.httpClient(caFile)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return []forge.Option{forge.WithHTTPClient(c), forge.WithRetry(n.opts.Retry), forge.WithLogger(n.log)}, nil
+	return token, []forge.Option{forge.WithHTTPClient(c), forge.WithRetry(n.opts.Retry), forge.WithLogger(n.log)}, nil
 }

@@ -60,8 +60,10 @@ func validateObject(u *unstructured.Unstructured) error {
 		return errors.New("apiVersion is missing")
 	case u.GetKind() == "":
 		return errors.New("kind is missing")
+	case u.GetName() == "" && u.GetGenerateName() != "" && isHook(u):
+		return nil // a hook: the reconciler names it for each run, as Argo CD does
 	case u.GetName() == "" && u.GetGenerateName() != "":
-		return fmt.Errorf("%s uses generateName, which cannot be reconciled; give it a name", u.GetKind())
+		return fmt.Errorf("%s uses generateName, which only a hook (argocd.argoproj.io/hook, helm.sh/hook) may; give it a name", u.GetKind())
 	case u.GetName() == "":
 		return fmt.Errorf("%s has no metadata.name", u.GetKind())
 	}
@@ -81,4 +83,12 @@ func (r *run) decodeChecked(source string, data []byte) ([]Object, error) {
 		return nil, err
 	}
 	return objs, r.size.addObjects(source, len(objs))
+}
+
+// isHook reports whether u is an Argo CD or Helm hook: generateName is allowed there.
+func isHook(u *unstructured.Unstructured) bool {
+	ann := u.GetAnnotations()
+	_, argo := ann["argocd.argoproj.io/hook"]
+	_, helm := ann["helm.sh/hook"]
+	return argo || helm
 }

@@ -34,7 +34,7 @@ func (r *run) helm(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	job := &templateJob{Name: r.req.Name, Namespace: r.req.Namespace, Files: files, Values: values, Capabilities: r.opts.Capabilities}
+	job := &templateJob{Name: r.req.Name, Namespace: r.req.Namespace, Files: files, Values: values, Set: r.req.Set, Capabilities: r.opts.Capabilities}
 	ch, _, err := job.chart()
 	if err != nil {
 		return nil, err
@@ -149,6 +149,9 @@ func (r *run) loadDependencies(ctx context.Context, files []*loader.BufferedFile
 		missing := missingDependencies(ch)
 		if len(missing) == 0 {
 			return files, nil
+		}
+		if err := rm.unvendored(ch, missing); err != nil {
+			return nil, err
 		}
 		fetched, err := rm.chartDependency(ctx, ch, missing[0])
 		if err != nil {

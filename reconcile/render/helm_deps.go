@@ -71,6 +71,58 @@ func (rm *remotes) chartDependency(ctx context.Context, ch *chart.Chart, dep *ch
 	return files, nil
 }
 
+// unvendored refuses, in one error, every missing dependency that cannot be fetched (its
+// repository is not an allowed http(s) chart repository): each is named with its repository,
+// so one run says everything there is to vendor.
+func (rm *remotes) unvendored(ch *chart.Chart, missing []*chart.Dependency) error {
+	var refused []string
+	for _, dep := range missing {
+		why := ""
+		switch {
+		case !isRemote(dep.Repository):
+			why = "no repository"
+			if dep.Repository != "" {
+				why = "a local repository"
+			}
+		case strings.HasPrefix(strings.ToLower(dep.Repository), "oci://"):
+			why = "OCI, never fetched"
+		default:
+			if _, err := rm.parseAllowed(dep.Repository); err != nil {
+				why = strings.TrimSuffix(strings.TrimSuffix(err.Error(), "; vendor it into the repository"), ".")
+			}
+		}
+		if why != "" {
+			refused = append(refused, fmt.Sprintf("%s %s from %q (%s)", dep.Name, cmpOr(dep.Version, "*"), dep.Repository, why))
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	file := "Chart.yaml"
+	if ch.Metadata.APIVersion == chart.APIVersionV1 {
+		file = "requirements.yaml"
+	}
+	if rm.run.req.Path != "" {
+		file = rm.run.req.Path + "/" + file
+	}
+	return &LimitError{Err: ErrRemote, File: file, Detail: fmt.Sprintf("chart %s has %d dependenc%s not vendored in charts/: %s; run helm dependency build and commit charts/, or allow the repository's host where it is an http(s) chart repository",
+		ch.Name(), len(refused), plural(len(refused), "y", "ies"), strings.Join(refused, ", "))}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // resolveDependency reads the repository's index and picks the newest version of dep that
 // satisfies its version constraint.
 func (rm *remotes) resolveDependency(ctx context.Context, repo *url.URL, dep *chart.Dependency) (version, chartURL, digest string, err error) {

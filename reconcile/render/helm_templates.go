@@ -8,6 +8,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/strvals"
 )
 
 // templateJob is what Helm's template engine needs: a chart's files (subcharts unpacked,
@@ -17,7 +18,9 @@ type templateJob struct {
 	Name, Namespace string
 	Files           []*loader.BufferedFile
 	Values          [][]byte
-	Capabilities    *Capabilities
+	// Set are --set values, applied after Values.
+	Set          []string
+	Capabilities *Capabilities
 	// MaxMemory bounds the worker's data segment (RLIMIT_DATA); 0 in-process.
 	MaxMemory int64
 }
@@ -48,6 +51,11 @@ func (j *templateJob) values() (map[string]any, error) {
 			return nil, err
 		}
 		vals = chartutil.MergeTables(vals, v)
+	}
+	for _, s := range j.Set {
+		if err := strvals.ParseInto(s, vals); err != nil {
+			return nil, fmt.Errorf("set %q: %w", s, err)
+		}
 	}
 	return vals, nil
 }

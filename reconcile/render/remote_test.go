@@ -80,9 +80,9 @@ func TestRemoteRefused(t *testing.T) {
 			"plugin configuration.path " + url},
 		{"openapi", map[string]string{"kustomization.yaml": "resources: [cm.yaml]\nopenapi: {path: '" + url + "'}\n", "cm.yaml": cm("a")}, "openapi.path"},
 		{"a helm dependency", map[string]string{"Chart.yaml": chartYAML + "dependencies: [{name: dep, version: 1.0.0, repository: '" + s.URL + "/charts'}]\n", "templates/a.yaml": cm("a")},
-			"Chart.yaml: dependency dep (repository \"" + s.URL + "/charts\"): host " + s.host() + " is not in the app's allowedHosts"},
+			"Chart.yaml: chart c has 1 dependency not vendored in charts/: dep 1.0.0 from \"" + s.URL + "/charts\" (host " + s.host() + " is not in the app's allowedHosts)"},
 		{"an OCI helm dependency", map[string]string{"Chart.yaml": chartYAML + "dependencies: [{name: dep, version: 1.0.0, repository: 'oci://" + s.host() + "/charts'}]\n", "templates/a.yaml": cm("a")},
-			"OCI chart dependencies are not fetched"},
+			"(OCI, never fetched); run helm dependency build and commit charts/"},
 		{"a dependency not vendored", map[string]string{"Chart.yaml": chartYAML + "dependencies: [{name: dep, version: 1.0.0, repository: 'file://../dep'}]\n", "templates/a.yaml": cm("a")},
 			"only http(s) remotes can be allowed"},
 	} {

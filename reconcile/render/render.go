@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path"
 	"runtime/debug"
+	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -50,6 +51,9 @@ type Request struct {
 	Type Type
 	// ValuesFiles are Helm values files, relative to Path, later ones winning.
 	ValuesFiles []string
+	// Set are Helm values in --set form ("image.tag=1.2.3", "a.b[0]=x"), applied after the
+	// values files, later ones winning.
+	Set []string
 	// Revision names the commit in messages. Optional.
 	Revision string
 }
@@ -94,8 +98,8 @@ type Object struct {
 }
 
 // Hook is a Helm hook: a template annotated helm.sh/hook. Hooks are not objects of the app: they
-// run around an install or upgrade (pre-install, post-upgrade, test…) and the reconciler does
-// not run them yet.
+// run around an install or upgrade (pre-install, post-upgrade, test…); the reconciler runs them
+// around its apply.
 type Hook struct {
 	Object
 	// Events are the hook's helm.sh/hook values: pre-install, post-upgrade, test…
@@ -144,11 +148,31 @@ func Render(ctx context.Context, req Request, opts Options) (*Result, error) {
 		return nil, r.classify(typ, err)
 	}
 	if len(res.Objects) == 0 && len(res.Hooks) == 0 {
+		if j := jsonnetFiles(req.Files, req.Path); len(j) > 0 {
+			return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("%w: %s %s%s: the path holds Jsonnet (%s), which is not supported", ErrRender, typ, r.name(), r.at(), strings.Join(j, ", "))),
+				"render the Jsonnet to YAML in CI and commit the output, or point the app at a directory of manifests, a Kustomize overlay or a Helm chart; nothing was applied")
+		}
 		return nil, errdefs.WithHint(errdefs.Invalid(fmt.Errorf("%w: %s %s renders no objects%s", ErrRender, typ, r.name(), r.at())),
 			"check the app's path")
 	}
 	res.Type = typ
 	return res, nil
+}
+
+// jsonnetFiles lists (up to three) Jsonnet files below dir: a path of Jsonnet only renders no
+// objects, and the error says why.
+func jsonnetFiles(files map[string][]byte, dir string) []string {
+	var out []string
+	for name := range files {
+		if under(name, dir) && (strings.HasSuffix(name, ".jsonnet") || strings.HasSuffix(name, ".libsonnet")) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	if len(out) > 3 {
+		out = append(out[:3], "…")
+	}
+	return out
 }
 
 // Detect returns the type of the directory dir of files.

@@ -4,9 +4,12 @@
 package bumpcmd
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/bump"
+	"github.com/tagrelay/tagrelay/bump/rendercheck"
 	"github.com/tagrelay/tagrelay/internal/cli/gitflags"
 	"github.com/tagrelay/tagrelay/internal/cli/regflags"
 	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
@@ -51,6 +55,8 @@ type options struct {
 	noVerify bool
 	waitFor  time.Duration
 	digest   bool
+
+	render renderOptions
 }
 
 // NewCommand returns the bump command: point an image at a new tag in infra files.
@@ -81,17 +87,23 @@ func NewCommand(env *clirun.Env) *cli.Command {
 		&cli.DurationFlag{Name: "wait-for-image", Usage: "wait up to `DURATION` (10m) for the build to push the tag before bumping", EnvVars: []string{"TAGRELAY_WAIT_FOR_IMAGE"}, Destination: &o.waitFor, Category: "Registry"},
 		&cli.BoolFlag{Name: "digest", Usage: "resolve the tag's digest in the registry and write it too (pins the deploy; required where a digest is already pinned)", EnvVars: []string{"TAGRELAY_DIGEST"}, Destination: &o.digest, Category: "Registry"},
 	)
+	flags = append(flags, o.render.flags()...)
 	flags = append(flags, regflags.Flags(&o.reg)...)
 	flags = append(flags, tlsflags.Flags(&o.tls)...)
 	return &cli.Command{
 		Name:  "bump",
 		Usage: "point an image at a new tag in Kustomize, Helm values or manifests (local files or a git repository)",
 		UsageText: "tagrelay bump --file kustomization.yaml --image harbor.example/team/app --tag $CI_COMMIT_SHORT_SHA\n" +
+			"tagrelay bump --file charts/app/values-prod.yaml --image team/app --render charts/app --values values-prod.yaml\n" +
+			"tagrelay bump --explain --image team/app --render charts/app --values values-prod.yaml\n" +
 			"tagrelay bump --file values.yaml --image team/app --key image.tag --dry-run\n" +
 			"tagrelay bump --file envs/ --set team/api=1a2b3c4d --set team/web=1a2b3c4d",
 		Description: "Only the bytes of the tag change: comments, quoting, order, CRLF and a missing final newline stay.\n" +
 			"A tag that is already current is refused (exit 3, nothing written) unless --allow-noop;\n" +
-			"an image absent from the files is not found (exit 4, nothing written); a symbolic link is refused (exit 2).",
+			"an image absent from the files is not found (exit 4, nothing written); a symbolic link is refused (exit 2).\n" +
+			"With --render (or --app), the edit is rendered in memory first, with the reconciler's render code: a bump\n" +
+			"whose new tag no container of the render runs is refused (exit 4, nothing written), naming the file and key\n" +
+			"that decide the tag instead (a later values file, an overlay's images:, a patch, a set value, a template).",
 		Flags:  append(flags, clirun.CommonFlags(&o.common)...),
 		Action: func(c *cli.Context) error { return run(c, env, o) },
 	}
@@ -104,6 +116,12 @@ func run(c *cli.Context, env *clirun.Env, o *options) error {
 	}
 	if c.Args().Present() {
 		return clirun.Usagef("pass files with --file", "unexpected argument %q", c.Args().First())
+	}
+	if o.render.explain {
+		if !o.render.enabled() {
+			return clirun.Usagef("pass --render DIR (or --app NAME --apps FILE)", "--explain without a render")
+		}
+		return runExplain(c.Context, env, o)
 	}
 	targets, err := o.targets(env)
 	if err != nil {
@@ -135,7 +153,7 @@ func run(c *cli.Context, env *clirun.Env, o *options) error {
 			targets = bump.Pin(targets, digests)
 		}
 	}
-	return runLocal(env, o, log, targets, kind)
+	return runLocal(c.Context, env, o, log, targets, kind)
 }
 
 // localResult is the result of a local bump: the changes and the commit message to commit them
@@ -146,10 +164,36 @@ type localResult struct {
 }
 
 // runLocal edits files of a checkout in place.
-func runLocal(env *clirun.Env, o *options, log *slog.Logger, targets []bump.Target, kind bump.Kind) error {
-	root, paths, err := localPaths(o.files.Value())
+func runLocal(ctx context.Context, env *clirun.Env, o *options, log *slog.Logger, targets []bump.Target, kind bump.Kind) error {
+	files := o.files.Value()
+	var check *rendercheck.Checker
+	if o.render.enabled() {
+		var err error
+		if check, err = o.render.checker(); err != nil {
+			return err
+		}
+		// One root holds the files, the render and the checkout's top (a Kustomize base the
+		// overlay names may be anywhere in the checkout).
+		top := checkoutTop(cmp.Or(o.render.dir, filepath.Dir(files[0])))
+		files = append(append([]string{}, files...), top)
+		if o.render.dir != "" {
+			files = append(files, o.render.dir)
+		}
+	}
+	root, paths, err := localPaths(files)
 	if err != nil {
 		return err
+	}
+	paths = paths[:len(o.files.Value())]
+	if check != nil && o.render.dir != "" {
+		if check.Settings.Path, err = localRenderDir(root, o.render.dir); err != nil {
+			return err
+		}
+	} else if check != nil {
+		// --app: its path is relative to the repository root, the top of the checkout of the
+		// files.
+		top, _ := localRenderDir(root, checkoutTop(filepath.Dir(files[0])))
+		check.Settings.Path = path.Join(top, check.Settings.Path)
 	}
 	// The files are read through an os.Root: nothing below it can lead out of it.
 	dir, err := os.OpenRoot(root)
@@ -158,6 +202,9 @@ func runLocal(env *clirun.Env, o *options, log *slog.Logger, targets []bump.Targ
 	}
 	defer dir.Close()
 	res, err := bump.Plan(dir.FS(), paths, targets, kind)
+	if err == nil && check != nil {
+		err = check.Check(ctx, dir.FS(), res, targets)
+	}
 	if err = o.outcome(log, err); err != nil || res == nil {
 		return err
 	}
@@ -227,6 +274,8 @@ func (o *options) outcome(log *slog.Logger, err error) error {
 		return errdefs.WithHint(err, "check --image (matched by repository, exactly) and --file; images are never appended")
 	case errors.Is(err, bump.ErrPinnedDigest):
 		return errdefs.WithHint(err, "pass --digest to resolve the tag's digest in the registry and write it too")
+	case errors.Is(err, bump.ErrNotRendered):
+		return renderHint(err)
 	case errors.Is(err, bump.ErrSymlink):
 		return errdefs.WithHint(err, "pass the file the link points to with --file; nothing was written")
 	case errors.Is(err, bump.ErrOutsideTree):

@@ -57,6 +57,13 @@ func runRemote(c *cli.Context, env *clirun.Env, o *options, log *slog.Logger, ta
 	case o.retries <= 0:
 		opts.Retries = -1 // --retries 0: never retry
 	}
+	if o.render.enabled() {
+		check, err := o.render.checker()
+		if err != nil {
+			return err
+		}
+		opts.RenderCheck = check.Func()
+	}
 	if o.cr.enabled() {
 		opts.HeadBranch = cmp.Or(o.cr.headBranch, bump.HeadBranch(targets))
 	}

@@ -54,6 +54,7 @@ type clusterOptions struct {
 	cacheDir   string
 	jobs       int
 	limits     limitOptions
+	source     reconcile.SourceLimits // serve's --max-source-bytes
 }
 
 func clusterFlags(o *clusterOptions) []cli.Flag {
@@ -114,7 +115,7 @@ func (o *clusterOptions) options(log *slog.Logger) (reconcile.Options, error) {
 		return reconcile.Options{}, err
 	}
 	return reconcile.Options{Namespace: o.namespace, CacheDir: o.cacheDir, Jobs: o.jobs, Logger: log, Limits: limits,
-		RenderIsolation: iso}, nil
+		RenderIsolation: iso, Source: o.source}, nil
 }
 
 // setup loads the config and connects to the cluster.

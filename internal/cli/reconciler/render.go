@@ -37,7 +37,7 @@ func newRenderCommand(env *clirun.Env) *cli.Command {
 		UsageText: "tagrelay-reconciler render --config apps.yaml web\n" +
 			"tagrelay-reconciler render --revision 1a2b3c4d5e6f... --output json web",
 		Description: "Like `flux build kustomization` or `argocd app manifests`: fetch the app's revision, render it (plain, Kustomize, Helm\n" +
-			"with Helm's default capabilities) and print the objects, each after a `# Source:` line. Helm hooks follow, marked as not run.\n" +
+			"with Helm's default capabilities) and print the objects, each after a `# Source:` line. Helm hooks follow, marked as hooks.\n" +
 			"The render limits apply: alias bombs, remote bases from hosts not in allowedHosts, a render past --render-timeout,\n" +
 			"output past --max-render-bytes or --max-objects fail it (exit 2; a refused remote exits 4).",
 		Flags: append(append([]cli.Flag{
@@ -66,9 +66,6 @@ func newRenderCommand(env *clirun.Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if len(res.Hooks) > 0 {
-				log.Warn(fmt.Sprintf("%d Helm hook(s) rendered; a sync does not run them", len(res.Hooks)), "app", app.Name)
-			}
 			out, text, err := renderedText(app.Name, res)
 			if err != nil {
 				return err
@@ -91,7 +88,7 @@ func renderedText(app string, res *reconcile.Rendered) (renderOutput, string, er
 	}
 	for _, h := range res.Hooks {
 		out.Hooks = append(out.Hooks, renderedHook{Events: h.Events, Weight: h.Weight, Object: h.Object.Object})
-		comment := fmt.Sprintf("# Source: %s\n# Helm hook %s (weight %d): not run by a sync", h.Source, strings.Join(h.Events, ","), h.Weight)
+		comment := fmt.Sprintf("# Source: %s\n# Helm hook %s (weight %d): run by a sync around the apply", h.Source, strings.Join(h.Events, ","), h.Weight)
 		if err := writeDoc(&b, comment, h.Object.Object); err != nil {
 			return out, "", err
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/reconcile"
@@ -44,6 +46,10 @@ type serveOptions struct {
 	gitlabAud        string
 	gitlabCAFile     string
 	notify           notifyOptions
+	maxSyncs         int
+	maxSource        string
+	watchConfig      bool
+	pruneRemoved     bool
 }
 
 func newServeCommand(env *clirun.Env) *cli.Command {
@@ -71,6 +77,11 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab `URL` whose CI id_tokens (JWT) the API accepts (the issuer; projects map them with gitlabProjects)", EnvVars: []string{"TAGRELAY_GITLAB_URL"}, Destination: &o.gitlabURL},
 		&cli.StringFlag{Name: "gitlab-audience", Usage: "`AUD` the id_tokens must carry (their aud in .gitlab-ci.yml)", EnvVars: []string{"TAGRELAY_GITLAB_AUDIENCE"}, Destination: &o.gitlabAud},
 		&cli.StringFlag{Name: "gitlab-ca-file", Usage: "PEM `FILE` of CAs to trust for --gitlab-url", EnvVars: []string{"TAGRELAY_GITLAB_CA_FILE"}, Destination: &o.gitlabCAFile, TakesFile: true},
+		&cli.IntFlag{Name: "max-concurrent-syncs", Value: reconcile.DefaultMaxConcurrentSyncs, Usage: "`N` syncs that fetch, render and apply at once over all apps (health waits do not count); the default fits a 512 MiB memory limit", EnvVars: []string{"TAGRELAY_MAX_CONCURRENT_SYNCS"}, Destination: &o.maxSyncs},
+		&cli.IntFlag{Name: "shards", Value: 1, Usage: "`N` shards the apps are hashed onto (by repository), each held by one replica through its own Lease; replicas share them evenly (with --leader-elect)", EnvVars: []string{"TAGRELAY_SHARDS"}, Destination: &o.lease.Shards},
+		&cli.StringFlag{Name: "max-source-bytes", Value: "8Mi", Usage: "`SIZE` of the files one sync reads from its commit (its path and what it refers to); more fails that sync (exit 2)", EnvVars: []string{"TAGRELAY_MAX_SOURCE_BYTES"}, Destination: &o.maxSource},
+		&cli.BoolFlag{Name: "watch-config", Value: true, Usage: "read --config, its generators and token files again when they change (and git generators every --interval): apps and projects come and go without a restart", EnvVars: []string{"TAGRELAY_WATCH_CONFIG"}, Destination: &o.watchConfig},
+		&cli.BoolFlag{Name: "prune-removed-apps", Usage: "delete the objects of an app removed from --config (default: they stay; a generator says prune: true for its own apps)", EnvVars: []string{"TAGRELAY_PRUNE_REMOVED_APPS"}, Destination: &o.pruneRemoved},
 	}
 	return &cli.Command{
 		Name:  "serve",
@@ -78,8 +89,9 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		UsageText: "tagrelay-reconciler serve --config apps.yaml --token-file /etc/tagrelay/api-token\n" +
 			"curl -H \"Authorization: Bearer $TOKEN\" -d '{\"expectImage\":\"team/web:1a2b3c4d\",\"wait\":true}' http://reconciler:8080/api/v1/apps/web/sync",
 		Description: "Every replica is ready and answers the API and the console (log in at / with the admin token or a project token);\n" +
-			"a follower forwards writes, and the console's pages, to the leader named in the Lease.\n" +
-			"On SIGTERM the leader stops polling, lets running syncs finish (--drain-timeout), then releases the Lease.",
+			"writes, webhooks and the console's app pages go to the replica holding the app's shard (its URL is in the shard's Lease).\n" +
+			"With --shards N the apps are hashed onto N shards by repository; each replica holds about N/replicas of them and takes over those of a replica that dies.\n" +
+			"On SIGTERM a replica stops polling, lets running syncs finish (--drain-timeout), then releases its Leases.",
 		Flags: append(append(flags, notifyFlags(&o.notify)...), clusterFlags(&o.cluster)...),
 		Action: func(c *cli.Context) error {
 			o.driftIntervalSet = c.IsSet("drift-interval")
@@ -100,14 +112,34 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, r, log, err := o.cluster.setup(env)
+	if o.cluster.source.MaxBytes, err = parseSize("--max-source-bytes", o.maxSource); err != nil {
+		return err
+	}
+	if o.lease.Shards < 1 || o.lease.Shards > reconcile.MaxShards {
+		return clirun.Usagef(fmt.Sprintf("pass --shards 1 to %d", reconcile.MaxShards), "invalid --shards %d", o.lease.Shards)
+	}
+	if o.maxSyncs < 1 || o.maxSyncs > 1024 {
+		return clirun.Usagef("pass --max-concurrent-syncs 1 to 1024", "invalid --max-concurrent-syncs %d", o.maxSyncs)
+	}
+	if o.lease.Shards > 1 && !elect {
+		return clirun.Usagef("pass --leader-elect true with --shards (replicas share shards through Leases)", "--shards %d without leader election", o.lease.Shards)
+	}
+	_, r, log, err := o.cluster.setup(env)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Projects.ResolveTokens(); err != nil {
+	source := &reconcile.ConfigSource{File: o.cluster.config, Getenv: env.Getenv, Secrets: env.Redactor.Add, PruneRemoved: o.pruneRemoved,
+		Namespace: o.cluster.namespace}
+	cfg, warnings, err := source.Load()
+	if err != nil {
 		return err
 	}
-	env.Redactor.Add(cfg.Projects.Secrets()...)
+	if warnings != nil {
+		log.Error("apps left out; the others run", "error", warnings)
+	}
+	if o.watchConfig {
+		opts.Config = source
+	}
 	opts.Logger = log
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -125,7 +157,8 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 		return err
 	}
 	defer o.notify.start(r, s, log)()
-	log.Info("starting", "identity", s.Identity(), "apps", len(cfg.Apps), "projects", len(cfg.Projects), "leader-election", elect)
+	log.Info("starting", "identity", s.Identity(), "apps", len(cfg.Apps), "projects", len(cfg.Projects), "leader-election", elect,
+		"shards", max(o.lease.Shards, 1), "max-concurrent-syncs", o.maxSyncs)
 	if elect && o.sessionKey == "" {
 		log.Warn("no --session-key-file: each replica signs console sessions with a key of its own, so a login holds until the lead moves (deploy/ mounts one key from a Secret)")
 	}
@@ -216,7 +249,7 @@ func (o *serveOptions) serverOptions(env *clirun.Env) (reconcile.ServerOptions, 
 			"--gitlab-webhook-secret-file and --github-webhook-secret-file hold the same secret")
 	}
 	opts := reconcile.ServerOptions{Token: token, Interval: o.interval, GitLabWebhookSecret: gitlabHook, GitHubWebhookSecret: githubHook,
-		AdvertiseURL: o.advertiseURL, DrainTimeout: o.drainTimeout,
+		AdvertiseURL: o.advertiseURL, DrainTimeout: o.drainTimeout, MaxConcurrentSyncs: o.maxSyncs,
 		HTTP:    reconcile.HTTPOptions{TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey},
 		Console: reconcile.ConsoleOptions{SecureCookies: o.secureCookies}}
 	switch {
@@ -339,4 +372,13 @@ func (o *serveOptions) elect(env *clirun.Env) (bool, error) {
 		return env.Getenv("KUBERNETES_SERVICE_HOST") != "", nil
 	}
 	return false, clirun.Usagef("use --leader-elect true, false or auto", "invalid --leader-elect %q", o.leaderElect)
+}
+
+// parseSize reads a size flag: bytes, or a Kubernetes quantity ("8Mi", "64M").
+func parseSize(flag, v string) (int64, error) {
+	q, err := resource.ParseQuantity(v)
+	if err != nil || q.Sign() <= 0 {
+		return 0, clirun.Usagef("pass a size such as 8Mi or 16777216", "invalid %s %q", flag, v)
+	}
+	return q.Value(), nil
 }

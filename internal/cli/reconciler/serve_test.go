@@ -35,6 +35,11 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--token-file", token, "--gitlab-webhook-secret-file", hook, "--github-webhook-secret-file", hook}, "hold the same secret"},
 		{[]string{"--token-file", token, "--gitlab-url", "https://gitlab.example"}, "--gitlab-url without --gitlab-audience"},
 		{[]string{"--token-file", token, "--leader-elect", "maybe"}, `invalid --leader-elect "maybe"`},
+		{[]string{"--token-file", token, "--shards", "0"}, "invalid --shards 0"},
+		{[]string{"--token-file", token, "--shards", "999", "--leader-elect", "true"}, "invalid --shards 999"},
+		{[]string{"--token-file", token, "--shards", "4", "--leader-elect", "false"}, "--shards 4 without leader election"},
+		{[]string{"--token-file", token, "--max-source-bytes", "lots"}, `invalid --max-source-bytes "lots"`},
+		{[]string{"--token-file", token, "--max-concurrent-syncs", "0"}, "invalid --max-concurrent-syncs 0"},
 		{[]string{"--token-file", token, "--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", filepath.Join(dir, "nope.key")}, "check --tls-cert"},
 		{[]string{"--token-file", token, "--session-key-file", shortKey}, "--session-key-file holds 16 bytes, fewer than 32"},
 	} {

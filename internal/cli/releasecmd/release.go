@@ -143,6 +143,7 @@ func (o *options) options(env *clirun.Env, log *slog.Logger, cfg *release.Config
 			return release.Options{}, err
 		}
 		opts.Bump = bumpcmd.CIPushOptions(env, "", "", "")
+		opts.RenderCheck = bumpcmd.RenderCheck
 	}
 	if opts.GitCABundle, err = o.tls.Bundle(env); err != nil {
 		return release.Options{}, err

@@ -28,6 +28,7 @@ func NewApp(env *clirun.Env) *cli.App {
 			mirrorcmd.NewCommand(env),
 			triggercmd.NewCommand(env),
 			releasecmd.NewCommand(env),
+			bumpcmd.NewWorkerCommand(env), // hidden: Helm templates of bump --render
 		},
 		Writer:               env.Stdout,
 		ErrWriter:            env.Stderr,

@@ -1,6 +1,7 @@
 package triggercmd
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -110,7 +111,8 @@ func runArgoCD(c *cli.Context, env *clirun.Env, o *argocdOptions) error {
 	log.Info("triggering sync", "app", o.app, "server", redact.URL(server), "wait", o.wait)
 	res, err := argo.Sync(ctx, o.app, gitops.SyncOptions{AppNamespace: o.appNamespace, Revision: o.revision, Expect: expect,
 		Restart: o.restart, Prune: o.prune, ApplyOnly: !o.wait})
-	return emitGitOps(env, log, &o.common, res, certHint(err, "Argo CD server"), o.allowNoop)
+	return emitGitOps(env, log, &o.common, res, certHint(err, "Argo CD server"), o.allowNoop,
+		"push a new image tag, or re-run with --restart to roll the pods anyway (--allow-noop accepts it)")
 }
 
 // argoServer accepts https://HOST[:PORT] (http for a server run --insecure) and, as the argocd
@@ -158,10 +160,19 @@ type gitopsResult struct {
 	Status string `json:"status"` // rolledOut, applied, noopAccepted
 }
 
-// emitGitOps writes a trigger's result, or returns its error; --allow-noop turns a refused no-op
-// into success with a warning.
-func emitGitOps(env *clirun.Env, log *slog.Logger, common *clirun.Common, res *gitops.Result, err error, allowNoop bool) error {
+// emitGitOps writes a trigger's result, or returns its error with the flags that help; --allow-noop
+// turns a refused no-op into success with a warning. noopHint is the command's next step when
+// nothing rolled.
+func emitGitOps(env *clirun.Env, log *slog.Logger, common *clirun.Common, res *gitops.Result, err error, allowNoop bool, noopHint string) error {
 	if err != nil {
+		switch {
+		case errors.Is(err, gitops.ErrNothingRolled):
+			err = errdefs.WithHint(err, noopHint)
+		case errors.Is(err, gitops.ErrOperationRunning):
+			err = errdefs.WithHint(err, "wait for it, terminate it (argocd app terminate-op), or raise --timeout")
+		case errors.Is(err, context.DeadlineExceeded):
+			err = errdefs.WithHint(err, "raise --timeout, or look at the application: it goes on without us")
+		}
 		if allowNoop && errors.Is(err, errdefs.ErrNoop) {
 			clirun.NoopAccepted(log, err.Error())
 			return env.Emit(common, map[string]string{"status": "noopAccepted", "reason": err.Error()}, "no-op accepted (--allow-noop): "+err.Error(),

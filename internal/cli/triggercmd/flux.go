@@ -103,7 +103,8 @@ func runFlux(c *cli.Context, env *clirun.Env, o *fluxOptions) error {
 	log.Info("triggering reconciliation", "kustomization", o.kustomization, "server", cfg.Server, "wait", o.wait)
 	ro.ApplyOnly = !o.wait
 	res, err := flux.Reconcile(ctx, ks, ro)
-	return emitGitOps(env, log, &o.common, res, certHint(err, "Kubernetes API server"), o.allowNoop)
+	return emitGitOps(env, log, &o.common, res, certHint(err, "Kubernetes API server"), o.allowNoop,
+		"push a new image tag, or pass --allow-noop to accept a deploy that rolled nothing")
 }
 
 // kubeConfig finds the cluster as kubectl does: --kubeconfig/KUBECONFIG, else the pod's service

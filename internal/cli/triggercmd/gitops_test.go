@@ -1,12 +1,20 @@
 package triggercmd
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/tagrelay/tagrelay/internal/argocdtest"
 	"github.com/tagrelay/tagrelay/internal/cli/clitest"
@@ -124,17 +132,48 @@ func TestTriggerFlux(t *testing.T) {
 	app.Deploy(t, "example.com/web:broken")
 	wantRun(t, run("--wait", "--expect-image", "example.com/web:broken"), 1, "rollout failed", "CrashLoopBackOff", "kubectl logs")
 
-	kc := writeFile(t, "kubeconfig", `apiVersion: v1
+	kubeconfig := func(token string) string {
+		return writeFile(t, "kubeconfig", `apiVersion: v1
 kind: Config
 current-context: ci
 clusters:
 - {name: c, cluster: {server: "`+f.Cluster.Host+`", insecure-skip-tls-verify: true}}
 users:
-- {name: ci, user: {token: kube-garbage-token-value}}
+- {name: ci, user: {token: `+token+`}}
 contexts:
 - {name: ci, context: {cluster: c, user: ci}}
 `)
-	r := runCLI(t, nil, "trigger", "flux", "--kubeconfig", kc, "--kustomization", app.Namespace+"/web")
+	}
+	r := runCLI(t, nil, "trigger", "flux", "--kubeconfig", kubeconfig("kube-garbage-token-value"), "--kustomization", app.Namespace+"/web")
 	wantRun(t, r, 1, "refused the credentials", "401")
 	clitest.AssertNoSecrets(t, r, "kube-garbage-token-value")
+
+	// A real service account without RBAC: denied (exit 1, saying which rights), nothing annotated.
+	cs := kubernetes.NewForConfigOrDie(f.Cluster.RESTConfig())
+	ctx := context.Background()
+	if _, err := cs.CoreV1().ServiceAccounts(app.Namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ci"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(app.Namespace).CreateToken(ctx, "ci", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := requestedAt(t, f, app.Namespace)
+	r = runCLI(t, nil, "trigger", "flux", "--kubeconfig", kubeconfig(tok.Status.Token), "--kustomization", app.Namespace+"/web", "--wait")
+	wantRun(t, r, 1, "denied it to the job's account", "403", "RBAC")
+	clitest.AssertNoSecrets(t, r, tok.Status.Token)
+	if got := requestedAt(t, f, app.Namespace); got != before {
+		t.Errorf("requestedAt %q → %q: a denied trigger annotated the Kustomization", before, got)
+	}
+}
+
+// requestedAt returns the reconcile.fluxcd.io/requestedAt annotation of Kustomization web.
+func requestedAt(t *testing.T, f *fluxtest.Flux, ns string) string {
+	t.Helper()
+	gvr := schema.GroupVersionResource{Group: "kustomize.toolkit.fluxcd.io", Version: "v1", Resource: "kustomizations"}
+	u, err := dynamic.NewForConfigOrDie(f.Cluster.RESTConfig()).Resource(gvr).Namespace(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.GetAnnotations()["reconcile.fluxcd.io/requestedAt"]
 }
