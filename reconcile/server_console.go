@@ -359,6 +359,15 @@ func (s *Server) sourceRepo(st *appState, image string) string {
 // publish sends the app's state to the console's open pages.
 func (s *Server) publish(st *appState) { s.ui.c.Publish(s.stateOf(st, st.status())) }
 
+// stateChanged publishes an app whose state summary changed (server_state.go's informer):
+// every replica's open pages follow the syncs of apps of shards other replicas hold, and a
+// summary that arrives after the end of a sync on its holder does not leave its pages behind.
+func (s *Server) stateChanged(st *appState) {
+	if s.ui != nil && s.ui.c.Streams() > 0 {
+		s.publish(st)
+	}
+}
+
 // setTree records the health and running images of the app's tree (or the error reading it)
 // and reports whether they changed.
 func (s *Server) setTree(st *appState, t *api.Tree, err error) bool {
