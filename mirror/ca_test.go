@@ -42,8 +42,7 @@ func TestGitTrustsSystemAndExtraCAs(t *testing.T) {
 		t.Fatal(err)
 	}
 	lsRemote := func(caFile, url string) error {
-		gg := *g
-		gg.env = append(append([]string(nil), g.env...), "GIT_SSL_CAINFO="+caFile)
+		gg := &git{bin: g.bin, env: append(append([]string(nil), g.env...), "GIT_SSL_CAINFO="+caFile)}
 		_, err := gg.run(context.Background(), "", gitauth.Credentials{}, nil, "ls-remote", url)
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/bump"
-	"github.com/tagrelay/tagrelay/bump/rendercheck"
 	"github.com/tagrelay/tagrelay/internal/cli/gitflags"
 	"github.com/tagrelay/tagrelay/internal/cli/regflags"
 	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
@@ -166,7 +165,7 @@ type localResult struct {
 // runLocal edits files of a checkout in place.
 func runLocal(ctx context.Context, env *clirun.Env, o *options, log *slog.Logger, targets []bump.Target, kind bump.Kind) error {
 	files := o.files.Value()
-	var check *rendercheck.Checker
+	var check RenderChecker
 	if o.render.enabled() {
 		var err error
 		if check, err = o.render.checker(); err != nil {
@@ -186,14 +185,14 @@ func runLocal(ctx context.Context, env *clirun.Env, o *options, log *slog.Logger
 	}
 	paths = paths[:len(o.files.Value())]
 	if check != nil && o.render.dir != "" {
-		if check.Settings.Path, err = localRenderDir(root, o.render.dir); err != nil {
+		if check.Settings().Path, err = localRenderDir(root, o.render.dir); err != nil {
 			return err
 		}
 	} else if check != nil {
 		// --app: its path is relative to the repository root, the top of the checkout of the
 		// files.
 		top, _ := localRenderDir(root, checkoutTop(filepath.Dir(files[0])))
-		check.Settings.Path = path.Join(top, check.Settings.Path)
+		check.Settings().Path = path.Join(top, check.Settings().Path)
 	}
 	// The files are read through an os.Root: nothing below it can lead out of it.
 	dir, err := os.OpenRoot(root)

@@ -253,3 +253,24 @@ func TestBumpRenderRemote(t *testing.T) {
 		t.Errorf("values-prod.yaml on main:\n%s", v)
 	}
 }
+
+// TestBumpRenderWithoutEngine: tagrelay-bump links no render engine (internal/depcheck); there
+// --render, --app and --explain are refused with exit 2, naming the binary that has them, and
+// nothing is written. Not parallel: it takes the engine away while no other test runs.
+func TestBumpRenderWithoutEngine(t *testing.T) {
+	saved := renderEngine
+	SetRenderEngine(nil)
+	t.Cleanup(func() { SetRenderEngine(saved) })
+	for name, args := range map[string][]string{
+		"render":  {"--file", "charts/podinfo/values-prod.yaml", "--image", podinfo, "--tag", "6.15.0", "--render", "charts/podinfo", "--values", "values-prod.yaml"},
+		"app":     {"--file", "charts/podinfo/values-prod.yaml", "--image", podinfo, "--tag", "6.15.0", "--app", "podinfo", "--apps", "apps.yaml"},
+		"explain": {"--explain", "--image", podinfo, "--render", "charts/podinfo"},
+	} {
+		dir, files := checkout(t)
+		got := runCLI(t, nil, absArgs(dir, args)...)
+		if got.Code != 2 || !strings.Contains(got.Stderr, "this binary has no render check") || !strings.Contains(got.Stderr, "tagrelay bump --render") {
+			t.Errorf("%s: exit %d, want 2 naming the tagrelay binary:\n%s", name, got.Code, got.Stderr)
+		}
+		assertUnchanged(t, dir, files)
+	}
+}

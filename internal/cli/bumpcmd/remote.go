@@ -62,7 +62,7 @@ func runRemote(c *cli.Context, env *clirun.Env, o *options, log *slog.Logger, ta
 		if err != nil {
 			return err
 		}
-		opts.RenderCheck = check.Func()
+		opts.RenderCheck = check.Check
 	}
 	if o.cr.enabled() {
 		opts.HeadBranch = cmp.Or(o.cr.headBranch, bump.HeadBranch(targets))

@@ -2,8 +2,6 @@ package bumpcmd
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -12,10 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/bump"
-	"github.com/tagrelay/tagrelay/bump/rendercheck"
 	"github.com/tagrelay/tagrelay/internal/clirun"
 	"github.com/tagrelay/tagrelay/internal/errdefs"
-	"github.com/tagrelay/tagrelay/reconcile/render"
 )
 
 // renderFlags are bump's render check: after the edit, in memory and before anything is
@@ -47,10 +43,32 @@ func (r *renderOptions) flags() []cli.Flag {
 // enabled reports whether a render check was asked for.
 func (r *renderOptions) enabled() bool { return r.dir != "" || r.app != "" }
 
+// RenderChecker is one render check made from the flags (renderengine.Checker).
+type RenderChecker interface {
+	// Settings are the render settings; Path is adjusted to the repository before a check.
+	Settings() *bump.RenderSettings
+	// Check renders fsys with the edit of res and checks that every target runs in it.
+	Check(ctx context.Context, fsys fs.FS, res *bump.Result, targets []bump.Target) error
+	// Explain returns the chain of inputs that decide repo's tag in the render of fsys.
+	Explain(ctx context.Context, fsys fs.FS, repo string) (interface{ Text() string }, error)
+}
+
+// RenderEngine makes the render check of s, or, when apps is not nil, of the reconciler app
+// called app in that apps file.
+type RenderEngine func(s bump.RenderSettings, apps []byte, app string) (RenderChecker, error)
+
+// renderEngine is the render check's engine, nil in a binary that does not link the
+// reconciler's render code (tagrelay-bump: no Kustomize engine, no Helm).
+var renderEngine RenderEngine
+
+// SetRenderEngine installs the render check's engine (the tagrelay binary does, with
+// renderengine.New). Without one, --render, --app and --explain are refused with exit 2.
+func SetRenderEngine(e RenderEngine) { renderEngine = e }
+
 // checker builds the render check from the flags: --render and its companions, or --app.
-func (r *renderOptions) checker() (*rendercheck.Checker, error) {
+func (r *renderOptions) checker() (RenderChecker, error) {
 	var s bump.RenderSettings
-	var limits render.Limits
+	var apps []byte
 	switch {
 	case r.app != "" && r.dir != "":
 		return nil, clirun.Usagef("--app takes the path from the apps file", "--render and --app given together")
@@ -65,35 +83,22 @@ func (r *renderOptions) checker() (*rendercheck.Checker, error) {
 		if err != nil {
 			return nil, clirun.Usagef("check --apps", "reading the apps file: %v", err)
 		}
-		if s, limits, err = rendercheck.AppSettings(data, r.app); err != nil {
-			return nil, errdefs.WithHint(err, "check --app and --apps")
-		}
+		apps = data
 	default:
 		s = bump.RenderSettings{Path: r.dir, Type: r.typ, ValuesFiles: r.values.Value(), Set: r.sets.Value()}
 	}
-	iso, err := workerIsolation()
-	if err != nil {
-		return nil, err
+	if renderEngine == nil {
+		return nil, clirun.Usagef("use the tagrelay binary (tagrelay bump --render …): tagrelay-bump stays free of the Kustomize and Helm engines",
+			"this binary has no render check")
 	}
-	c, err := rendercheck.New(s, render.Options{Limits: limits, Isolation: iso})
-	if err != nil {
+	c, err := renderEngine(s, apps, r.app)
+	switch {
+	case err != nil && apps != nil:
+		return nil, errdefs.WithHint(err, "check --app and --apps")
+	case err != nil:
 		return nil, errdefs.WithHint(err, "check --render-type and --values")
 	}
 	return c, nil
-}
-
-// RenderCheck is the render check of settings, Helm templates in this binary's worker: what
-// tagrelay release runs for infra.render.
-func RenderCheck(s bump.RenderSettings) (bump.RenderCheck, error) {
-	iso, err := workerIsolation()
-	if err != nil {
-		return nil, err
-	}
-	c, err := rendercheck.New(s, render.Options{Isolation: iso})
-	if err != nil {
-		return nil, err
-	}
-	return c.Func(), nil
 }
 
 // renderHint gives a refused render check the flags that fix it.
@@ -154,9 +159,9 @@ func runExplain(ctx context.Context, env *clirun.Env, o *options) error {
 		return err
 	}
 	if o.render.app == "" {
-		c.Settings.Path = rel[0]
+		c.Settings().Path = rel[0]
 	} else {
-		c.Settings.Path = path.Join(rel[1], c.Settings.Path)
+		c.Settings().Path = path.Join(rel[1], c.Settings().Path)
 	}
 	fsys, closeFS, err := openRoot(root)
 	if err != nil {
@@ -176,42 +181,4 @@ func openRoot(root string) (fs.FS, func(), error) {
 		return nil, nil, clirun.Usagef("check --file and --render", "opening %s: %v", root, err)
 	}
 	return dir.FS(), func() { dir.Close() }, nil
-}
-
-// WorkerCommand is the hidden command that runs one job of Helm templates for a render check:
-// the render's isolation starts this binary with it (tagrelay render-worker, tagrelay-bump
-// render-worker).
-const WorkerCommand = "render-worker"
-
-// workerIsolation runs Helm templates in this binary's render-worker, as the reconciler does.
-func workerIsolation() (*render.Isolation, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding this binary for the template worker: %w", err)
-	}
-	return &render.Isolation{Command: []string{exe, WorkerCommand}}, nil
-}
-
-// RunWorker runs one job of Helm templates from in to out; the exit code of the worker.
-func RunWorker(in io.Reader, out, errOut io.Writer) int {
-	if err := render.RunWorker(in, out); err != nil {
-		fmt.Fprintln(errOut, render.WorkerError(err))
-		return 3
-	}
-	return 0
-}
-
-// NewWorkerCommand is render-worker for the tagrelay app: hidden, not for people.
-func NewWorkerCommand(env *clirun.Env) *cli.Command {
-	return &cli.Command{
-		Name:   WorkerCommand,
-		Usage:  "run one job of Helm templates from stdin (started by bump --render; not for people)",
-		Hidden: true,
-		Action: func(*cli.Context) error {
-			if code := RunWorker(env.Stdin, env.Stdout, env.Stderr); code != 0 {
-				return cli.Exit("", code)
-			}
-			return nil
-		},
-	}
 }

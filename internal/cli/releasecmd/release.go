@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd"
+	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd/renderengine"
 	"github.com/tagrelay/tagrelay/internal/cli/gitflags"
 	"github.com/tagrelay/tagrelay/internal/cli/regflags"
 	"github.com/tagrelay/tagrelay/internal/cli/tlsflags"
@@ -143,7 +144,7 @@ func (o *options) options(env *clirun.Env, log *slog.Logger, cfg *release.Config
 			return release.Options{}, err
 		}
 		opts.Bump = bumpcmd.CIPushOptions(env, "", "", "")
-		opts.RenderCheck = bumpcmd.RenderCheck
+		opts.RenderCheck = renderengine.RenderCheck
 	}
 	if opts.GitCABundle, err = o.tls.Bundle(env); err != nil {
 		return release.Options{}, err

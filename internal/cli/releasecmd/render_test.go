@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd"
+	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd/renderengine"
 	"github.com/tagrelay/tagrelay/internal/cli/clitest"
 	"github.com/tagrelay/tagrelay/internal/gittest"
 	"github.com/tagrelay/tagrelay/internal/regtest"
@@ -14,8 +14,8 @@ import (
 // TestMain doubles as the Helm template worker of infra.render (the test binary is
 // os.Executable).
 func TestMain(m *testing.M) {
-	if len(os.Args) == 2 && os.Args[1] == bumpcmd.WorkerCommand {
-		os.Exit(bumpcmd.RunWorker(os.Stdin, os.Stdout, os.Stderr))
+	if len(os.Args) == 2 && os.Args[1] == renderengine.WorkerCommand {
+		os.Exit(renderengine.RunWorker(os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

@@ -6,7 +6,9 @@ package tagrelay
 import (
 	"github.com/urfave/cli/v2"
 
+	"github.com/tagrelay/tagrelay/bump"
 	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd"
+	"github.com/tagrelay/tagrelay/internal/cli/bumpcmd/renderengine"
 	"github.com/tagrelay/tagrelay/internal/cli/mirrorcmd"
 	"github.com/tagrelay/tagrelay/internal/cli/pushcmd"
 	"github.com/tagrelay/tagrelay/internal/cli/releasecmd"
@@ -14,8 +16,10 @@ import (
 	"github.com/tagrelay/tagrelay/internal/clirun"
 )
 
-// NewApp returns the tagrelay app with every command.
+// NewApp returns the tagrelay app with every command. Its bump has the render check
+// (--render, --explain): this binary links the reconciler's render code, tagrelay-bump does not.
 func NewApp(env *clirun.Env) *cli.App {
+	bumpcmd.SetRenderEngine(renderEngine)
 	return &cli.App{
 		Name:    "tagrelay",
 		Usage:   "carry a commit from an app repository to running pods, GitOps-style",
@@ -28,7 +32,7 @@ func NewApp(env *clirun.Env) *cli.App {
 			mirrorcmd.NewCommand(env),
 			triggercmd.NewCommand(env),
 			releasecmd.NewCommand(env),
-			bumpcmd.NewWorkerCommand(env), // hidden: Helm templates of bump --render
+			renderengine.NewWorkerCommand(env), // hidden: Helm templates of bump --render
 		},
 		Writer:               env.Stdout,
 		ErrWriter:            env.Stderr,
@@ -36,4 +40,13 @@ func NewApp(env *clirun.Env) *cli.App {
 		HideHelpCommand:      true,
 		EnableBashCompletion: true,
 	}
+}
+
+// renderEngine is bump's render check with the reconciler's render code.
+func renderEngine(s bump.RenderSettings, apps []byte, app string) (bumpcmd.RenderChecker, error) {
+	c, err := renderengine.New(s, apps, app)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
