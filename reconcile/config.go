@@ -38,6 +38,10 @@ type Config struct {
 	Apps   []App  `json:"apps"`
 	// Projects are the server's tenants (config_project.go). Default: none (admin token only).
 	Projects Projects `json:"projects,omitempty"`
+	// DriftInterval is how often the server dry-runs each app's sync to mark drift (console,
+	// tagrelay_reconciler_out_of_sync); serve's --drift-interval wins. Negative disables.
+	// Default: 10m.
+	DriftInterval Duration `json:"driftInterval,omitempty"`
 	// Generators make more apps (generator.go): from a directory of app files, or from the
 	// directories of a git repository. Default: none.
 	Generators []Generator `json:"generators,omitempty"`
@@ -98,6 +102,9 @@ type App struct {
 	Auth Auth `json:"auth,omitempty"`
 	// Timeout bounds the wait for health. Default: 5m.
 	Timeout Duration `json:"timeout,omitempty"`
+	// SourceRepo is the web URL (http or https) of the repository the app's images are built
+	// from: the console links an image tag that is a commit hash to that commit. Default: none.
+	SourceRepo string `json:"sourceRepo,omitempty"`
 	// RestartOnConfigChange restarts the Deployments, StatefulSets and DaemonSets that read a
 	// ConfigMap or Secret the sync changes (configref.go). Default: true; false only reports them.
 	RestartOnConfigChange *bool `json:"restartOnConfigChange,omitempty"`

@@ -23,6 +23,7 @@ func TestParseConfig(t *testing.T) {
   valuesFiles: [a.yaml]
   timeout: 90s
   auth: {tokenEnv: GITLAB_TOKEN}
+  sourceRepo: https://gitlab.example/team/web
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -32,13 +33,24 @@ func TestParseConfig(t *testing.T) {
 	}
 	want := reconcile.App{Name: "web", Repo: "https://git.example/infra.git", Revision: "main", Path: "apps/web",
 		Namespace: "team-web", ValuesFiles: []string{"a.yaml"}, Timeout: reconcile.Duration(90 * time.Second), PodSecurity: "baseline",
-		Auth:        reconcile.Auth{TokenEnv: "GITLAB_TOKEN"},
+		Auth: reconcile.Auth{TokenEnv: "GITLAB_TOKEN"}, SourceRepo: "https://gitlab.example/team/web",
 		Credentials: gitauth.Credentials{Username: "oauth2", Password: "glpat-123456"}}
 	if diff := cmp.Diff(want, cfg.Apps[0]); diff != "" {
 		t.Errorf("ParseConfig() app (-want +got):\n%s", diff)
 	}
 	if got := cfg.Secrets(); !cmp.Equal(got, []string{"glpat-123456"}) {
 		t.Errorf("Secrets() = %v", got)
+	}
+}
+
+// TestParseConfigDriftInterval: driftInterval sits at the top of the apps file; absent, it is 0
+// (the server's default); a negative one disables the drift check.
+func TestParseConfigDriftInterval(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 0, "driftInterval: 2m\n": 2 * time.Minute, "driftInterval: -1s\n": -time.Second} {
+		cfg, err := reconcile.ParseConfig([]byte(in + "apps:\n- {name: a, repo: r, namespace: n}\n"))
+		if err != nil || time.Duration(cfg.DriftInterval) != want {
+			t.Errorf("ParseConfig(%q): driftInterval %v, %v; want %v", in, cfg.DriftInterval, err, want)
+		}
 	}
 }
 
@@ -56,6 +68,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"values without helm", "apps:\n- {name: a, repo: r, namespace: n, type: plain, valuesFiles: [v.yaml]}\n", "valuesFiles need type helm"},
 		{"duplicate", "apps:\n- {name: a, repo: r, namespace: n}\n- {name: a, repo: r, namespace: n}\n", `duplicate name "a"`},
 		{"bad timeout", "apps:\n- {name: a, repo: r, namespace: n, timeout: soon}\n", "invalid duration"},
+		{"sourceRepo not a web URL", "apps:\n- {name: a, repo: r, namespace: n, sourceRepo: 'javascript:alert(1)'}\n", "sourceRepo: want the http(s) web URL"},
+		{"sourceRepo with credentials", "apps:\n- {name: a, repo: r, namespace: n, sourceRepo: 'https://u:s3cret@gitlab.example/a'}\n", "without credentials"},
 		{"kube-system", "apps:\n- {name: a, repo: r, namespace: kube-system}\n", "destination namespace refused: kube-system is a Kubernetes system namespace"},
 		{"kube-public", "apps:\n- {name: a, repo: r, namespace: kube-public}\n", "kube-public is a Kubernetes system namespace"},
 		{"namespace of another app", "apps:\n- {name: a, repo: r, namespace: team}\n- {name: b, repo: r, namespace: team, sharedNamespace: true}\n",
@@ -78,7 +92,7 @@ func TestParseConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := reconcile.ParseConfig([]byte(tc.yaml))
-			if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
 				t.Errorf("ParseConfig(%q) = %v, want an invalid-input error containing %q", tc.yaml, err, tc.want)
 			}
 		})

@@ -113,6 +113,12 @@ func (a *App) validate() error {
 	case strings.Contains(a.Repo, "@") && (strings.HasPrefix(a.Repo, "http://") || strings.HasPrefix(a.Repo, "https://")):
 		errs = append(errs, errors.New("repo must not carry credentials; use auth.tokenFile or auth.tokenEnv"))
 	}
+	if a.SourceRepo != "" {
+		if u, err := url.Parse(a.SourceRepo); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			// the value is not quoted: it may carry credentials
+			errs = append(errs, errors.New("sourceRepo: want the http(s) web URL of the images' repository, without credentials"))
+		}
+	}
 	switch a.Type {
 	case TypeAuto, TypePlain, TypeKustomize, TypeHelm:
 	default:

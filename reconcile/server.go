@@ -58,6 +58,8 @@ type ServerOptions struct {
 	// Interval (config_reload.go): apps and projects come and go without a restart. Default:
 	// nil, the apps of NewServer's config for good.
 	Config *ConfigSource
+	// Console configures the web console at / and the drift check (server_console.go, drift.go).
+	Console ConsoleOptions
 }
 
 // DefaultMaxConcurrentSyncs fits a 512 MiB memory limit: each sync holds at most its source
@@ -74,6 +76,7 @@ type Server struct {
 	metrics *metrics
 	gitlab  *gitlabVerifier
 	pool    *syncPool
+	ui      *serverConsole
 
 	set   atomic.Pointer[appSet] // the apps and projects, replaced when the config changes
 	setMu sync.Mutex             // serialises reloads; guards the fields below
@@ -128,6 +131,12 @@ func NewServer(r *Reconciler, cfg *Config, opts ServerOptions) (*Server, error) 
 	s.set.Store(s.newSet(cfg.Apps, cfg.Projects, nil))
 	if opts.GitLab != nil {
 		s.gitlab = newGitLabVerifier(*opts.GitLab)
+	}
+	if s.opts.Console.DriftInterval == 0 {
+		s.opts.Console.DriftInterval = time.Duration(cfg.DriftInterval)
+	}
+	if err := s.newConsole(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -221,10 +230,15 @@ type appState struct {
 	syncing  bool
 	state    *State
 	nextPoll time.Time
+
+	// view is what the console shows of the app beyond its state (server_console.go); it
+	// carries over a config reload with the appState.
+	view appView
 }
 
 func newAppState(a App) *appState {
-	return &appState{name: a.Name, app: a, lock: make(chan struct{}, 1), wake: make(chan struct{}, 1), state: &State{}}
+	return &appState{name: a.Name, app: a, lock: make(chan struct{}, 1), wake: make(chan struct{}, 1), state: &State{},
+		view: appView{health: api.HealthUnknown}}
 }
 
 // spec returns the app's spec.
@@ -266,11 +280,6 @@ func (s *Server) current() *appSet { return s.set.Load() }
 
 // app returns the app called name, nil when there is none.
 func (s *Server) app(name string) *appState { return s.current().apps[name] }
-
-// statuses returns the state of the apps p may see, by name.
-func (s *Server) statuses(p *principal) []api.AppStatus {
-	return s.list(p, api.ListOptions{Limit: maxListLimit * 1000}).Items
-}
 
 // The page sizes of GET /api/v1/apps.
 const (

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
@@ -18,10 +16,10 @@ import (
 // maxBody bounds a request's body.
 const maxBody = 64 << 10
 
-// Handler returns the HTTP API (package api), the webhooks, the status pages (/ and
-// /apps/{name}), /healthz (alive) and /readyz (ready once the apps' state is loaded, until the
-// replica drains: every replica is ready, the leader or not, so rolling updates complete).
-// /metrics is served by MetricsHandler.
+// Handler returns the HTTP API (package api), the webhooks, the web console at / (every page
+// behind a login: server_console.go), /healthz (alive) and /readyz (ready once the apps' state
+// is loaded, until the replica drains: every replica is ready, the leader or not, so rolling
+// updates complete). /metrics is served by MetricsHandler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/apps/{name}/sync", s.authed(s.handleSync))
@@ -33,8 +31,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.ServerPath, s.authed(func(w http.ResponseWriter, _ *http.Request, _ *principal) { writeJSON(w, http.StatusOK, s.Status()) }))
 	mux.HandleFunc("POST /api/v1/webhooks/gitlab", s.handleGitLab)
 	mux.HandleFunc("POST /api/v1/webhooks/github", s.handleGitHub)
-	mux.Handle("GET /{$}", s.authed(s.handlePage))
-	mux.Handle("GET /apps/{name}", s.authed(s.handleAppPage))
+	mux.Handle("/", s.consoleHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
@@ -43,17 +40,6 @@ func (s *Server) Handler() http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
-	return mux
-}
-
-// MetricsHandler serves /metrics and, with page, the status page of every app without a token
-// (for a listener only the cluster reaches: --metrics-listen).
-func (s *Server) MetricsHandler(page bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
-	if page {
-		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.handlePage(w, r, &principal{}) })
-	}
 	return mux
 }
 
@@ -106,9 +92,23 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, p *principal
 	if !decodeBody(w, r, &req, `send {"expectImage": "NAME:TAG", "allowNoop": false, "restart": false, "wait": true}`) {
 		return
 	}
-	opts := SyncOptions{Trigger: TriggerAPI, Guard: true, ExpectImage: req.ExpectImage, AllowNoop: req.AllowNoop,
-		Restart: req.Restart, Caller: p.caller}
-	s.runRequest(w, r, st, req.Wait, func(ctx context.Context, app App, state *State, o SyncOptions) *Result {
+	s.runRequest(w, r, st, req.Wait, s.syncJob(), triggerOptions(req, p.caller))
+}
+
+// runFunc is the work of a requested sync, run on the app's lock with its spec and state.
+type runFunc func(ctx context.Context, app App, state *State, o SyncOptions) *Result
+
+// triggerOptions are the options of a triggered sync (the API's and the console's): the no-op
+// guard is on.
+func triggerOptions(req api.SyncRequest, caller *api.Caller) SyncOptions {
+	return SyncOptions{Trigger: TriggerAPI, Guard: true, ExpectImage: req.ExpectImage, AllowNoop: req.AllowNoop,
+		Restart: req.Restart, Caller: caller}
+}
+
+// syncJob is a triggered sync: refused while a rollback pins the app over the commit its
+// revision points at (412); a new commit ends the pin.
+func (s *Server) syncJob() runFunc {
+	return func(ctx context.Context, app App, state *State, o SyncOptions) *Result {
 		if state.Pin.Active() {
 			head, err := s.r.git.Resolve(ctx, app)
 			if err == nil && head.Commit.String() == state.Pin.Over {
@@ -120,7 +120,18 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request, p *principal
 		}
 		res, _ := s.r.Sync(ctx, app, o)
 		return res
-	}, opts)
+	}
+}
+
+// rollbackJob rolls the app back to a history entry or a commit and pins it there.
+func (s *Server) rollbackJob(to api.RollbackTarget) runFunc {
+	return func(ctx context.Context, app App, state *State, o SyncOptions) *Result {
+		res, err := s.r.Rollback(ctx, app, to, o)
+		if res == nil {
+			return errorResult(app.Name, TriggerRollback, err)
+		}
+		return res
+	}
 }
 
 // handleRollback rolls the app back to a history entry or a commit and pins it there.
@@ -133,33 +144,17 @@ func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request, p *princ
 	if !decodeBody(w, r, &req, `send {"to": N} (a history entry, 1 = newest) or {"to": "COMMIT"}, and "wait": true`) {
 		return
 	}
-	opts := SyncOptions{AllowNoop: req.AllowNoop, Caller: p.caller}
-	s.runRequest(w, r, st, req.Wait, func(ctx context.Context, app App, state *State, o SyncOptions) *Result {
-		res, err := s.r.Rollback(ctx, app, req.To, o)
-		if res == nil {
-			return errorResult(app.Name, TriggerRollback, err)
-		}
-		return res
-	}, opts)
+	s.runRequest(w, r, st, req.Wait, s.rollbackJob(req.To), SyncOptions{AllowNoop: req.AllowNoop, Caller: p.caller})
 }
 
 // runRequest runs a sync for a request on the app's lock, before the polls waiting for the
 // pool, and answers: at apply (202) or, with wait, at the end. The server's write deadline is
 // lifted while the sync runs.
-func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState, wait bool,
-	run func(ctx context.Context, app App, state *State, o SyncOptions) *Result, opts SyncOptions) {
+func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState, wait bool, run runFunc, opts SyncOptions) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	applied := make(chan Result, 1)
-	if !wait {
-		opts.OnApplied = func(res Result) { applied <- res }
-	}
-	done, err := s.locked(r.Context(), st, true, true, func(ctx context.Context, state *State, sl *slot) *Result {
-		opts.State = state
-		opts.OnApplied = sl.onApplied(opts.OnApplied)
-		return run(ctx, st.spec(), state, opts)
-	})
+	res, err := s.trigger(r.Context(), st, wait, run, opts)
 	switch {
 	case errors.Is(err, errNotLeader):
 		s.unavailable(w, "this replica does not hold the app's shard (any more)")
@@ -167,14 +162,34 @@ func (s *Server) runRequest(w http.ResponseWriter, r *http.Request, st *appState
 	case err != nil:
 		return // the client left while an earlier sync of the app ran
 	}
-	var res *Result
-	select {
-	case a := <-applied:
-		res = &a
-	case res = <-done:
-	}
 	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.HTTP.WriteTimeout))
 	s.writeResult(w, res)
+}
+
+// trigger runs a requested sync on the app's lock, after the app's running sync and before the
+// polls waiting for the pool, and returns its result once applied (or earlier: refused,
+// failed) or, with wait, at the end. It fails with errNotLeader when this replica does not
+// hold the app's shard, and with ctx's error when ctx ends while an earlier sync of the app
+// runs; once started, the sync runs to its end whatever ctx does.
+func (s *Server) trigger(ctx context.Context, st *appState, wait bool, run runFunc, opts SyncOptions) (*Result, error) {
+	applied := make(chan Result, 1)
+	if !wait {
+		opts.OnApplied = func(res Result) { applied <- res }
+	}
+	done, err := s.locked(ctx, st, true, true, func(ctx context.Context, state *State, sl *slot) *Result {
+		opts.State = state
+		opts.OnApplied = sl.onApplied(opts.OnApplied)
+		return run(ctx, st.spec(), state, opts)
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case a := <-applied:
+		return &a, nil
+	case res := <-done:
+		return res, nil
+	}
 }
 
 // handleUnpin ends the app's rollback pin and wakes its poll, which deploys the app's revision.
@@ -183,32 +198,41 @@ func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request, p *principa
 	if st == nil || s.route(w, r, st, false) {
 		return
 	}
-	var uerr error
-	done, err := s.locked(r.Context(), st, true, true, func(ctx context.Context, state *State, _ *slot) *Result {
-		_, uerr = s.r.Unpin(ctx, st.name, p.caller, state)
-		if fresh, err := s.r.State(ctx, st.name); err == nil {
-			st.setState(fresh)
-		}
-		return nil
-	})
+	uerr, err := s.unpin(r.Context(), st, p.caller)
 	switch {
 	case errors.Is(err, errNotLeader):
 		s.unavailable(w, "this replica does not hold the app's shard (any more)")
-		return
 	case err != nil:
-		return
-	}
-	<-done
-	switch {
+		// the client left while a sync of the app ran
 	case errors.Is(uerr, errdefs.ErrNoop):
 		writeJSON(w, http.StatusConflict, api.Error{Error: uerr.Error(), Hint: errdefs.Hint(uerr)})
 	case uerr != nil:
 		writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: uerr.Error(), Hint: errdefs.Hint(uerr)})
 	default:
-		s.log.Info("unpinned", "app", st.name, "caller", p.caller.String())
-		s.poke(st)
 		writeJSON(w, http.StatusOK, st.status())
 	}
+}
+
+// unpin ends the app's rollback pin on its lock and wakes its poll, which deploys the app's
+// revision. err is errNotLeader or ctx's error when it did not run; uerr is the unpin's own
+// (ErrNotPinned, a cluster error).
+func (s *Server) unpin(ctx context.Context, st *appState, caller *api.Caller) (uerr, err error) {
+	done, err := s.locked(ctx, st, true, true, func(ctx context.Context, state *State, _ *slot) *Result {
+		_, uerr = s.r.Unpin(ctx, st.name, caller, state)
+		if fresh, err := s.r.State(ctx, st.name); err == nil {
+			st.setState(fresh)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	<-done
+	if uerr == nil {
+		s.log.Info("unpinned", "app", st.name, "caller", caller.String())
+		s.poke(st)
+	}
+	return uerr, nil
 }
 
 // decodeBody decodes a JSON body strictly (a misspelt "expectedImage" must not silently

@@ -102,6 +102,7 @@ func (s *Server) replace(apps []App, projects Projects, prune map[string]bool) {
 	s.metrics.apps.Set(float64(len(next.names)))
 	for _, st := range removedApps(prev, next) {
 		s.log.Info("app removed from the config", "app", st.name, "prune", prune[st.name])
+		s.ui.outOfSync.DeleteLabelValues(st.name)
 		if prune[st.name] {
 			go s.forget(st)
 		}

@@ -1,12 +1,14 @@
 package reconcile
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
@@ -25,6 +27,8 @@ type principal struct {
 	caller *api.Caller
 	// project is the project the caller acts for; "" for the admin.
 	project string
+	// expires is when a GitLab id_token expires; zero for the other tokens.
+	expires time.Time
 }
 
 // may reports whether p may read and act on the app.
@@ -47,6 +51,14 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if !ok || token == "" {
 		return nil, errUnauthorized
 	}
+	return s.authenticateToken(r.Context(), token)
+}
+
+// authenticateToken finds whose token it is (see authenticate); the console's login uses it too.
+func (s *Server) authenticateToken(ctx context.Context, token string) (*principal, error) {
+	if token == "" {
+		return nil, errUnauthorized
+	}
 	var found *principal
 	if equalSecret(token, s.opts.Token) {
 		found = &principal{caller: &api.Caller{Kind: api.CallerAdmin}}
@@ -60,7 +72,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		return found, nil
 	}
 	if s.gitlab != nil && looksLikeJWT(token) {
-		return s.gitlabPrincipal(r, token)
+		return s.gitlabPrincipal(ctx, token)
 	}
 	return nil, errUnauthorized
 }

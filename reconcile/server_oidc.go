@@ -104,12 +104,12 @@ func (g *gitlabVerifier) get(ctx context.Context) (*oidc.IDTokenVerifier, error)
 }
 
 // gitlabPrincipal checks an id_token and maps its project_path to exactly one project.
-func (s *Server) gitlabPrincipal(r *http.Request, token string) (*principal, error) {
-	v, err := s.gitlab.get(r.Context())
+func (s *Server) gitlabPrincipal(ctx context.Context, token string) (*principal, error) {
+	v, err := s.gitlab.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	idt, err := v.Verify(r.Context(), token)
+	idt, err := v.Verify(ctx, token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: GitLab id_token refused: %v", errUnauthorized, err)
 	}
@@ -122,7 +122,8 @@ func (s *Server) gitlabPrincipal(r *http.Request, token string) (*principal, err
 		return nil, fmt.Errorf("%w: GitLab project %s maps to %d projects of the reconciler, want 1", errUnauthorized, c.ProjectPath, len(projects))
 	}
 	p := projects[0]
-	return &principal{project: p.Name, caller: &api.Caller{Kind: api.CallerGitLab, Project: p.Name, Name: c.ProjectPath, Pipeline: c.PipelineID}}, nil
+	return &principal{project: p.Name, caller: &api.Caller{Kind: api.CallerGitLab, Project: p.Name, Name: c.ProjectPath, Pipeline: c.PipelineID},
+		expires: idt.Expiry}, nil
 }
 
 // throttled lets a request to one URL through at most once per keyRefreshInterval; the others

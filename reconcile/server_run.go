@@ -66,6 +66,7 @@ func (s *Server) lead(sh *shard, lctx context.Context) {
 	s.metrics.shards.Inc()
 	s.metrics.leader.Set(1)
 	s.log.Info("leading", "shard", sh.index, "apps", s.current().shardSizes[sh.index])
+	s.leadershipChanged()
 	defer func() {
 		s.unhold(sh)
 		s.metrics.shards.Dec()
@@ -73,6 +74,7 @@ func (s *Server) lead(sh *shard, lctx context.Context) {
 			s.metrics.leader.Set(0)
 		}
 		s.log.Info("stopped leading", "shard", sh.index, "reason", context.Cause(work))
+		s.leadershipChanged()
 	}()
 	loops, stopLoops := context.WithCancel(work)
 	sh.mu.Lock()
@@ -80,6 +82,7 @@ func (s *Server) lead(sh *shard, lctx context.Context) {
 	sh.mu.Unlock()
 	s.regroup(sh)
 	s.resumeShard(loops, sh)
+	sh.loops.Go(func() { s.driftLoop(loops, sh) })
 	<-work.Done()
 }
 

@@ -109,6 +109,7 @@ func (s *Server) summaryChanged(obj any) {
 	}
 	if state, ok := decodeSummary(m.Annotations); ok {
 		st.setState(state)
+		s.stateChanged(st)
 	}
 }
 
@@ -119,6 +120,7 @@ func (s *Server) summaryDeleted(obj any) {
 	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
 		if st := s.app(m.Labels[historyLabel]); st != nil && m.Name == historyName(st.name) {
 			st.setState(&State{})
+			s.stateChanged(st)
 		}
 	}
 }

@@ -52,8 +52,9 @@ func (s *Server) locked(ctx context.Context, st *appState, wait, prio bool, j jo
 }
 
 // runJob takes a slot of the pool, reads the app's state and runs j on it — after the sync a
-// replica left in flight, if any, so that no sync is lost to a new one.
-func (s *Server) runJob(ctx context.Context, st *appState, prio bool, j job) *Result {
+// replica left in flight, if any, so that no sync is lost to a new one. The console's open
+// pages see the app syncing, then its new state (syncStarted, syncEnded).
+func (s *Server) runJob(ctx context.Context, st *appState, prio bool, j job) (res *Result) {
 	sl, err := s.pool.acquire(ctx, prio)
 	if err != nil {
 		return errorResult(st.name, "", stopped(ctx))
@@ -63,10 +64,12 @@ func (s *Server) runJob(ctx context.Context, st *appState, prio bool, j job) *Re
 	st.syncing = true
 	removed := st.removed
 	st.mu.Unlock()
+	s.syncStarted(st)
 	defer func() {
 		st.mu.Lock()
 		st.syncing = false
 		st.mu.Unlock()
+		s.syncEnded(ctx, st, res)
 	}()
 	state, err := s.read(ctx, st)
 	if err == nil && state.InFlight != nil && !removed {
@@ -82,7 +85,7 @@ func (s *Server) runJob(ctx context.Context, st *appState, prio bool, j job) *Re
 		s.observe(res)
 		return res
 	}
-	res := j(ctx, state, sl)
+	res = j(ctx, state, sl)
 	if res != nil {
 		_, _ = s.read(context.WithoutCancel(ctx), st)
 		s.observe(res)

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -25,8 +29,9 @@ import (
 func TestReplicasOnOneHost(t *testing.T) {
 	f := newFixture(t)
 	v1 := f.commit("v1", 0, "ConfigMap/a")
-	r1 := f.start("one", reconcilertest.Options{LeaderElection: lease})
-	r2 := f.start("two", reconcilertest.Options{LeaderElection: lease})
+	key := f.write("session-key", "one-console-session-key-for-both-replicas")
+	r1 := f.start("one", reconcilertest.Options{LeaderElection: lease, Args: []string{"--session-key-file", key}})
+	r2 := f.start("two", reconcilertest.Options{LeaderElection: lease, Args: []string{"--session-key-file", key}})
 	host, _ := os.Hostname()
 	if r1.Identity == r2.Identity || !strings.HasPrefix(r1.Identity, host+"_") || !strings.HasPrefix(r2.Identity, host+"_") {
 		t.Fatalf("identities %q and %q: want hostname_suffix, distinct", r1.Identity, r2.Identity)
@@ -49,9 +54,50 @@ func TestReplicasOnOneHost(t *testing.T) {
 	if err != nil || st.LastSync == nil || st.LastSync.ID != res.ID {
 		t.Errorf("status via the follower = %+v, %v; want the leader's last sync %s", st, err, res.ID)
 	}
+	// the console: a login made on the follower holds on both replicas (one session key), and
+	// the follower's pages come from the leader, which read the app's tree after the sync
+	// (the follower alone knows no health)
+	cl := consoleLogin(t, follower.URL, apiToken)
+	for _, base := range []string{follower.URL, leader.URL} {
+		resp, err := cl.Get(base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `id="app-web"`) || !strings.Contains(string(page), "Healthy") {
+			t.Errorf("console overview via %s = %d, want web Healthy:\n%.3000s", base, resp.StatusCode, page)
+		}
+	}
 	if !strings.Contains(follower.Logs(), `"leader"`) || strings.Contains(follower.Logs(), `"msg":"leading"`) {
 		t.Errorf("the follower's log should name the leader and never say leading:\n%s", follower.Logs())
 	}
+}
+
+// consoleLogin logs a browser-like client in to the console at base with token.
+func consoleLogin(t *testing.T, base, token string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	cl := &http.Client{Jar: jar}
+	resp, err := cl.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(form)
+	if m == nil {
+		t.Fatalf("no login form at %s: %s", base, form)
+	}
+	resp, err = cl.PostForm(base+"/login", url.Values{"csrf": {string(m[1])}, "token": {token}, "next": {"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+		t.Fatalf("console login at %s = %d at %s, want the overview", base, resp.StatusCode, resp.Request.URL)
+	}
+	return cl
 }
 
 // TestKilledLeaderFailover: the leader is killed (SIGKILL) while its sync waits for the

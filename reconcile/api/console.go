@@ -18,6 +18,16 @@ type Principal struct {
 	Admin bool `json:"admin,omitempty"`
 	// Project is the only project a non-admin may read and act on.
 	Project string `json:"project,omitempty"`
+	// Caller is who the server records in the history for the principal's actions
+	// (SyncResult.Caller): the kind of credential and, for a GitLab id_token, the pipeline.
+	Caller *Caller `json:"caller,omitempty"`
+	// Credential binds a session to the token it was opened with: an opaque MAC the server
+	// checks on every request, so that a session ends when its token is changed or its project
+	// removed. Never the token itself.
+	Credential string `json:"credential,omitempty"`
+	// Expires, when set, is when the credential itself expires (a GitLab id_token): a session
+	// does not outlive it.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Allows reports whether p may read and act on an app of project.
@@ -108,6 +118,11 @@ type AppState struct {
 	// SourceRepo is the web URL of the repository the images are built from (http or https),
 	// when known: an image tag that is a commit hash links to that commit.
 	SourceRepo string `json:"sourceRepo,omitempty"`
+	// DriftChecked is when the server's last drift check (a dry-run diff) of the app ended;
+	// zero when none ran. DriftError is why it failed ("" when it did not): Sync then keeps
+	// what the check before it found.
+	DriftChecked time.Time `json:"driftChecked,omitzero"`
+	DriftError   string    `json:"driftError,omitempty"`
 }
 
 // RunningImage is one image a workload's pods run, with how many pods run it.
@@ -117,6 +132,9 @@ type RunningImage struct {
 	Image     string `json:"image"`
 	Pods      int    `json:"pods"`
 	Ready     int    `json:"ready"`
+	// SourceRepo is the web URL of the repository this image is built from, when the server
+	// knows it for this image; AppState.SourceRepo otherwise.
+	SourceRepo string `json:"sourceRepo,omitempty"`
 }
 
 // Tag returns the tag of the image ("" for a digest-only or untagged reference).

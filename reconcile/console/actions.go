@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile/api"
@@ -94,6 +95,10 @@ func (c *Console) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := principal(r.Context())
+	// An action waits for the app's running sync, then answers once applied: the server's
+	// write deadline must not cut it (it is set again for the redirect).
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
 	var res *api.SyncResult
 	var err error
 	switch action {
@@ -111,6 +116,7 @@ func (c *Console) handleAction(w http.ResponseWriter, r *http.Request) {
 	case "unpin":
 		err = c.b.Unpin(r.Context(), p, st.Name)
 	}
+	_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	c.log.Info("console action", "app", st.Name, "action", action, "principal", p.Name, "error", err)
 	c.setFlash(w, r, outcome(actions[action], res, err))
 	http.Redirect(w, r, "/apps/"+url.PathEscape(st.Name), http.StatusSeeOther)

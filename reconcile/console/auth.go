@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,11 +137,7 @@ func (c *Console) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := c.session(r)
 		if !ok {
-			if r.Method != http.MethodGet || strings.HasSuffix(r.URL.Path, "/stream") || r.URL.Query().Has("fragment") {
-				http.Error(w, "log in first", http.StatusUnauthorized)
-				return
-			}
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			c.loginFirst(w, r)
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -153,6 +150,16 @@ func (c *Console) authed(h http.HandlerFunc) http.Handler {
 		ctx := context.WithValue(context.WithValue(r.Context(), principalKey{}, s.P), sessionKey{}, s)
 		h(w, r.WithContext(ctx))
 	})
+}
+
+// loginFirst answers a request without a (valid) session: a page goes to the login form, a
+// stream, a fragment or a POST gets 401 (the page around it reloads).
+func (c *Console) loginFirst(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || strings.HasSuffix(r.URL.Path, "/stream") || r.URL.Query().Has("fragment") {
+		http.Error(w, "log in first", http.StatusUnauthorized)
+		return
+	}
+	http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 }
 
 type loginPage struct {
@@ -190,15 +197,25 @@ func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnauthorized, "Paste a project token or the admin token.")
 		return
 	}
+	if wait, ok := c.logins.allow(clientAddr(r), time.Now()); !ok {
+		c.log.Warn("console login rate-limited", "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+		c.renderLogin(w, r, http.StatusTooManyRequests, "Too many login attempts from your address; try again in a minute.")
+		return
+	}
 	p, err := c.b.Authenticate(r.Context(), token)
 	if err != nil {
 		c.log.Info("console login refused", "remote", r.RemoteAddr)
 		c.renderLogin(w, r, http.StatusUnauthorized, "That token is not valid.")
 		return
 	}
-	s := session{P: p, Exp: time.Now().Add(c.opts.SessionTTL).Unix(), Nonce: nonce()}
+	exp := time.Now().Add(c.opts.SessionTTL)
+	if !p.Expires.IsZero() && p.Expires.Before(exp) {
+		exp = p.Expires // a session does not outlive its credential
+	}
+	s := session{P: p, Exp: exp.Unix(), Nonce: nonce()}
 	payload, _ := json.Marshal(s)
-	c.setCookie(w, r, sessionCookie, c.sign(payload), c.opts.SessionTTL)
+	c.setCookie(w, r, sessionCookie, c.sign(payload), time.Until(exp))
 	c.setCookie(w, r, loginCookie, "", -1)
 	c.log.Info("console login", "principal", p.Name, "project", p.Project, "admin", p.Admin)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)

@@ -2,13 +2,17 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +26,6 @@ import (
 	"github.com/tagrelay/tagrelay/internal/kubetest"
 	"github.com/tagrelay/tagrelay/reconcile"
 	"github.com/tagrelay/tagrelay/reconcile/api"
-	"github.com/tagrelay/tagrelay/reconcile/console"
 )
 
 func TestMain(m *testing.M) { kubetest.Main(m) }
@@ -39,18 +42,25 @@ const (
 	xss = `<script>window.__xss=1</script><img src=x onerror="window.__xss=1">`
 )
 
-// world is the test's platform: two projects' apps deployed by the real reconciler into the
-// real test cluster, a git server with their infra repository, and the console over them.
+// world is the test's platform: two projects' apps served by the real tagrelay-reconciler
+// server (reconcile.Server: its API, its console, its drift check) over the real test cluster,
+// and a git server with their infra repository. The server can be restarted (a new Reconciler
+// and Server over the same cluster state, the same URL and session key: what a new pod does).
 type world struct {
 	t           *testing.T
 	cluster     *kubetest.Cluster
 	cs          kubernetes.Interface
 	git         *gittest.Server
-	alpha, beta string // namespaces
-	backend     *clusterBackend
-	console     *console.Console
+	alpha, beta string // the apps' namespaces
+	stateNS     string // the reconciler's own (history, pins)
+	cfg         *reconcile.Config
 	url         string
 	browser     *browsertest.Browser
+
+	r       *reconcile.Reconciler
+	server  *reconcile.Server
+	handler atomic.Pointer[http.Handler]
+	stop    func()
 }
 
 func brokenYAML(name string) string {
@@ -78,16 +88,15 @@ metadata: {name: web-config}
 data: {LOG_LEVEL: info}
 `
 
+// sessionKey is the console's session key, the same across a restart (deploy/ mounts it from a
+// Secret).
+var sessionKey = []byte("console-test-session-key-32bytes!")
+
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	c := kubetest.Shared(t)
 	w := &world{t: t, cluster: c, cs: kubernetes.NewForConfigOrDie(c.RESTConfig()), git: gittest.New(t)}
-	w.alpha, w.beta = kubetest.Namespace(t, c), kubetest.Namespace(t, c)
-	r, err := reconcile.New(c.RESTConfig(), reconcile.Options{Namespace: kubetest.Namespace(t, c), CacheDir: t.TempDir(),
-		PollInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w.alpha, w.beta, w.stateNS = kubetest.Namespace(t, c), kubetest.Namespace(t, c), kubetest.Namespace(t, c)
 	w.git.MustCreateRepo(t, "infra")
 	w.git.MustCommit(t, "infra", "main", "alpha and beta apps", map[string]string{
 		"apps/web/deploy.yaml":    kubetest.DeploymentYAML("web", "registry.example.com/alpha/web:"+webSHA, 2),
@@ -96,42 +105,97 @@ func newWorld(t *testing.T) *world {
 		"apps/bad/bad.yaml":       "apiVersion: v1\nkind: '" + xss + "'\nmetadata: {name: bad}\n",
 		"apps/api/deploy.yaml":    kubetest.DeploymentYAML("api", "registry.example.com/beta/api:v2.1.0", 1),
 	})
-	w.backend = newClusterBackend(r, map[string]api.Principal{
-		adminToken: {Name: "admin", Admin: true},
-		alphaToken: {Name: "alpha-deployer", Project: "alpha"},
-		betaToken:  {Name: "beta-deployer", Project: "beta"},
-	})
-	app := func(name, path, ns string) reconcile.App {
-		a := reconcile.App{Name: name, Repo: w.git.RepoURL("infra"), Path: path, Namespace: ns, Timeout: reconcile.Duration(time.Minute)}
-		cfg := reconcile.Config{Apps: []reconcile.App{a}}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		return cfg.Apps[0]
+	app := func(name, path, ns, sourceRepo string) reconcile.App {
+		return reconcile.App{Name: name, Repo: w.git.RepoURL("infra"), Path: path, Namespace: ns, SharedNamespace: ns == w.alpha,
+			Timeout: reconcile.Duration(time.Minute), SourceRepo: sourceRepo}
 	}
-	w.backend.add(app("web", "apps/web", w.alpha), "alpha", "https://gitlab.example.com/alpha/web")
-	w.backend.add(app("worker", "apps/broken", w.alpha), "alpha", "")
-	w.backend.add(app("bad", "apps/bad", w.alpha), "alpha", "")
-	w.backend.add(app("api", "apps/api", w.beta), "beta", "https://github.com/beta/api")
-	ctx := context.Background()
-	admin := api.Principal{Name: "admin", Admin: true}
+	w.cfg = &reconcile.Config{Apps: []reconcile.App{
+		app("web", "apps/web", w.alpha, "https://gitlab.example.com/alpha/web"),
+		app("worker", "apps/broken", w.alpha, ""),
+		app("bad", "apps/bad", w.alpha, ""),
+		app("api", "apps/api", w.beta, "https://github.com/beta/api"),
+	}, Projects: reconcile.Projects{
+		{Name: "alpha", Namespaces: []string{w.alpha}, Token: alphaToken},
+		{Name: "beta", Namespaces: []string{w.beta}, Token: betaToken},
+	}}
+	if err := w.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { (*w.handler.Load()).ServeHTTP(rw, r) }))
+	t.Cleanup(srv.Close)
+	w.url = srv.URL
+	w.start()
+	t.Cleanup(func() { w.stop() })
+	// the first deploys, through the API as a pipeline would (polling is off in this test)
 	for _, name := range []string{"web", "api", "worker", "bad"} {
-		res, err := w.backend.Sync(ctx, admin, name, api.SyncRequest{})
-		wantOK := name == "web" || name == "api"
-		if (err == nil) != wantOK {
-			t.Fatalf("initial sync of %s = %s %v", name, res.Status, err)
+		code, res := w.api(t, "POST", "/api/v1/apps/"+name+"/sync", `{"wait": true}`)
+		if wantOK := name == "web" || name == "api"; (code == http.StatusOK && res.Status == api.StatusSucceeded) != wantOK {
+			t.Fatalf("first sync of %s = %d %s %s", name, code, res.Status, res.Message)
 		}
 	}
-	w.console, err = console.New(w.backend, console.Options{SessionKey: []byte("console-test-session-key-32bytes!")})
+	w.browser = browsertest.New(t)
+	return w
+}
+
+// start runs a new reconciler and server over the cluster's state and serves it at w.url.
+func (w *world) start() {
+	t := w.t
+	r, err := reconcile.New(w.cluster.RESTConfig(), reconcile.Options{Namespace: w.stateNS, CacheDir: t.TempDir(),
+		PollInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.backend.publish = w.console.Publish
-	srv := httptest.NewServer(w.console.Handler())
-	t.Cleanup(srv.Close)
-	w.url = srv.URL
-	w.browser = browsertest.New(t)
-	return w
+	s, err := reconcile.NewServer(r, w.cfg, reconcile.ServerOptions{Token: adminToken, Interval: -1,
+		Console: reconcile.ConsoleOptions{SessionKey: sessionKey, DriftInterval: 3 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	w.handler.Store(&h)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.Run(ctx); err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	}()
+	w.r, w.server = r, s
+	w.stop = func() {
+		cancel()
+		<-done
+	}
+	deadline := time.Now().Add(waitFor)
+	for !s.Status().Ready {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not get ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// restart stops the server (it drains) and starts a new one, as a new pod would.
+func (w *world) restart() {
+	w.stop()
+	w.start()
+}
+
+// api calls the server's JSON API with the admin token.
+func (w *world) api(t *testing.T, method, path, body string) (int, api.SyncResult) {
+	t.Helper()
+	req, err := http.NewRequest(method, w.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res api.SyncResult
+	_ = json.NewDecoder(resp.Body).Decode(&res)
+	return resp.StatusCode, res
 }
 
 // login opens a tab in a fresh browser context and logs in through the form.
@@ -164,6 +228,20 @@ func confirm(t *testing.T, tab *browsertest.Tab) string {
 	return text(t, tab, ".flash")
 }
 
+// openDialog clicks the action link css and waits for its dialog. The live updates may replace
+// the header under the click: it is tried again then.
+func openDialog(t *testing.T, tab *browsertest.Tab, css string) {
+	t.Helper()
+	var err error
+	for range 5 {
+		if err = browsertest.RunErr(tab, chromedp.Click(chromedp.CSS(css)), chromedp.WaitVisible(chromedp.CSS("dialog #confirm"))); err == nil {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("opening the dialog of %s: %v", css, err)
+}
+
 // text returns the text of the first element matching css ("" when there is none).
 func text(t *testing.T, tab *browsertest.Tab, css string) string {
 	t.Helper()
@@ -173,8 +251,14 @@ func text(t *testing.T, tab *browsertest.Tab, css string) string {
 // waitText waits until the element matching css contains want.
 func waitText(t *testing.T, tab *browsertest.Tab, css, want string) {
 	t.Helper()
+	waitTextFor(t, tab, css, want, waitFor)
+}
+
+// waitTextFor waits until the element matching css contains want.
+func waitTextFor(t *testing.T, tab *browsertest.Tab, css, want string, d time.Duration) {
+	t.Helper()
 	expr := fmt.Sprintf(`((document.querySelector(%q)||{}).textContent||"").includes(%q)`, css, want)
-	if err := browsertest.RunErr(tab, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(waitFor))); err != nil {
+	if err := browsertest.RunErr(tab, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(d))); err != nil {
 		t.Fatalf("waiting for %q in %s: %v (it says %q)", want, css, err, text(t, tab, css))
 	}
 }
@@ -192,6 +276,44 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS("form.card button[type=submit]")), chromedp.WaitVisible(chromedp.CSS(".callout.error")))
 		if got := text(t, tab, ".callout.error"); !strings.Contains(got, "not valid") {
 			t.Errorf("wrong token: message %q", got)
+		}
+	})
+
+	t.Run("nothing readable without a login but healthz and readyz", func(t *testing.T) {
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for _, path := range []string{"/", "/apps/web", "/apps/web/diff", "/apps/web/history", "/apps/web/events",
+			"/apps/web/logs", "/apps/web/sync", "/apps/api?fragment=1", "/stream", "/api/v1/apps", "/api/v1/apps/web/history", "/api/v1/server"} {
+			resp, err := client.Get(w.url + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			if !(resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(loc, "/login")) ||
+				strings.Contains(string(body), webSHA) || strings.Contains(string(body), w.alpha) {
+				t.Errorf("GET %s without a login: %d %q, want 401 or the login form, and nothing of the apps", path, resp.StatusCode, loc)
+			}
+		}
+		for _, path := range []string{"/healthz", "/readyz"} {
+			if resp, err := client.Get(w.url + path); err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("GET %s: %v %v, want 200", path, resp, err)
+			}
+		}
+		before := w.syncs(t, "web")
+		resp, err := client.PostForm(w.url+"/apps/web/sync", url.Values{"csrf": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden || w.syncs(t, "web") != before {
+			t.Errorf("POST a sync without a login: %d, want 401/403 and nothing run", resp.StatusCode)
+		}
+		// /metrics on the API's listener wants the admin token (serve mounts it so)
+		rec := httptest.NewRecorder()
+		w.server.AdminOnly(w.server.MetricsHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("/metrics without a token: %d, want 401", rec.Code)
 		}
 	})
 
@@ -318,6 +440,11 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("the degraded pod's panel %q, want its crash loop and BackOff event", got)
 		}
 		w.shot(t, tab, "console-app-tree.png")
+		browsertest.Do(t, tab, chromedp.Navigate(w.url+"/apps/worker/events"), chromedp.WaitVisible(chromedp.CSS("table.events")))
+		if got := text(t, tab, "table.events"); !strings.Contains(got, "BackOff") {
+			t.Errorf("worker's events %q, want its BackOff", got)
+		}
+		w.shot(t, tab, "console-app-events.png")
 	})
 
 	t.Run("logs pane shows and follows log lines", func(t *testing.T) {
@@ -342,11 +469,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		w.git.MustCommit(t, "infra", "main", "bump web", map[string]string{
 			"apps/web/deploy.yaml": kubetest.DeploymentYAML("web", "registry.example.com/alpha/web:"+webSHA2, 2)})
 		browsertest.Do(t, tab, chromedp.Navigate(w.url+"/apps/web/history"), chromedp.WaitVisible(chromedp.CSS("table.history")))
-		// the server's drift check finds the bump; the open page learns it from its stream
-		if err := w.backend.checkDrift(context.Background(), "web"); err != nil {
-			t.Fatal(err)
-		}
+		// the server's periodic drift check (a dry run, nothing applied) finds the bump; the
+		// open page learns it from its stream, and the metric says it
 		waitText(t, tab, "#app-header", "OutOfSync")
+		if g := w.generation(t, w.alpha, "web"); g != gen {
+			t.Errorf("the drift check changed the Deployment (generation %d -> %d)", gen, g)
+		}
+		if got := w.metric(t, `tagrelay_reconciler_out_of_sync{app="web"}`); got != "1" {
+			t.Errorf("tagrelay_reconciler_out_of_sync{app=\"web\"} = %q, want 1", got)
+		}
 
 		browsertest.Do(t, tab, chromedp.Navigate(w.url+"/apps/web/diff"), chromedp.WaitVisible(chromedp.CSS(".preview")))
 		changed := browsertest.Run(t, tab, chromedp.Evaluate[[]string](`[...document.querySelectorAll("pre.diff .add, pre.diff .del")].map(l => l.textContent.trim())`))
@@ -356,16 +487,18 @@ func TestConsoleInBrowser(t *testing.T) {
 		w.shot(t, tab, "console-app-diff.png")
 
 		// Sync: the dialog shows the dry run and the guard's verdict first
-		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS(`#app-header a[href$="/sync"]`)), chromedp.WaitVisible(chromedp.CSS("dialog #confirm")))
+		openDialog(t, tab, `#app-header a[href$="/sync"]`)
 		if got := text(t, tab, "dialog"); !strings.Contains(got, "a sync would roll new images") || !strings.Contains(got, webSHA2) {
 			t.Errorf("sync dialog %q, want the guard's verdict and the new tag", got)
 		}
 		w.shot(t, tab, "console-sync-dialog.png")
-		if got := confirm(t, tab); !strings.Contains(got, "Succeeded") {
-			t.Errorf("after Sync: %q, want Succeeded", got)
+		// the action answers once the new objects are applied; the page follows the rollout
+		if got := confirm(t, tab); !strings.Contains(got, "Applied") && !strings.Contains(got, "Succeeded") || !strings.Contains(got, "→ registry.example.com/alpha/web:"+webSHA2) {
+			t.Errorf("after Sync: %q, want Applied with the tag change", got)
 		}
-		if imgs := w.readyImages(t, w.alpha, "web"); !slices.Equal(imgs, []string{"registry.example.com/alpha/web:" + webSHA2, "registry.example.com/alpha/web:" + webSHA2}) {
-			t.Errorf("after Sync: ready pods run %q, want 2 on %s", imgs, webSHA2)
+		waitTextFor(t, tab, "#app-header", "Synced", 2*waitFor) // the rollout's end, on a loaded machine
+		if want := webPods(webSHA2); !slices.Equal(w.readyImages(t, w.alpha, "web", want...), want) {
+			t.Errorf("after Sync: the ready pods do not run 2 on %s", webSHA2)
 		}
 		gen2 := w.generation(t, w.alpha, "web")
 		if gen2 == gen {
@@ -373,7 +506,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 
 		// Sync again: the guard refuses, nothing changes
-		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS(`#app-header a[href$="/sync"]`)), chromedp.WaitVisible(chromedp.CSS("dialog #confirm")))
+		openDialog(t, tab, `#app-header a[href$="/sync"]`)
 		if got := text(t, tab, "dialog"); !strings.Contains(got, "would be refused") {
 			t.Errorf("second sync dialog %q, want the no-op guard's refusal", got)
 		}
@@ -391,14 +524,22 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := text(t, tab, "dialog"); !strings.Contains(got, "pins") || !strings.Contains(got, webSHA) {
 			t.Errorf("rollback dialog %q, want the target's image and the pin", got)
 		}
-		if got := confirm(t, tab); !strings.Contains(got, "Succeeded") {
-			t.Errorf("after Rollback: %q, want Succeeded", got)
+		if got := confirm(t, tab); !strings.Contains(got, "Applied") && !strings.Contains(got, "Succeeded") {
+			t.Errorf("after Rollback: %q, want Applied", got)
 		}
-		if imgs := w.readyImages(t, w.alpha, "web"); !slices.Equal(imgs, []string{"registry.example.com/alpha/web:" + webSHA, "registry.example.com/alpha/web:" + webSHA}) {
-			t.Errorf("after Rollback: ready pods run %q, want 2 on %s", imgs, webSHA)
+		if want := webPods(webSHA); !slices.Equal(w.readyImages(t, w.alpha, "web", want...), want) {
+			t.Errorf("after Rollback: the ready pods do not run 2 on %s", webSHA)
 		}
 		waitText(t, tab, "#app-header", "pinned")
-		browsertest.Do(t, tab, chromedp.Click(chromedp.CSS(`#app-header a[href$="/unpin"]`)), chromedp.WaitVisible(chromedp.CSS("dialog #confirm")))
+		// a new server (a restarted pod) still has the pin: the page says pinned, the pods stay
+		browsertest.Do(t, tab, chromedp.Navigate("about:blank")) // (the open page would reload itself when its stream ends)
+		w.restart()
+		browsertest.Do(t, tab, chromedp.Navigate(w.url+"/apps/web"), chromedp.WaitVisible(chromedp.CSS("#app-header")))
+		waitText(t, tab, "#app-header", "pinned")
+		if want := webPods(webSHA); !slices.Equal(w.readyImages(t, w.alpha, "web", want...), want) {
+			t.Errorf("after the restart: the ready pods do not run 2 on %s", webSHA)
+		}
+		openDialog(t, tab, `#app-header a[href$="/unpin"]`)
 		if got := confirm(t, tab); !strings.Contains(got, "Unpin: done") {
 			t.Errorf("after Unpin: %q", got)
 		}
@@ -418,8 +559,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		// a sync the page did not start (a poll, another user): the row changes in place
 		done := make(chan error, 1)
 		go func() {
-			_, err := w.backend.Sync(context.Background(), api.Principal{Name: "poll", Admin: true}, "api", api.SyncRequest{Restart: true})
-			done <- err
+			code, res := w.api(t, "POST", "/api/v1/apps/api/sync", `{"restart": true, "wait": true}`)
+			if code != http.StatusOK {
+				done <- fmt.Errorf("restart of api through the API: %d %s", code, res.Message)
+			}
+			done <- nil
 		}()
 		waitText(t, tab, "#app-api", "Syncing")
 		if err := <-done; err != nil {
@@ -431,11 +575,32 @@ func TestConsoleInBrowser(t *testing.T) {
 		if after := requests(); len(after) != len(before) {
 			t.Errorf("the page made requests while open: %q", after[len(before):])
 		}
-		if n := w.console.Streams(); n != 1 {
+		if n := w.server.Console().Streams(); n != 1 {
 			t.Errorf("%d streams open for one open page, want 1", n)
 		}
 	})
 }
+
+// metric returns the value of one series on the server's /metrics ("" when absent).
+func (w *world) metric(t *testing.T, series string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	w.server.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.Lines(rec.Body.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// webPods is what web's two pods run once rolled to tag.
+func webPods(tag string) []string {
+	return []string{"registry.example.com/alpha/web:" + tag, "registry.example.com/alpha/web:" + tag}
+}
+
+// waitFor bounds the test's waits.
+const waitFor = 60 * time.Second
 
 func trimAll(ss []string) []string {
 	out := make([]string, len(ss))
@@ -457,7 +622,7 @@ func (w *world) generation(t *testing.T, ns, name string) int64 {
 // syncs counts the app's recorded syncs.
 func (w *world) syncs(t *testing.T, app string) int {
 	t.Helper()
-	h, err := w.backend.r.History(context.Background(), app)
+	h, err := w.r.History(context.Background(), app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,9 +644,9 @@ func (w *world) pods(t *testing.T, ns, app string) []string {
 
 // readyImages waits until the app's pods are its ready ones only (the old ones gone) and
 // returns their images.
-func (w *world) readyImages(t *testing.T, ns, app string) []string {
+func (w *world) readyImages(t *testing.T, ns, app string, want ...string) []string {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(2 * waitFor)
 	var imgs []string
 	for time.Now().Before(deadline) {
 		list, err := w.cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
@@ -497,8 +662,8 @@ func (w *world) readyImages(t *testing.T, ns, app string) []string {
 			}
 			imgs = append(imgs, kubetest.Image(p.Spec))
 		}
-		if all {
-			slices.Sort(imgs)
+		slices.Sort(imgs)
+		if all && (want == nil || slices.Equal(imgs, want)) { // mid-rollout, old and new pods are ready at once
 			return imgs
 		}
 		time.Sleep(200 * time.Millisecond)

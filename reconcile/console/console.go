@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tagrelay/tagrelay/internal/errdefs"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
@@ -36,6 +38,11 @@ type Options struct {
 	MaxStreams int
 	// PageSize is how many apps the overview shows at once. Default: 1000.
 	PageSize int
+	// LoginRate bounds the login attempts of one client address (an IPv6 /64 counts as one),
+	// LoginBurst at once; the rest are answered 429 before the token is checked. Defaults: one
+	// every 6 s, 10 at once.
+	LoginRate  rate.Limit
+	LoginBurst int
 	// Logger receives logins and failed backend calls. Default: discard.
 	Logger *slog.Logger
 }
@@ -53,11 +60,22 @@ func (o *Options) fill() error {
 	if o.PageSize <= 0 {
 		o.PageSize = 1000
 	}
+	if o.LoginRate <= 0 {
+		o.LoginRate = rate.Every(6 * time.Second)
+	}
+	if o.LoginBurst <= 0 {
+		o.LoginBurst = 10
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
+
+// ErrSessionEnded is what a Backend answers for a principal whose credential no longer holds
+// (its token changed, its project is gone, its id_token expired): the console drops the session
+// and asks for a new login.
+var ErrSessionEnded = errors.New("the session's credential is no longer valid: log in again")
 
 // Console serves the web console: server-rendered pages, embedded assets, and one live-update
 // stream per open page fed by Publish.
@@ -68,6 +86,8 @@ type Console struct {
 	tmpl *template.Template
 	hub  *hub
 	rows *rowCache
+	// logins limits the login attempts per client address.
+	logins *limiter
 	// assetVersion busts browser caches of the embedded assets when they change.
 	assetVersion string
 }
@@ -78,7 +98,8 @@ func New(b Backend, opts Options) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{b: b, opts: opts, log: opts.Logger, hub: newHub(opts.MaxStreams),
-		rows: newRowCache(4*opts.PageSize + 1000), assetVersion: assetVersion()}
+		rows: newRowCache(4*opts.PageSize + 1000), assetVersion: assetVersion(),
+		logins: newLimiter(opts.LoginRate, opts.LoginBurst, maxLimited)}
 	tmpl, err := template.New("").Funcs(c.funcs()).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: parsing templates: %w", err)
@@ -93,6 +114,10 @@ func (c *Console) Publish(st api.AppState) { c.hub.publish(st) }
 
 // Streams counts the open live-update streams: one per open page.
 func (c *Console) Streams() int { return c.hub.streams() }
+
+// ReloadStreams tells every open page to reload: the server calls it when its replica starts
+// or stops leading, so that the pages ask again, of the replica that leads now.
+func (c *Console) ReloadStreams() { c.hub.reloadAll() }
 
 // Handler returns the console's pages. Every page but /login needs a session.
 func (c *Console) Handler() http.Handler {
@@ -196,10 +221,18 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, code int, err err
 	c.render(w, code, "error.html", &errorPage{page: p, Code: code, Message: err.Error(), Hint: errdefs.Hint(err)})
 }
 
-// backendError maps a backend error to a status.
+// backendError maps a backend error to a status. A session the backend no longer accepts is
+// dropped, and the request sent to the login form (or answered 401).
 func (c *Console) backendError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrSessionEnded) {
+		c.setCookie(w, r, sessionCookie, "", -1)
+		c.loginFirst(w, r)
+		return
+	}
 	code := http.StatusBadGateway
 	switch {
+	case errors.Is(err, errdefs.ErrUnavailable):
+		code = http.StatusServiceUnavailable
 	case errors.Is(err, errdefs.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, errdefs.ErrInvalid):

@@ -68,3 +68,12 @@ func (h *hub) publish(st api.AppState) {
 		}
 	}
 }
+
+// reloadAll tells every stream to reload its page.
+func (h *hub) reloadAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		s.once.Do(func() { close(s.behind) })
+	}
+}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -193,15 +194,18 @@ func (c *Console) running(st *api.AppState) []imageView {
 		name := repo[strings.LastIndexByte(repo, '/')+1:]
 		workload := ri.Object[strings.LastIndexByte(ri.Object, '/')+1:]
 		out = append(out, imageView{Workload: workload, Container: ri.Container, Name: name, Tag: tag, Image: ri.Image,
-			CommitURL: commitURL(st.SourceRepo, tag), Title: ri.Image + " · " + workload + "/" + ri.Container,
+			CommitURL: commitURL(cmp.Or(ri.SourceRepo, st.SourceRepo), tag), Title: ri.Image + " · " + workload + "/" + ri.Container,
 			Pods: ri.Pods, Ready: ri.Ready, NotReady: ri.Ready < ri.Pods})
 	}
 	return out
 }
 
-// who names who asked for a sync. The history records the trigger; the caller's identity
-// comes with the server's projects (issue 11).
+// who names who asked for a sync: the caller the server recorded (the principal of a console
+// action, the token or pipeline of an API call), or the trigger of a poll or a webhook.
 func who(res *api.SyncResult) string {
+	if s := res.Caller.String(); s != "" {
+		return s
+	}
 	return res.Trigger
 }
 

@@ -31,6 +31,7 @@ func (c *Console) funcs() template.FuncMap {
 		"path":  url.PathEscape,
 		"query": url.QueryEscape,
 		"orNew": orNew,
+		"who":   who,
 		"add":   func(a, b int) int { return a + b },
 		"tabs": func() []tab {
 			return []tab{{"tree", "Tree", ""}, {"diff", "Diff", "/diff"}, {"history", "History", "/history"},

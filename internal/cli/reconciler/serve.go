@@ -37,21 +37,25 @@ type serveOptions struct {
 	tlsKey        string
 	peerCAFile    string
 	metricsListen string
-	metricsPage   bool
-	gitlabURL     string
-	gitlabAud     string
-	gitlabCAFile  string
-	notify        notifyOptions
-	maxSyncs      int
-	maxSource     string
-	watchConfig   bool
-	pruneRemoved  bool
+	sessionKey    string
+	secureCookies bool
+	driftInterval time.Duration
+	// driftIntervalSet: --drift-interval or its variable was given (it then wins over apps.yaml)
+	driftIntervalSet bool
+	gitlabURL        string
+	gitlabAud        string
+	gitlabCAFile     string
+	notify           notifyOptions
+	maxSyncs         int
+	maxSource        string
+	watchConfig      bool
+	pruneRemoved     bool
 }
 
 func newServeCommand(env *clirun.Env) *cli.Command {
 	o := &serveOptions{}
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "`ADDR` of the HTTP API, the webhooks, /healthz and /readyz (and /metrics without --metrics-listen)", EnvVars: []string{"TAGRELAY_LISTEN"}, Destination: &o.listen},
+		&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "`ADDR` of the web console (/), the HTTP API, the webhooks, /healthz and /readyz (and /metrics, admin token only, without --metrics-listen)", EnvVars: []string{"TAGRELAY_LISTEN"}, Destination: &o.listen},
 		&cli.DurationFlag{Name: "interval", Value: 3 * time.Minute, Usage: "how often to check each app's repository (ls-remote; a sync only for a new commit); negative disables", EnvVars: []string{"TAGRELAY_INTERVAL"}, Destination: &o.interval},
 		&cli.StringFlag{Name: "token-file", Usage: "`FILE` holding the admin bearer token of the API (project tokens: projects: in --config)", EnvVars: []string{"TAGRELAY_TOKEN_FILE"}, Destination: &o.tokenFile, TakesFile: true},
 		&cli.StringFlag{Name: "gitlab-webhook-secret-file", Usage: "`FILE` holding the secret token of GitLab push webhooks (X-Gitlab-Token); unset: GitLab webhooks off", EnvVars: []string{"TAGRELAY_GITLAB_WEBHOOK_SECRET_FILE"}, Destination: &o.gitlabHook, TakesFile: true},
@@ -67,7 +71,9 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "tls-key", Usage: "PEM `FILE` of the HTTPS key; read again when it changes", EnvVars: []string{"TAGRELAY_TLS_KEY"}, Destination: &o.tlsKey, TakesFile: true},
 		&cli.StringFlag{Name: "peer-ca-file", Usage: "PEM `FILE` of the CA that signed the replicas' certificates, to forward to the leader over HTTPS (default: the --tls-cert chain)", EnvVars: []string{"TAGRELAY_PEER_CA_FILE"}, Destination: &o.peerCAFile, TakesFile: true},
 		&cli.StringFlag{Name: "metrics-listen", Usage: "`ADDR` serving /metrics alone (not on --listen), without a token", EnvVars: []string{"TAGRELAY_METRICS_LISTEN"}, Destination: &o.metricsListen},
-		&cli.BoolFlag{Name: "metrics-page", Usage: "also serve the status page of every app, without a token, on --metrics-listen", EnvVars: []string{"TAGRELAY_METRICS_PAGE"}, Destination: &o.metricsPage},
+		&cli.StringFlag{Name: "session-key-file", Usage: "`FILE` holding the key (32 bytes or more) that signs the console's sessions; every replica needs the same (default: random per process: a restart or a new leader ends every session)", EnvVars: []string{"TAGRELAY_SESSION_KEY_FILE"}, Destination: &o.sessionKey, TakesFile: true},
+		&cli.BoolFlag{Name: "secure-cookies", Usage: "mark the console's cookies Secure on every request (behind a proxy that terminates TLS; with --tls-cert they are)", EnvVars: []string{"TAGRELAY_SECURE_COOKIES"}, Destination: &o.secureCookies},
+		&cli.DurationFlag{Name: "drift-interval", Value: 10 * time.Minute, Usage: "how often the holder of each app's shard dry-runs its sync to mark drift (OutOfSync, nothing applied; spread over the interval, two at a time, through the sync pool); 0 disables; wins over driftInterval in --config", EnvVars: []string{"TAGRELAY_DRIFT_INTERVAL"}, Destination: &o.driftInterval},
 		&cli.StringFlag{Name: "gitlab-url", Usage: "GitLab `URL` whose CI id_tokens (JWT) the API accepts (the issuer; projects map them with gitlabProjects)", EnvVars: []string{"TAGRELAY_GITLAB_URL"}, Destination: &o.gitlabURL},
 		&cli.StringFlag{Name: "gitlab-audience", Usage: "`AUD` the id_tokens must carry (their aud in .gitlab-ci.yml)", EnvVars: []string{"TAGRELAY_GITLAB_AUDIENCE"}, Destination: &o.gitlabAud},
 		&cli.StringFlag{Name: "gitlab-ca-file", Usage: "PEM `FILE` of CAs to trust for --gitlab-url", EnvVars: []string{"TAGRELAY_GITLAB_CA_FILE"}, Destination: &o.gitlabCAFile, TakesFile: true},
@@ -79,14 +85,18 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "poll the apps and serve the API (sync, rollback, status), webhooks and status pages; replicas elect a leader",
+		Usage: "poll the apps and serve the web console, the API (sync, rollback, status) and webhooks; replicas elect a leader",
 		UsageText: "tagrelay-reconciler serve --config apps.yaml --token-file /etc/tagrelay/api-token\n" +
 			"curl -H \"Authorization: Bearer $TOKEN\" -d '{\"expectImage\":\"team/web:1a2b3c4d\",\"wait\":true}' http://reconciler:8080/api/v1/apps/web/sync",
-		Description: "Every replica is ready and answers the API; writes and webhooks go to the replica holding the app's shard (its URL is in the shard's Lease).\n" +
+		Description: "Every replica is ready and answers the API and the console (log in at / with the admin token or a project token);\n" +
+			"writes, webhooks and the console's app pages go to the replica holding the app's shard (its URL is in the shard's Lease).\n" +
 			"With --shards N the apps are hashed onto N shards by repository; each replica holds about N/replicas of them and takes over those of a replica that dies.\n" +
 			"On SIGTERM a replica stops polling, lets running syncs finish (--drain-timeout), then releases its Leases.",
-		Flags:  append(append(flags, notifyFlags(&o.notify)...), clusterFlags(&o.cluster)...),
-		Action: func(c *cli.Context) error { return runServe(c.Context, env, o) },
+		Flags: append(append(flags, notifyFlags(&o.notify)...), clusterFlags(&o.cluster)...),
+		Action: func(c *cli.Context) error {
+			o.driftIntervalSet = c.IsSet("drift-interval")
+			return runServe(c.Context, env, o)
+		},
 	}
 }
 
@@ -149,6 +159,9 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	defer o.notify.start(r, s, log)()
 	log.Info("starting", "identity", s.Identity(), "apps", len(cfg.Apps), "projects", len(cfg.Projects), "leader-election", elect,
 		"shards", max(o.lease.Shards, 1), "max-concurrent-syncs", o.maxSyncs)
+	if elect && o.sessionKey == "" {
+		log.Warn("no --session-key-file: each replica signs console sessions with a key of its own, so a login holds until the lead moves (deploy/ mounts one key from a Secret)")
+	}
 	return o.serve(ctx, s, ln, log)
 }
 
@@ -159,7 +172,7 @@ func (o *serveOptions) serve(ctx context.Context, s *reconcile.Server, ln net.Li
 	if o.metricsListen == "" {
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
-		mux.Handle("GET /metrics", s.MetricsHandler(false))
+		mux.Handle("GET /metrics", s.AdminOnly(s.MetricsHandler()))
 		handler = mux
 	}
 	hs, err := s.HTTPServer(handler)
@@ -176,10 +189,12 @@ func (o *serveOptions) serve(ctx context.Context, s *reconcile.Server, ln net.Li
 			ln.Close()
 			return clirun.Usagef("pass a free --metrics-listen address", "listening on %s: %v", o.metricsListen, err)
 		}
-		ms := &http.Server{Handler: s.MetricsHandler(o.metricsPage), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 		servers = append(servers, ms)
 		g.Go(func() error { return serveHTTP(ms, mln) })
-		log.Info("serving metrics", "addr", mln.Addr().String(), "page", o.metricsPage)
+		log.Info("serving metrics", "addr", mln.Addr().String())
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "tls", o.tlsCert != "", "identity", s.Identity())
 	g.Go(func() error {
@@ -235,7 +250,26 @@ func (o *serveOptions) serverOptions(env *clirun.Env) (reconcile.ServerOptions, 
 	}
 	opts := reconcile.ServerOptions{Token: token, Interval: o.interval, GitLabWebhookSecret: gitlabHook, GitHubWebhookSecret: githubHook,
 		AdvertiseURL: o.advertiseURL, DrainTimeout: o.drainTimeout, MaxConcurrentSyncs: o.maxSyncs,
-		HTTP: reconcile.HTTPOptions{TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey}}
+		HTTP:    reconcile.HTTPOptions{TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey},
+		Console: reconcile.ConsoleOptions{SecureCookies: o.secureCookies}}
+	switch {
+	case !o.driftIntervalSet: // the apps file's driftInterval, else the default
+	case o.driftInterval <= 0:
+		opts.Console.DriftInterval = -1 // 0 disables on the command line; the library's 0 is its default
+	default:
+		opts.Console.DriftInterval = o.driftInterval
+	}
+	if o.sessionKey != "" {
+		key, err := env.Secret("", o.sessionKey)
+		if err != nil {
+			return opts, err
+		}
+		if len(key) < 32 {
+			return opts, clirun.Usagef("write 32 random bytes or more into it: head -c 48 /dev/urandom | base64 > FILE",
+				"--session-key-file holds %d bytes, fewer than 32", len(key))
+		}
+		opts.Console.SessionKey = []byte(key)
+	}
 	if o.tlsCert != "" {
 		if opts.PeerTransport, err = peerTransport(o.tlsCert, o.peerCAFile); err != nil {
 			return opts, err

@@ -26,6 +26,7 @@ func TestServeBadFlags(t *testing.T) {
 	}
 	token := write("token", apiToken)
 	hook := write("hook", "the-same-hook-s3cret")
+	shortKey := write("session-key", "short-s3cret-key")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -40,6 +41,7 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--token-file", token, "--max-source-bytes", "lots"}, `invalid --max-source-bytes "lots"`},
 		{[]string{"--token-file", token, "--max-concurrent-syncs", "0"}, "invalid --max-concurrent-syncs 0"},
 		{[]string{"--token-file", token, "--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", filepath.Join(dir, "nope.key")}, "check --tls-cert"},
+		{[]string{"--token-file", token, "--session-key-file", shortKey}, "--session-key-file holds 16 bytes, fewer than 32"},
 	} {
 		var out, errOut bytes.Buffer
 		env := clirun.NewEnv(nil, &out, &errOut, nil)
@@ -47,7 +49,7 @@ func TestServeBadFlags(t *testing.T) {
 		code := clirun.Run(context.Background(), env, reconciler.NewApp(env), args)
 		stderr := errOut.String()
 		if code != 2 || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 ||
-			strings.Contains(stderr, "the-same-hook-s3cret") || strings.Contains(stderr, apiToken) {
+			strings.Contains(stderr, "the-same-hook-s3cret") || strings.Contains(stderr, "short-s3cret-key") || strings.Contains(stderr, apiToken) {
 			t.Errorf("serve %v = exit %d, stderr %q; want 2, one line with %q", tc.args, code, stderr, tc.want)
 		}
 	}
