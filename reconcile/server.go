@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -103,7 +102,6 @@ var (
 	errLostLead  = errors.New("this replica lost the shard's lease")
 	errDrained   = errors.New("the process is stopping and its drain timeout passed")
 	errNotLeader = errors.New("no replica holds the app's shard right now")
-	errReleased  = errors.New("the shard went to another replica")
 )
 
 // NewServer returns a server for the apps and projects of cfg. Run starts its work.
@@ -334,24 +332,4 @@ func statusIs(st api.AppStatus, status string) bool {
 		return st.LastSync == nil
 	}
 	return st.LastSync != nil && string(st.LastSync.Status) == status
-}
-
-// draining reports whether the process stops.
-func (s *Server) stopping() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.draining
-}
-
-// runCtx is a context that ends when the server drains.
-func (s *Server) untilDrained(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-s.drained:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }
