@@ -69,14 +69,18 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("argocd: %s: %d %s: %s", e.Request, e.StatusCode, http.StatusText(e.StatusCode), e.Message)
 }
 
-// Unwrap gives the answer its class: 401/403 ErrUnauthorized, 404 ErrNotFound, 5xx unavailable.
-func (e *APIError) Unwrap() error {
+// Unwrap gives the answer its class (statusClass).
+func (e *APIError) Unwrap() error { return statusClass(e.StatusCode) }
+
+// statusClass is the class of an HTTP answer of Argo CD or the API server: 401/403
+// ErrUnauthorized, 404 ErrNotFound, 5xx unavailable, else none.
+func statusClass(code int) error {
 	switch {
-	case e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden:
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return ErrUnauthorized
-	case e.StatusCode == http.StatusNotFound:
+	case code == http.StatusNotFound:
 		return ErrNotFound
-	case e.StatusCode >= 500:
+	case code >= 500:
 		return errdefs.ErrUnavailable
 	}
 	return nil

@@ -94,18 +94,8 @@ func (e *KubeError) Error() string {
 	return fmt.Sprintf("kubernetes: %s: %d %s: %s", e.Request, e.StatusCode, http.StatusText(e.StatusCode), e.Message)
 }
 
-// Unwrap gives the answer its class, as APIError does.
-func (e *KubeError) Unwrap() error {
-	switch {
-	case e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden:
-		return ErrUnauthorized
-	case e.StatusCode == http.StatusNotFound:
-		return ErrNotFound
-	case e.StatusCode >= 500:
-		return errdefs.ErrUnavailable
-	}
-	return nil
-}
+// Unwrap gives the answer its class (statusClass).
+func (e *KubeError) Unwrap() error { return statusClass(e.StatusCode) }
 
 // do sends one request and decodes a 2xx answer of at most maxBody bytes into out.
 func (k *kube) do(ctx context.Context, method, path string, q url.Values, body []byte, contentType string, out any) error {
