@@ -280,13 +280,22 @@ func TestRollbackHolds(t *testing.T) {
 	waitFor(t, "pods on v3", func() bool { return f.readyImages()["example.com/web:v3"] == 2 })
 }
 
-// pinnedPolls reads tagrelay_reconciler_polls_total{app="web",result="pinned"} from /metrics.
+// pinnedPolls reads tagrelay_reconciler_polls_total{app="web",result="pinned"} from /metrics
+// (on the API listener, for the admin token only).
 func pinnedPolls(t *testing.T, s *reconcilertest.Server) float64 {
 	t.Helper()
-	client := s.Client().HTTP
-	resp, err := client.Get(s.URL + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/metrics", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	resp, err := s.Client().HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("GET /metrics: %s", resp.Status)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

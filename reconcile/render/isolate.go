@@ -85,6 +85,12 @@ func workerError(err error, stderr string, maxMemory int64) error {
 	if strings.Contains(msg, "out of memory") || strings.Contains(msg, "cannot allocate memory") {
 		return &LimitError{Err: errWorkerMemory, Detail: fmt.Sprintf("the worker ran out of its %s", byteSize(maxMemory))}
 	}
+	// The worker runs Go templates only: a fault inside the Go runtime itself is an allocation
+	// the data limit refused where the runtime does not check (seen in the GC's mark queues
+	// with Go 1.26), not a bug of the chart.
+	if runtimeFault(msg) {
+		return &LimitError{Err: errWorkerMemory, Detail: fmt.Sprintf("the worker ran out of its %s (the Go runtime faulted allocating)", byteSize(maxMemory))}
+	}
 	if m, ok := strings.CutPrefix(msg, workerErrorPrefix); ok {
 		first, _, _ := strings.Cut(m, "\n")
 		return errors.New(first)
@@ -93,6 +99,20 @@ func workerError(err error, stderr string, maxMemory int64) error {
 		msg = msg[:500] + "…"
 	}
 	return fmt.Errorf("the template worker failed (%v): %s", err, msg)
+}
+
+// runtimeFault reports whether a worker's stderr is the Go runtime's report of a signal in its
+// own code (the first goroutine frame is in package runtime).
+func runtimeFault(stderr string) bool {
+	if !strings.HasPrefix(stderr, "SIGSEGV") && !strings.HasPrefix(stderr, "unexpected fault") && !strings.Contains(stderr, "fatal error: unexpected signal") {
+		return false
+	}
+	_, frames, ok := strings.Cut(stderr, "\ngoroutine ")
+	if !ok {
+		return false
+	}
+	_, first, ok := strings.Cut(frames, "\n")
+	return ok && strings.HasPrefix(strings.TrimSpace(first), "runtime.")
 }
 
 // workerErrorPrefix starts the one line a worker writes on stderr when the templates fail.
