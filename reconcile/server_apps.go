@@ -103,6 +103,7 @@ func (s *Server) replace(apps []App, projects Projects, prune map[string]bool) {
 	for _, st := range removedApps(prev, next) {
 		s.log.Info("app removed from the config", "app", st.name, "prune", prune[st.name])
 		s.ui.outOfSync.DeleteLabelValues(st.name)
+		s.ui.c.Forget(st.name)
 		if prune[st.name] {
 			go s.forget(st)
 		}

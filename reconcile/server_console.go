@@ -89,6 +89,10 @@ type serverConsole struct {
 	previews chan struct{}
 	// drift bounds the drift checks that run at once (DriftJobs), over all shards.
 	drift chan struct{}
+	// publishing makes an app's snapshot and its delivery one step: two goroutines publishing
+	// the same app (a sync's end, the state informer) deliver in the order they read it, so the
+	// last state a page gets is the last one read.
+	publishing sync.Mutex
 
 	outOfSync   *prometheus.GaugeVec
 	driftChecks *prometheus.CounterVec
@@ -357,7 +361,11 @@ func (s *Server) sourceRepo(st *appState, image string) string {
 }
 
 // publish sends the app's state to the console's open pages.
-func (s *Server) publish(st *appState) { s.ui.c.Publish(s.stateOf(st, st.status())) }
+func (s *Server) publish(st *appState) {
+	s.ui.publishing.Lock()
+	defer s.ui.publishing.Unlock()
+	s.ui.c.Publish(s.stateOf(st, st.status()))
+}
 
 // stateChanged publishes an app whose state summary changed (server_state.go's informer):
 // every replica's open pages follow the syncs of apps of shards other replicas hold, and a

@@ -165,9 +165,15 @@ func Count(t testing.TB, tab *Tab, css string) int {
 	return Run(t, tab, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", css)))
 }
 
-// RunErr runs actions in the tab with a deadline and returns their error.
+// RunErr runs actions in the tab with a deadline (Timeout) and returns their error.
 func RunErr(tab *Tab, actions ...chromedp.Action[chromedp.Void]) error {
-	ctx, cancel := context.WithTimeout(tab.Context, Timeout)
+	return RunErrWithin(tab, Timeout, actions...)
+}
+
+// RunErrWithin runs actions in the tab with deadline d and returns their error: for a wait
+// longer than Timeout (a chromedp.Poll's own timeout does not outlive the context's).
+func RunErrWithin(tab *Tab, d time.Duration, actions ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(tab.Context, d)
 	defer cancel()
 	return chromedp.Do(ctx, actions...)
 }

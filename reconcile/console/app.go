@@ -45,9 +45,12 @@ func (c *Console) app(w http.ResponseWriter, r *http.Request) (*api.AppState, bo
 
 func (c *Console) appPage(w http.ResponseWriter, r *http.Request, st *api.AppState, tab string) *appPageData {
 	pg := c.newPage(w, r, st.Name)
-	pg.Stream = "/apps/" + url.PathEscape(st.Name) + "/stream"
+	pg.Stream = streamURL(r, appStream(st.Name), nil)
 	return &appPageData{page: pg, App: *st, Running: c.running(st), Tab: tab}
 }
+
+// appStream is the path of an app page's stream.
+func appStream(name string) string { return "/apps/" + url.PathEscape(name) + "/stream" }
 
 // handleTree shows the resource tree, and the selected object's details and events.
 func (c *Console) handleTree(w http.ResponseWriter, r *http.Request) {
@@ -288,7 +291,7 @@ func (c *Console) handleLogs(w http.ResponseWriter, r *http.Request) {
 		if lv.Container != "" {
 			v.Set("container", lv.Container)
 		}
-		lv.Stream = d.Stream + "?" + v.Encode()
+		lv.Stream = streamURL(r, appStream(st.Name), v)
 	}
 	d.Logs = lv
 	c.render(w, http.StatusOK, "app.html", d)

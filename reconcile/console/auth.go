@@ -148,6 +148,7 @@ func (c *Console) authed(h http.HandlerFunc) http.Handler {
 			}
 		}
 		ctx := context.WithValue(context.WithValue(r.Context(), principalKey{}, s.P), sessionKey{}, s)
+		ctx = context.WithValue(ctx, cursorKey{}, c.hub.cursor()) // before any state is read
 		h(w, r.WithContext(ctx))
 	})
 }

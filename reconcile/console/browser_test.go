@@ -258,7 +258,7 @@ func waitText(t *testing.T, tab *browsertest.Tab, css, want string) {
 func waitTextFor(t *testing.T, tab *browsertest.Tab, css, want string, d time.Duration) {
 	t.Helper()
 	expr := fmt.Sprintf(`((document.querySelector(%q)||{}).textContent||"").includes(%q)`, css, want)
-	if err := browsertest.RunErr(tab, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(d))); err != nil {
+	if err := browsertest.RunErrWithin(tab, d+5*time.Second, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(d))); err != nil {
 		t.Fatalf("waiting for %q in %s: %v (it says %q)", want, css, err, text(t, tab, css))
 	}
 }

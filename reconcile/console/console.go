@@ -112,6 +112,9 @@ func New(b Backend, opts Options) (*Console, error) {
 // sync starts or ends, and when the app's health or drift changes.
 func (c *Console) Publish(st api.AppState) { c.hub.publish(st) }
 
+// Forget drops the last state the console keeps of an app removed from the config.
+func (c *Console) Forget(name string) { c.hub.forget(name) }
+
 // Streams counts the open live-update streams: one per open page.
 func (c *Console) Streams() int { return c.hub.streams() }
 

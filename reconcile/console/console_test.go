@@ -3,6 +3,7 @@ package console
 import (
 	"bufio"
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -311,33 +312,8 @@ func TestStream(t *testing.T) {
 	c, srv := serve(t, testBackend(), false)
 	cl := client(srv)
 	login(t, cl, srv, alphaToken)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/stream", nil)
-	resp, err := cl.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("GET /stream = %v %v", resp, err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	next := func() (event, data string) {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("reading the stream: %v", err)
-			}
-			line = strings.TrimRight(line, "\n")
-			switch {
-			case line == "" && event != "":
-				return event, data
-			case strings.HasPrefix(line, "event: "):
-				event = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				data += line[6:] + "\n"
-			}
-		}
-	}
-	if ev, _ := next(); ev != "hello" {
+	next := openStream(t, cl, srv.URL+"/stream", "")
+	if ev, _, _ := next(); ev != "hello" {
 		t.Fatalf("first event %q, want hello", ev)
 	}
 	for c.hub.streams() == 0 {
@@ -346,12 +322,94 @@ func TestStream(t *testing.T) {
 	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "api", Syncing: true}, Project: "beta"})
 	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "web", Syncing: true}, Project: "alpha", Health: api.HealthProgressing,
 		HealthMessage: "line one\rdata: injected"})
-	ev, data := next()
+	ev, data, _ := next()
 	if ev != "app" || !strings.Contains(data, `id="app-web"`) || !strings.Contains(data, "Syncing") {
 		t.Errorf("stream event %q %q, want web's row, syncing", ev, data)
 	}
 	if strings.Contains(data, "\r") || strings.Contains(data, "app-api") {
 		t.Errorf("stream data %q: a carriage return or another project's app got through", data)
+	}
+}
+
+// TestStreamReplaysWhatThePageMissed: a state published after a page was rendered but before
+// its stream connected (a sync that ends behind an action's redirect, seen in CI) reaches the
+// page first thing; a reconnecting stream (Last-Event-ID) gets what it missed, the last state of
+// each app only; another project's apps are never replayed.
+func TestStreamReplaysWhatThePageMissed(t *testing.T) {
+	c, srv := serve(t, testBackend(), false)
+	cl := client(srv)
+	login(t, cl, srv, alphaToken)
+	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "web", Syncing: true}, Project: "alpha"}) // before the page: not replayed
+	_, body := get(t, cl, srv.URL+"/apps/web")
+	m := regexp.MustCompile(`data-stream="(/apps/web/stream\?since=\d+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("app page without its stream's cursor:\n%s", body)
+	}
+	// the sync ends, and another project's app changes, before the page's stream connects
+	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "api", Syncing: true}, Project: "beta"})
+	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "web", LastSync: &api.SyncResult{Status: api.StatusSucceeded}}, Project: "alpha",
+		Health: api.HealthHealthy, HealthMessage: "the sync that ended in between"})
+	next := openStream(t, cl, srv.URL+html.UnescapeString(m[1]), "")
+	if ev, _, _ := next(); ev != "hello" {
+		t.Fatalf("first event %q, want hello", ev)
+	}
+	ev, data, id := next()
+	if ev != "app" || !strings.Contains(data, "the sync that ended in between") || strings.Contains(data, "Syncing") || id == "" {
+		t.Fatalf("first state on the stream: %q %q (id %q), want web's state published after the render, with its ID", ev, data, id)
+	}
+
+	// the stream drops; web changes twice and api once while the browser reconnects
+	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "web", Syncing: true}, Project: "alpha", HealthMessage: "missed, then replaced"})
+	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "api"}, Project: "beta", HealthMessage: "not alpha's"})
+	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "web"}, Project: "alpha", Health: api.HealthDegraded, HealthMessage: "the latest"})
+	next = openStream(t, cl, srv.URL+"/stream", id)
+	if ev, _, _ := next(); ev != "hello" {
+		t.Fatalf("first event %q, want hello", ev)
+	}
+	ev, data, _ = next()
+	if ev != "app" || !strings.Contains(data, `id="app-web"`) || !strings.Contains(data, "the latest") {
+		t.Fatalf("after reconnecting: %q %q, want web's latest state", ev, data)
+	}
+	// nothing else was waiting: the next event is the next publish
+	c.Publish(api.AppState{AppStatus: api.AppStatus{Name: "web"}, Project: "alpha", HealthMessage: "live again"})
+	if ev, data, _ = next(); !strings.Contains(data, "live again") {
+		t.Errorf("after the replay: %q %q, want the next publish (a stale or foreign state was replayed)", ev, data)
+	}
+}
+
+// openStream opens a stream (resuming after lastID when set) and returns its reader of events.
+func openStream(t *testing.T, cl *http.Client, u, lastID string) func() (event, data, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := cl.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET %s = %v %v", u, resp, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	r := bufio.NewReader(resp.Body)
+	return func() (event, data, id string) {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading the stream: %v", err)
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case line == "" && event != "":
+				return event, data, id
+			case strings.HasPrefix(line, "event: "):
+				event = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				data += line[6:] + "\n"
+			case strings.HasPrefix(line, "id: "):
+				id = line[4:]
+			}
+		}
 	}
 }
 

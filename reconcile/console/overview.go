@@ -85,7 +85,9 @@ func (c *Console) handleOverview(w http.ResponseWriter, r *http.Request) {
 		c.backendError(w, r, err)
 		return
 	}
-	page, err := c.overview(c.newPage(w, r, "Apps"), p, f, res)
+	pg := c.newPage(w, r, "Apps")
+	pg.Stream = streamURL(r, "/stream", nil)
+	page, err := c.overview(pg, p, f, res)
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, err)
 		return
@@ -95,7 +97,6 @@ func (c *Console) handleOverview(w http.ResponseWriter, r *http.Request) {
 
 // overview builds the overview page of a page of apps.
 func (c *Console) overview(pg page, p api.Principal, f api.AppFilter, res *api.AppPage) (*overviewPage, error) {
-	pg.Stream = "/stream"
 	out := &overviewPage{page: pg, Filter: f, Total: res.Total}
 	link := func(project, status string, offset int) string {
 		v := url.Values{}

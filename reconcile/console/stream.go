@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +37,7 @@ func (c *Console) handleStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sub, ok := c.hub.subscribe(p, name)
+	sub, ok := c.hub.subscribe(p, name, since(r))
 	if !ok {
 		http.Error(w, "too many open pages; close some", http.StatusServiceUnavailable)
 		return
@@ -52,6 +55,13 @@ func (c *Console) handleStream(w http.ResponseWriter, r *http.Request) {
 			return false
 		}
 		return rc.Flush() == nil
+	}
+	sendID := func(id uint64, event, data string) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := fmt.Fprintf(w, "id: %d\n", id); err != nil {
+			return false
+		}
+		return send(event, data)
 	}
 	if !send("hello", "") {
 		return
@@ -83,8 +93,8 @@ func (c *Console) handleStream(w http.ResponseWriter, r *http.Request) {
 		case <-sub.behind:
 			send("reload", "")
 			return
-		case st := <-sub.ch:
-			ok = send("app", c.fragment(st, name != ""))
+		case e := <-sub.ch:
+			ok = sendID(e.seq, "app", c.fragment(e.st, name != ""))
 		case l := <-logs:
 			b, _ := json.Marshal(l)
 			ok = send("log", string(b))
@@ -103,6 +113,35 @@ func (c *Console) handleStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+type cursorKey struct{}
+
+// streamURL returns the URL of a page's stream at path with query q: it asks for the states
+// published since the request began (authed takes the hub's cursor before the page reads any
+// state), so a page never misses the end of a sync that came between its render and its stream.
+func streamURL(r *http.Request, path string, q url.Values) string {
+	n, _ := r.Context().Value(cursorKey{}).(uint64)
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("since", strconv.FormatUint(n, 10))
+	return path + "?" + q.Encode()
+}
+
+// since is where a stream starts: the last event the browser saw when it reconnects
+// (Last-Event-ID), else the cursor of its page (?since=). A stream without either gets what
+// comes next only.
+func since(r *http.Request) uint64 {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("since")
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return math.MaxUint64
+	}
+	return n
 }
 
 // fragment renders an app's new state as the part of the page it replaces: its overview row,
