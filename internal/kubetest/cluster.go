@@ -8,9 +8,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,6 +24,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/tagrelay/tagrelay/internal/peertest"
 )
 
 // stages is the kwok stage configuration: fast pods, ":broken" images crash-loop.
@@ -65,9 +65,7 @@ type Cluster struct {
 	token   string
 	caData  []byte
 	etcdURL string
-	procs   []*process
-	spawner chan func() // see spawn
-	stopped bool
+	procs   *peertest.Group
 }
 
 // Start starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on free
@@ -80,11 +78,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "kubetest-")
+	procs, err := peertest.NewGroup("kubetest")
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{Dir: dir}
+	c = &Cluster{Dir: procs.Dir, procs: procs}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("starting test cluster (logs in %s): %w", filepath.Join(c.Dir, "logs"), err)
@@ -144,7 +142,7 @@ func (c *Cluster) prepare() error {
 }
 
 func (c *Cluster) startEtcd(ctx context.Context, bin string) error {
-	ports, err := freePorts(3)
+	ports, err := peertest.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -158,11 +156,11 @@ func (c *Cluster) startEtcd(ctx context.Context, bin string) error {
 		return err
 	}
 	c.etcdURL = client
-	return p.waitHTTP(ctx, http.DefaultClient, client+"/health")
+	return p.WaitHTTP(ctx, http.DefaultClient, client+"/health")
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context, bin string) error {
-	ports, err := freePorts(1)
+	ports, err := peertest.FreePorts(1)
 	if err != nil {
 		return err
 	}
@@ -185,7 +183,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, bin string) error {
 	// The API server writes its self-signed serving certificate (and the CA that signed it)
 	// before it listens; until then, probe without verification.
 	probe := &http.Client{Transport: insecureTransport(c.token), Timeout: 5 * time.Second}
-	if err := p.waitHTTP(ctx, probe, c.Host+"/readyz"); err != nil {
+	if err := p.WaitHTTP(ctx, probe, c.Host+"/readyz"); err != nil {
 		return err
 	}
 	if c.caData, err = os.ReadFile(filepath.Join(c.Dir, "certs", "apiserver.crt")); err != nil {
@@ -210,7 +208,7 @@ func (c *Cluster) startControllers(bin string) error {
 		return err
 	}
 	// kwok's kubelet endpoint (logs) listens on a free port, published in the node's status.
-	port, err := freePorts(1)
+	port, err := peertest.FreePorts(1)
 	if err != nil {
 		return err
 	}
@@ -254,7 +252,7 @@ func (c *Cluster) addNode(ctx context.Context) error {
 				return true, nil
 			}
 		}
-		return false, c.exited()
+		return false, c.procs.Exited()
 	})
 	if err != nil {
 		return fmt.Errorf("waiting for node %s to be Ready: %w", NodeName, err)
@@ -262,7 +260,7 @@ func (c *Cluster) addNode(ctx context.Context) error {
 	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return false, c.exited()
+			return false, c.procs.Exited()
 		}
 		return err == nil, nil
 	})
@@ -300,21 +298,10 @@ func (c *Cluster) Stop() error {
 }
 
 func (c *Cluster) stop(removeDir bool) error {
-	if c == nil || c.stopped {
+	if c == nil {
 		return nil
 	}
-	c.stopped = true
-	var errs []error
-	for i := len(c.procs) - 1; i >= 0; i-- {
-		errs = append(errs, c.procs[i].stop(5*time.Second))
-	}
-	if c.spawner != nil {
-		close(c.spawner) // its thread exits only now that every child is gone
-	}
-	if removeDir {
-		errs = append(errs, os.RemoveAll(c.Dir))
-	}
-	return errors.Join(errs...)
+	return c.procs.Stop(!removeDir)
 }
 
 // AppendLog appends lines to ContainerLog, in the CRI log format.
@@ -337,25 +324,4 @@ func criLines(t time.Time, lines ...string) []byte {
 		b = fmt.Appendf(b, "%s stdout F %s\n", t.UTC().Format(time.RFC3339Nano), l)
 	}
 	return b
-}
-
-// freePorts asks the kernel for n free ports on 127.0.0.1. They are released before use, so a
-// race with another process is possible but rare; Start fails loudly if it happens.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

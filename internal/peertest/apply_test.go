@@ -1,4 +1,4 @@
-package peertest
+package peertest_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/tagrelay/tagrelay/internal/kubetest"
+	"github.com/tagrelay/tagrelay/internal/peertest"
 )
 
 func TestMain(m *testing.M) { kubetest.Main(m) }
@@ -48,10 +49,10 @@ data: {k: v}
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := ApplyFiles(ctx, c.RESTConfig(), ns, f); err != nil {
+	if err := peertest.ApplyFiles(ctx, c.RESTConfig(), ns, f); err != nil {
 		t.Fatalf("ApplyFiles() = %v", err)
 	}
-	if err := ApplyFiles(ctx, c.RESTConfig(), ns, f); err != nil {
+	if err := peertest.ApplyFiles(ctx, c.RESTConfig(), ns, f); err != nil {
 		t.Fatalf("ApplyFiles() again = %v, want idempotent", err)
 	}
 	gvr := schema.GroupVersionResource{Group: "peertest.example", Version: "v1", Resource: "widgets"}

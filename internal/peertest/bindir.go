@@ -3,7 +3,6 @@ package peertest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,46 +15,54 @@ import (
 // Go module proxy on first use, a few minutes), the script found in the working directory or
 // above it. Every name in want must exist in the directory.
 func BinDir(ctx context.Context, dir, env, peer string, want ...string) (string, error) {
+	return ScriptBinDir(ctx, dir, env, "peers.sh", []string{peer}, want...)
+}
+
+// ScriptBinDir returns dir when set, else the environment variable env when set, else the
+// output of `hack/<script> bindir args...` (which builds what is missing), the script found in
+// the working directory or above it (go test runs in the package directory; benchmarks and the
+// demo at the repository root). Every name in want must exist in the directory.
+func ScriptBinDir(ctx context.Context, dir, env, script string, args []string, want ...string) (string, error) {
 	if dir == "" {
 		dir = os.Getenv(env)
 	}
+	what := strings.TrimSpace(script + " " + strings.Join(args, " "))
 	if dir == "" {
-		script, err := findScript()
+		path, err := findScript(script)
 		if err != nil {
 			return "", fmt.Errorf("%w; or set %s", err, env)
 		}
-		cmd := exec.CommandContext(ctx, script, "bindir", peer)
+		cmd := exec.CommandContext(ctx, path, append([]string{"bindir"}, args...)...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			return "", fmt.Errorf("running %s bindir %s: %w: %s", script, peer, err, strings.TrimSpace(stderr.String()))
+			return "", fmt.Errorf("running %s bindir %s: %w: %s", path, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 		}
 		dir = strings.TrimSpace(string(out))
 	}
 	for _, name := range want {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return "", fmt.Errorf("%s: %s missing in %s; run hack/peers.sh build %s", peer, name, dir, peer)
+			return "", fmt.Errorf("%s missing in %s; run hack/%s", name, dir, strings.Replace(what, script, script+" build", 1))
 		}
 	}
 	return dir, nil
 }
 
-// findScript looks for hack/peers.sh in the working directory and its parents (go test runs in
-// the package directory; benchmarks run at the repository root).
-func findScript() (string, error) {
+// findScript looks for hack/<name> in the working directory and its parents.
+func findScript(name string) (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		p := filepath.Join(dir, "hack", "peers.sh")
+		p := filepath.Join(dir, "hack", name)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("hack/peers.sh not found above the working directory")
+			return "", fmt.Errorf("hack/%s not found above the working directory", name)
 		}
 		dir = parent
 	}
