@@ -104,7 +104,7 @@ func (r *Reconciler) restart(ctx context.Context, rs []*resource, now time.Time)
 			"apiVersion": res.obj.GetAPIVersion(), "kind": res.obj.GetKind(),
 			"metadata": map[string]any{"name": res.obj.GetName(), "namespace": res.obj.GetNamespace()},
 			"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-				"annotations": map[string]any{RestartedAtAnnotation: now.UTC().Format(time.RFC3339)}}}},
+				"annotations": map[string]any{RestartedAtAnnotation: now.UTC().Format(time.RFC3339Nano)}}}},
 		}}
 		if _, err := r.applyOne(ctx, res, RestartFieldManager, patch, false); err != nil {
 			errs = append(errs, err)

@@ -207,6 +207,48 @@ func (p *configPlan) summary(dryRun bool) string {
 	return strings.Join(out, "; ")
 }
 
+// marked is what the in-flight mark records of the plan's restarts (InFlight.Restarts).
+func (p *configPlan) marked() map[string][]string {
+	if p.optedOut || len(p.restarts) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(p.restarts))
+	for _, c := range p.restarts {
+		for _, ref := range c.why {
+			out[c.res.String()] = append(out[c.res.String()], ref.String())
+		}
+	}
+	return out
+}
+
+// resume adds the restarts a sync left in flight recorded (marked) to the plan: the configs
+// that sync applied show no change now, but the workloads reading them may not have restarted
+// yet. A workload gone from the render, or rolling by itself now, is left out.
+func (p *configPlan) resume(rs []*resource, marked map[string][]string) {
+	if len(marked) == 0 {
+		return
+	}
+	planned := map[*resource]bool{}
+	for _, c := range p.restarts {
+		planned[c.res] = true
+	}
+	for _, res := range p.rolling {
+		planned[res] = true
+	}
+	for _, res := range rs {
+		refs, ok := marked[res.String()]
+		if !ok || planned[res] || res.live == nil || !restartKinds[res.obj.GetKind()] {
+			continue
+		}
+		c := configRestart{res: res}
+		for _, ref := range refs {
+			kind, name, _ := strings.Cut(ref, "/")
+			c.why = append(c.why, configRef{kind, res.obj.GetNamespace(), name})
+		}
+		p.restarts = append(p.restarts, c)
+	}
+}
+
 // restartForConfig restarts the workloads that read changed configs (planConfig), under
 // RestartFieldManager, and returns them with the reason.
 func (r *Reconciler) restartForConfig(ctx context.Context, p *configPlan, now time.Time) ([]api.ObjectChange, error) {

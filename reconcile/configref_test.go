@@ -2,8 +2,12 @@ package reconcile_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tagrelay/tagrelay/internal/exitcode"
 	"github.com/tagrelay/tagrelay/reconcile"
@@ -127,5 +131,87 @@ func TestConfigChangeKustomizeGenerator(t *testing.T) {
 	}
 	if res.Summary()[api.ActionPruned] != 1 || res.Summary()[api.ActionCreated] != 1 {
 		t.Errorf("generator change: objects %+v, want the new ConfigMap created and the old one pruned", res.Objects)
+	}
+}
+
+// TestResumedSyncRestartsForConfig: a replica applies a ConfigMap-only commit and dies before
+// it restarts the Deployment that reads it (simulated: the ConfigMap already has the commit's
+// data, and the app's state carries that sync's in-flight mark with the restart it planned).
+// The replica that runs the sync again sees no config change any more, yet restarts the
+// Deployment, stamped with the first run's start; run again once more, it rolls nothing new.
+func TestResumedSyncRestartsForConfig(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	app := f.app("web", "")
+	f.commit(map[string]string{"deploy.yaml": configuredDeployment, "app-config.yaml": configMapYAML("app-config"),
+		"db.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: one}\n"})
+	f.mustSync(app, reconcile.SyncOptions{})
+	v2 := f.commit(map[string]string{"app-config.yaml": configMapYAML("app-config") + "  k2: new\n"})
+
+	// what the dead replica did: the ConfigMap applied, its mark left in the app's state
+	cm, err := f.cs.CoreV1().ConfigMaps(f.ns).Get(ctx, "app-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["k2"] = "new"
+	if _, err := f.cs.CoreV1().ConfigMaps(f.ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	leaveInFlight := func(id string) {
+		t.Helper()
+		hist, err := f.cs.CoreV1().ConfigMaps(f.sys).Get(ctx, "tagrelay-history-web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mark := reconcile.InFlight{ID: id, Replica: "ghost_1", Started: started, Trigger: reconcile.TriggerAPI, Revision: v2,
+			Restarts: map[string][]string{"Deployment/" + f.ns + "/web": {"ConfigMap/app-config"}}}
+		// the record, and its summary that every replica reads
+		withMark := func(raw string) string {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+				t.Fatal(err)
+			}
+			rec["inFlight"] = mark
+			b, _ := json.Marshal(rec)
+			return string(b)
+		}
+		hist.Data["state.json"] = withMark(hist.Data["state.json"])
+		hist.Annotations["tagrelay.dev/state"] = withMark(hist.Annotations["tagrelay.dev/state"])
+		if _, err := f.cs.CoreV1().ConfigMaps(f.sys).Update(ctx, hist, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leaveInFlight("0123456789abcdef")
+	if n := f.replicaSets(); n != 1 {
+		t.Fatalf("before the resume: %d ReplicaSets, want 1", n)
+	}
+
+	f.serve(reconcile.ServerOptions{Interval: 200 * time.Millisecond}, app) // its first poll finds the mark
+	var hist []reconcile.Result
+	waitFor(t, "the sync left in flight to run again", func() bool {
+		hist, _ = f.r.History(ctx, "web")
+		return len(hist) == 2 && hist[0].ID == "0123456789abcdef"
+	})
+	want := api.ObjectChange{Object: "Deployment/" + f.ns + "/web", Action: api.ActionRestarted} // the history keeps no reasons
+	if hist[0].Status != api.StatusSucceeded || hist[0].ResumedFrom != "ghost_1" || !hasObject(hist[0].Objects, want) ||
+		!strings.Contains(hist[0].Message, "web restarted: config changed: ConfigMap/app-config") {
+		t.Fatalf("the resumed sync: %s %q, resumed from %q, objects %+v; want it to restart the Deployment", hist[0].Status, hist[0].Message, hist[0].ResumedFrom, hist[0].Objects)
+	}
+	if got, want := f.deployment("web").Spec.Template.Annotations[reconcile.RestartedAtAnnotation], started.Format(time.RFC3339Nano); got != want {
+		t.Errorf("restartedAt = %q, want the first run's start %q", got, want)
+	}
+	if n := f.replicaSets(); n != 2 {
+		t.Errorf("after the resume: %d ReplicaSets, want 2 (the Deployment rolled)", n)
+	}
+
+	// the same mark once more (the resuming replica died after its restart): nothing rolls again
+	leaveInFlight("0123456789abcdef")
+	waitFor(t, "the mark to be handled again", func() bool {
+		st, err := f.r.State(ctx, "web")
+		return err == nil && st.InFlight == nil
+	})
+	if n := f.replicaSets(); n != 2 {
+		t.Errorf("the restart repeated with its stamp made %d ReplicaSets, want still 2", n)
 	}
 }

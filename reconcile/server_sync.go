@@ -135,7 +135,8 @@ func (s *Server) resume(ctx context.Context, st *appState, state *State, sl *slo
 	s.log.Info("running again a sync left in flight", "app", st.name, "id", f.ID, "from", f.Replica,
 		"revision", api.ShortRevision(f.Revision))
 	res, _ := s.r.Sync(ctx, st.spec(), SyncOptions{Trigger: f.Trigger, Caller: f.Caller, Revision: f.Revision,
-		Rollback: f.Rollback, PinOver: f.PinOver, ID: f.ID, ResumedFrom: f.Replica, State: state, OnApplied: sl.onApplied(nil)})
+		Rollback: f.Rollback, PinOver: f.PinOver, Restart: f.Restart, ID: f.ID, ResumedFrom: f.Replica, resumed: f, State: state,
+		OnApplied: sl.onApplied(nil)})
 	return res
 }
 

@@ -68,6 +68,13 @@ type InFlight struct {
 	Revision string      `json:"revision"`
 	Rollback bool        `json:"rollback,omitempty"`
 	PinOver  string      `json:"pinOver,omitempty"`
+	// Restart: the sync restarts every workload (SyncOptions.Restart). Restarts are the
+	// workloads its config plan restarts (Kind/namespace/name → the configs, Kind/name, that
+	// changed). A sync that runs the mark again repeats both, stamped with Started: a restart
+	// the first run made changes nothing, one it did not make yet is made — the configs it
+	// applied no longer show a change by then.
+	Restart  bool                `json:"restart,omitempty"`
+	Restarts map[string][]string `json:"restarts,omitempty"`
 }
 
 // record is the JSON of state.json.

@@ -71,6 +71,8 @@ type SyncOptions struct {
 	// ID names the sync in the history. Default: random. ResumedFrom is the replica whose
 	// in-flight sync this one runs again.
 	ID, ResumedFrom string
+	// resumed is that sync's in-flight mark (the server's resume): its restarts are repeated.
+	resumed *InFlight
 }
 
 // Sync deploys the app once: fetch, render, guard, plan, no-op guard, apply, prune, wait, and
@@ -154,6 +156,9 @@ func (r *Reconciler) sync(ctx context.Context, app App, opts SyncOptions, run *s
 		return err
 	}
 	run.config = planConfig(rs, !app.restartsOnConfigChange())
+	if opts.resumed != nil {
+		run.config.resume(rs, opts.resumed.Restarts)
+	}
 	if opts.Restart {
 		run.config.restarts = nil // every workload restarts
 	}
@@ -246,8 +251,8 @@ func (r *Reconciler) markInFlight(ctx context.Context, app App, opts SyncOptions
 		return nil
 	}
 	res := run.res
-	mark := &InFlight{ID: res.ID, Replica: res.Replica, Started: res.Started, Trigger: opts.Trigger, Caller: res.Caller,
-		Revision: res.Revision, Rollback: opts.Rollback, PinOver: opts.PinOver}
+	mark := &InFlight{ID: res.ID, Replica: res.Replica, Started: restartStamp(opts, res), Trigger: opts.Trigger, Caller: res.Caller,
+		Revision: res.Revision, Rollback: opts.Rollback, PinOver: opts.PinOver, Restart: opts.Restart, Restarts: run.config.marked()}
 	v, err := r.writeState(ctx, app.Name, run.version, func(st *State) error {
 		st.InFlight = mark
 		return nil
@@ -257,6 +262,15 @@ func (r *Reconciler) markInFlight(ctx context.Context, app App, opts SyncOptions
 	}
 	*run.version = v
 	return nil
+}
+
+// restartStamp is the restartedAt of the sync's restarts, and the Started of its in-flight
+// mark: the start of the sync, or of the sync it runs again.
+func restartStamp(opts SyncOptions, res *Result) time.Time {
+	if opts.resumed != nil && !opts.resumed.Started.IsZero() {
+		return opts.resumed.Started
+	}
+	return res.Started
 }
 
 // stopped is the error of a sync whose context ended (the replica lost the lead, or drained):
@@ -408,7 +422,7 @@ func (r *Reconciler) deploy(ctx context.Context, app App, inv *inventory, prunin
 		if err := stopped(ctx); err != nil {
 			return err
 		}
-		restarted, err := r.restart(ctx, rs, time.Now())
+		restarted, err := r.restart(ctx, rs, restartStamp(opts, res))
 		res.Objects = append(res.Objects, restarted...)
 		if err != nil {
 			return err
@@ -417,7 +431,7 @@ func (r *Reconciler) deploy(ctx context.Context, app App, inv *inventory, prunin
 	if err := stopped(ctx); err != nil {
 		return err
 	}
-	restarted, err := r.restartForConfig(ctx, run.config, time.Now())
+	restarted, err := r.restartForConfig(ctx, run.config, restartStamp(opts, res))
 	res.Objects = append(res.Objects, restarted...)
 	warn(res, run.config.summary(false))
 	if err != nil {
