@@ -26,6 +26,9 @@ type KubeConfig struct {
 	Server string
 	// CAData is the PEM of the authorities that sign the server's certificate; nil: the system's.
 	CAData []byte
+	// ExtraCAData is the PEM of more authorities (a --ca-file): added to CAData, or to the
+	// system's when CAData is nil.
+	ExtraCAData []byte
 	// Insecure skips the verification of the server's certificate.
 	Insecure bool
 	// TLSServerName is the name to verify the certificate against, when not the URL's host.
@@ -52,12 +55,8 @@ func newKube(cfg *KubeConfig) (*kube, error) {
 		return nil, errdefs.Invalid(fmt.Errorf("invalid Kubernetes API server URL %q", redact.URL(cfg.Server)))
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure, ServerName: cfg.TLSServerName} //nolint:gosec // the kubeconfig asks for it
-	if len(cfg.CAData) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(cfg.CAData) {
-			return nil, errdefs.Invalid(errors.New("no PEM certificate in the Kubernetes CA data"))
-		}
-		tc.RootCAs = pool
+	if tc.RootCAs, err = rootCAs(cfg); err != nil {
+		return nil, err
 	}
 	if len(cfg.CertData) > 0 {
 		cert, err := tls.X509KeyPair(cfg.CertData, cfg.KeyData)
@@ -78,6 +77,26 @@ func newKube(cfg *KubeConfig) (*kube, error) {
 		k.auth = func(r *http.Request) { r.SetBasicAuth(user, pw) }
 	}
 	return k, nil
+}
+
+// rootCAs is the pool that verifies the API server: CAData's authorities, else the system's,
+// with ExtraCAData's; nil (the system's) when neither is given.
+func rootCAs(cfg *KubeConfig) (*x509.CertPool, error) {
+	if len(cfg.CAData) == 0 && len(cfg.ExtraCAData) == 0 {
+		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	if len(cfg.CAData) > 0 {
+		if !pool.AppendCertsFromPEM(cfg.CAData) {
+			return nil, errdefs.Invalid(errors.New("no PEM certificate in the Kubernetes CA data"))
+		}
+	} else if sys, err := x509.SystemCertPool(); err == nil {
+		pool = sys
+	}
+	if len(cfg.ExtraCAData) > 0 && !pool.AppendCertsFromPEM(cfg.ExtraCAData) {
+		return nil, errdefs.Invalid(errors.New("no PEM certificate in the extra CA file"))
+	}
+	return pool, nil
 }
 
 // KubeError is an answer of the API server other than 2xx (its Status object).

@@ -137,9 +137,7 @@ func (o *fluxOptions) kubeConfig(env *clirun.Env) (*gitops.KubeConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pem != nil {
-		cfg.CAData = append(append(cfg.CAData, '\n'), pem...)
-	}
+	cfg.ExtraCAData = pem // with the kubeconfig's authorities, else the system's
 	cfg.Insecure = cfg.Insecure || o.tls.Insecure
 	return cfg, nil
 }
