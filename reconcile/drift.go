@@ -54,6 +54,7 @@ func (s *Server) driftLoop(ctx context.Context, sh *shard) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if s.refreshTree(ctx, st) {
+				s.shareView(ctx, st)
 				s.publish(st)
 			}
 		})
@@ -146,6 +147,7 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 		changed = true
 	}
 	if changed {
+		s.shareView(ctx, st)
 		s.publish(st)
 	}
 }

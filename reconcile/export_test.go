@@ -9,3 +9,12 @@ func WithoutTenancyGuard(r *Reconciler) { r.tenancyOff = true }
 // SetTree records t as the app's tree, as the drift check and the end of a sync do: the
 // console's benchmarks fill the server's view without a cluster.
 func SetTree(s *Server, app string, t *api.Tree) { s.setTree(s.app(app), t, nil) }
+
+// ConsoleState is the app as the server's console shows it.
+func ConsoleState(s *Server, app string) api.AppState {
+	st := s.app(app)
+	return s.stateOf(st, st.status())
+}
+
+// ShardIndex is the shard of the apps of repo among n shards.
+func ShardIndex(repo string, n int) int { return shardIndex(repo, n) }

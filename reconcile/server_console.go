@@ -111,6 +111,8 @@ type appView struct {
 	// syncs counts the syncs that ended: a drift found by a check that began before the last
 	// sync ended is stale.
 	syncs uint64
+	// shared is the view this replica last shared with the others (server_view.go).
+	shared string
 }
 
 var _ console.Backend = (*Server)(nil)
@@ -417,6 +419,7 @@ func (s *Server) syncEnded(ctx context.Context, st *appState, res *Result) {
 		}
 		v.mu.Unlock()
 		s.refreshTree(context.WithoutCancel(ctx), st)
+		s.shareView(ctx, st)
 	}
 	s.publish(st)
 }

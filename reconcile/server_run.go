@@ -33,6 +33,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.opts.Config != nil {
 		go s.watchConfig(runCtx)
 	}
+	if s.sharesViews() {
+		go s.watchViews(runCtx)
+	}
 	s.metrics.apps.Set(float64(len(s.current().names)))
 	s.ready.Store(true)
 	if s.le != nil {

@@ -31,10 +31,13 @@ type shard struct {
 }
 
 // shardOf returns the shard of an app: a hash of its repository.
-func (s *Server) shardOf(a App) int {
+func (s *Server) shardOf(a App) int { return shardIndex(a.Repo, len(s.shards)) }
+
+// shardIndex is the shard of the apps of repo among n.
+func shardIndex(repo string, n int) int {
 	h := fnv.New32a()
-	h.Write([]byte(normalizeRepo(a.Repo)))
-	return int(h.Sum32() % uint32(len(s.shards)))
+	h.Write([]byte(normalizeRepo(repo)))
+	return int(h.Sum32() % uint32(n))
 }
 
 // shardFor returns the shard of an app on this server.
