@@ -138,13 +138,13 @@ func TestGitHubErrors(t *testing.T) {
 
 func TestGitHubWaitTimeout(t *testing.T) {
 	t.Parallel()
-	fake := fakegithub.New(t, fakegithub.Config{Token: githubToken, Steps: 1000})
+	fake := fakegithub.New(t, fakegithub.Config{Token: githubToken, Steps: 1 << 20})
 	gh := newGitHub(t, fake.URL, githubToken)
 	run, err := gh.DispatchWorkflow(context.Background(), "octo-org/app", "deploy.yml", "main", nil, fast())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // long enough for a loaded machine; the run never ends within it
 	defer cancel()
 	_, err = gh.WaitRun(ctx, "octo-org/app", run.ID, fast())
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "last status in_progress") {
