@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"time"
@@ -37,6 +38,7 @@ type serveOptions struct {
 	tlsKey        string
 	peerCAFile    string
 	metricsListen string
+	pprofListen   string
 	sessionKey    string
 	secureCookies bool
 	driftInterval time.Duration
@@ -71,6 +73,7 @@ func newServeCommand(env *clirun.Env) *cli.Command {
 		&cli.StringFlag{Name: "tls-key", Usage: "PEM `FILE` of the HTTPS key; read again when it changes", EnvVars: []string{"TAGRELAY_TLS_KEY"}, Destination: &o.tlsKey, TakesFile: true},
 		&cli.StringFlag{Name: "peer-ca-file", Usage: "PEM `FILE` of the CA that signed the replicas' certificates, to forward to the leader over HTTPS (default: the --tls-cert chain)", EnvVars: []string{"TAGRELAY_PEER_CA_FILE"}, Destination: &o.peerCAFile, TakesFile: true},
 		&cli.StringFlag{Name: "metrics-listen", Usage: "`ADDR` serving /metrics alone (not on --listen), without a token", EnvVars: []string{"TAGRELAY_METRICS_LISTEN"}, Destination: &o.metricsListen},
+		&cli.StringFlag{Name: "pprof-listen", Usage: "`ADDR` serving Go's runtime profiles (/debug/pprof/: heap, goroutine, profile, trace) alone, without a token: keep it on 127.0.0.1 and reach it with kubectl port-forward", EnvVars: []string{"TAGRELAY_PPROF_LISTEN"}, Destination: &o.pprofListen},
 		&cli.StringFlag{Name: "session-key-file", Usage: "`FILE` holding the key (32 bytes or more) that signs the console's sessions; every replica needs the same (default: random per process: a restart or a new leader ends every session)", EnvVars: []string{"TAGRELAY_SESSION_KEY_FILE"}, Destination: &o.sessionKey, TakesFile: true},
 		&cli.BoolFlag{Name: "secure-cookies", Usage: "mark the console's cookies Secure on every request (behind a proxy that terminates TLS; with --tls-cert they are)", EnvVars: []string{"TAGRELAY_SECURE_COOKIES"}, Destination: &o.secureCookies},
 		&cli.DurationFlag{Name: "drift-interval", Value: 10 * time.Minute, Usage: "how often the holder of each app's shard dry-runs its sync to mark drift (OutOfSync, nothing applied; spread over the interval, two at a time, through the sync pool); 0 disables; wins over driftInterval in --config", EnvVars: []string{"TAGRELAY_DRIFT_INTERVAL"}, Destination: &o.driftInterval},
@@ -114,6 +117,9 @@ func runServe(ctx context.Context, env *clirun.Env, o *serveOptions) error {
 	}
 	if o.cluster.source.MaxBytes, err = parseSize("--max-source-bytes", o.maxSource); err != nil {
 		return err
+	}
+	if _, _, err := net.SplitHostPort(o.pprofListen); o.pprofListen != "" && err != nil {
+		return clirun.Usagef("pass --pprof-listen 127.0.0.1:6060", "invalid --pprof-listen %q: %v", o.pprofListen, err)
 	}
 	if o.lease.Shards < 1 || o.lease.Shards > reconcile.MaxShards {
 		return clirun.Usagef(fmt.Sprintf("pass --shards 1 to %d", reconcile.MaxShards), "invalid --shards %d", o.lease.Shards)
@@ -195,6 +201,20 @@ func (o *serveOptions) serve(ctx context.Context, s *reconcile.Server, ln net.Li
 		servers = append(servers, ms)
 		g.Go(func() error { return serveHTTP(ms, mln) })
 		log.Info("serving metrics", "addr", mln.Addr().String())
+	}
+	if o.pprofListen != "" {
+		pln, err := net.Listen("tcp", o.pprofListen)
+		if err != nil {
+			ln.Close()
+			return clirun.Usagef("pass a free --pprof-listen address", "listening on %s: %v", o.pprofListen, err)
+		}
+		ps := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, ps)
+		g.Go(func() error { return serveHTTP(ps, pln) })
+		if ip, ok := pln.Addr().(*net.TCPAddr); ok && !ip.IP.IsLoopback() {
+			log.Warn("serving profiles beyond this host, without a token", "addr", pln.Addr().String())
+		}
+		log.Info("serving profiles", "addr", pln.Addr().String())
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "tls", o.tlsCert != "", "identity", s.Identity())
 	g.Go(func() error {
@@ -381,4 +401,15 @@ func parseSize(flag, v string) (int64, error) {
 		return 0, clirun.Usagef("pass a size such as 8Mi or 16777216", "invalid %s %q", flag, v)
 	}
 	return q.Value(), nil
+}
+
+// pprofMux serves net/http/pprof's handlers (not /cmdline: the process's argv is no one's
+// business, even without secrets in it).
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
 }

@@ -42,6 +42,7 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--token-file", token, "--max-concurrent-syncs", "0"}, "invalid --max-concurrent-syncs 0"},
 		{[]string{"--token-file", token, "--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", filepath.Join(dir, "nope.key")}, "check --tls-cert"},
 		{[]string{"--token-file", token, "--session-key-file", shortKey}, "--session-key-file holds 16 bytes, fewer than 32"},
+		{[]string{"--token-file", token, "--pprof-listen", "localhost"}, `invalid --pprof-listen "localhost"`},
 	} {
 		var out, errOut bytes.Buffer
 		env := clirun.NewEnv(nil, &out, &errOut, nil)
