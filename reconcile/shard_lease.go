@@ -26,11 +26,12 @@ import (
 //     replica forwards an app's writes and webhooks to its shard's holder;
 //   - with several shards, each replica also holds a membership Lease (LeaseName-member-ID),
 //     renewed every RetryPeriod: the replicas whose membership is not expired are alive, and a
-//     replica aims at ceil(shards/alive) shards. Under its share it runs an elector for every
-//     shard it does not hold (it wins those that are free or expired); at its share it runs
-//     electors only for its own; over it (a replica joined) it gives the surplus up — it drains
-//     their syncs while still renewing, then releases their Leases, and the newcomer's electors
-//     take them. A replica that dies stops renewing: within LeaseDuration its membership and
+//     replica aims at ceil(shards/alive) shards. It runs an elector for every shard: under
+//     its share it wins those that are free or expired; at its share its electors only watch
+//     the others' (an acquisition is refused), so they time their expiry from the renewals they
+//     saw; over it (a replica joined) it gives the surplus up — it drains their syncs while
+//     still renewing, then releases their Leases, and the newcomer's electors take them. A
+//     replica that dies stops renewing: LeaseDuration after its last renewal its membership and
 //     its shards' Leases expire, the others' share grows and they take its shards.
 //
 // Which shards a replica gives up is decided by rendezvous hashing of its identity and the
@@ -226,29 +227,22 @@ func (e *election) rebalance(ctx context.Context) {
 	e.mu.Unlock()
 	e.s.metrics.members.Set(float64(members))
 	held := e.heldShards()
+	giveUp := map[int]bool{}
 	if extra := len(held) - target; extra > 0 {
 		sort.Slice(held, func(i, j int) bool { return e.score(held[i]) < e.score(held[j]) })
 		for _, sh := range held[:extra] {
 			e.s.log.Info("giving up a shard", "shard", sh.index, "replicas", members, "share", target)
 			e.stopElector(sh)
-		}
-		held = held[extra:]
-	}
-	want := map[int]bool{}
-	for _, sh := range held {
-		want[sh.index] = true
-	}
-	if len(held) < target {
-		for _, sh := range e.s.shards {
-			want[sh.index] = true
+			giveUp[sh.index] = true
 		}
 	}
+	// Every other shard keeps an elector, also at this replica's share: advertise refuses its
+	// acquisitions then, but client-go times a Lease's expiry from the renewals its elector
+	// observed, so an elector started only once the share grows (a replica died) would wait a
+	// whole LeaseDuration more before taking the dead replica's shards.
 	for _, sh := range e.s.shards {
-		switch {
-		case want[sh.index]:
+		if !giveUp[sh.index] {
 			e.ensureElector(ctx, sh)
-		case !sh.leading():
-			e.stopElector(sh)
 		}
 	}
 	e.collectMembers(ctx)
