@@ -28,8 +28,16 @@ func (r *Reconciler) readLive(ctx context.Context, rs []*resource) error {
 	return err
 }
 
+// listAbove is how many objects of one kind in one namespace an app has before list reads
+// them with one LIST rather than a GET each.
+const listAbove = 8
+
 // list returns the live object of every resource that exists: one LIST per kind and namespace
-// (not one GET per object), so a 300-object app costs a handful of requests. Cluster-scoped
+// for the kinds an app has many objects of, so a 300-object app costs a handful of requests,
+// and a GET per object for the others — a LIST decodes the whole namespace, and a platform
+// puts hundreds of apps in one: with 1,000 apps of three objects in one namespace, a LIST per
+// kind made every sync and drift check decode 3,000 objects (measured: the first round slowed
+// from 210 to 40 apps a minute as the namespace filled, and RSS reached 1.8 GiB). Cluster-scoped
 // objects are few and fetched one by one.
 func (r *Reconciler) list(ctx context.Context, rs []*resource) (map[*resource]*unstructured.Unstructured, error) {
 	var mu sync.Mutex
@@ -55,6 +63,12 @@ func (r *Reconciler) list(ctx context.Context, rs []*resource) (map[*resource]*u
 			single = append(single, res)
 		}
 	}
+	for grp, members := range groups {
+		if len(members) <= listAbove {
+			single = append(single, members...)
+			delete(groups, grp)
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.Jobs)
 	for grp, members := range groups {
@@ -77,7 +91,11 @@ func (r *Reconciler) list(ctx context.Context, rs []*resource) (map[*resource]*u
 	}
 	for _, res := range single {
 		g.Go(func() error {
-			live, err := r.dyn.Resource(res.gvr).Get(ctx, res.obj.GetName(), metav1.GetOptions{})
+			ri := dynamic.ResourceInterface(r.dyn.Resource(res.gvr))
+			if res.namespaced {
+				ri = r.dyn.Resource(res.gvr).Namespace(res.obj.GetNamespace())
+			}
+			live, err := ri.Get(ctx, res.obj.GetName(), metav1.GetOptions{})
 			if err != nil && !apierrors.IsNotFound(err) {
 				return apiError("reading "+res.String(), err)
 			}
