@@ -54,13 +54,6 @@ func (sh *shard) held() bool {
 	return sh.work != nil && !sh.draining
 }
 
-// leading reports whether this replica holds the shard's lease, giving it up or not.
-func (sh *shard) leading() bool {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.work != nil
-}
-
 // begin registers a sync about to run on the shard's work context; ok is false when this
 // replica does not hold the shard, or gives it up, or stops.
 func (sh *shard) begin() (work context.Context, ok bool) {
