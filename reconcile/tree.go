@@ -43,7 +43,8 @@ var kindOrder = map[string]int{
 
 // Tree returns the app's resource tree: every object of its inventory with its live state and
 // health, and below each workload what its controllers made of it (ReplicaSets, Jobs, Pods),
-// matched by owner references. It costs one LIST per kind and namespace. An app that never
+// matched by owner references. It costs a GET per object (a LIST per kind when it has many)
+// and a LIST per level of controllers by the workloads' label selectors (see children). An app that never
 // synced has an empty tree.
 func (r *Reconciler) Tree(ctx context.Context, app App) (*api.Tree, error) {
 	inv, err := r.readInventory(ctx, app.Name)
@@ -109,39 +110,49 @@ func (r *Reconciler) resourceOf(x ref) (*resource, bool, error) {
 	return &resource{obj: u, gvr: m.Resource, namespaced: m.Scope.Name() == meta.RESTScopeNameNamespace}, true, nil
 }
 
-// children lists, in every namespace of the app's workloads, the kinds their controllers make,
-// level by level (a CronJob's Jobs, then their Pods), and indexes them by owner UID.
+// children reads, level by level, what the controllers made of the app's workloads (a
+// Deployment's ReplicaSets, then their Pods; a CronJob's Jobs, then theirs) and indexes them by
+// owner UID. Each level is one LIST per kind, namespace and label selector: the selector of the
+// workload at the top of the chain, which everything made from it carries (its pod template's
+// labels), so a tree costs a few small LISTs however many apps share the namespace. Only a
+// CronJob, which has no selector, has its Jobs listed over the namespace; their Pods go by the
+// Job's selector.
 func (r *Reconciler) children(ctx context.Context, rs []*resource, live map[*resource]*unstructured.Unstructured) (map[types.UID][]*unstructured.Unstructured, error) {
 	out := map[types.UID][]*unstructured.Unstructured{}
-	level := make([]*unstructured.Unstructured, 0, len(rs))
+	type parent struct {
+		u   *unstructured.Unstructured
+		sel string // the label selector its children are listed with, "" for all
+	}
+	level := make([]parent, 0, len(rs))
 	for _, res := range rs {
 		if u := live[res]; u != nil {
-			level = append(level, u)
+			level = append(level, parent{u, podSelector(u)})
 		}
 	}
 	seen := map[types.UID]bool{}
-	for _, u := range level {
-		seen[u.GetUID()] = true
+	for _, p := range level {
+		seen[p.u.GetUID()] = true
 	}
 	for len(level) > 0 {
 		type key struct {
-			gvr schema.GroupVersionResource
-			ns  string
+			gvr     schema.GroupVersionResource
+			ns, sel string
 		}
 		want := map[key]bool{}
-		for _, u := range level {
-			for _, gvr := range childKinds[u.GetKind()] {
-				want[key{gvr, u.GetNamespace()}] = true
+		parents := map[types.UID]string{} // UID → the selector its children inherit
+		for _, p := range level {
+			parents[p.u.GetUID()] = p.sel
+			for _, gvr := range childKinds[p.u.GetKind()] {
+				want[key{gvr, p.u.GetNamespace(), p.sel}] = true
 			}
 		}
-		var next []*unstructured.Unstructured
 		lists := make(map[key][]unstructured.Unstructured, len(want))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(r.opts.Jobs)
 		var mu sync.Mutex
 		for k := range want {
 			g.Go(func() error {
-				list, err := r.dyn.Resource(k.gvr).Namespace(k.ns).List(gctx, metav1.ListOptions{})
+				list, err := r.dyn.Resource(k.gvr).Namespace(k.ns).List(gctx, metav1.ListOptions{LabelSelector: k.sel})
 				if err != nil {
 					return apiError(fmt.Sprintf("listing %s in %s", k.gvr.Resource, k.ns), err)
 				}
@@ -154,19 +165,23 @@ func (r *Reconciler) children(ctx context.Context, rs []*resource, live map[*res
 		if err := g.Wait(); err != nil {
 			return nil, err
 		}
-		parents := map[types.UID]bool{}
-		for _, u := range level {
-			parents[u.GetUID()] = true
-		}
+		var next []parent
 		for _, items := range lists {
 			for i := range items {
 				u := &items[i]
-				// seen: owner references can form a cycle; each object is drawn once
-				if owner := controllerOf(u); owner != "" && parents[owner] && !seen[u.GetUID()] {
-					seen[u.GetUID()] = true
-					out[owner] = append(out[owner], u)
-					next = append(next, u)
+				owner := controllerOf(u)
+				sel, ok := parents[owner]
+				// seen: owner references can form a cycle, and one object can be in two lists
+				// (two selectors match it); each object is drawn once
+				if owner == "" || !ok || seen[u.GetUID()] {
+					continue
 				}
+				seen[u.GetUID()] = true
+				out[owner] = append(out[owner], u)
+				if sel == "" {
+					sel = podSelector(u)
+				}
+				next = append(next, parent{u, sel})
 			}
 		}
 		level = next

@@ -147,6 +147,51 @@ func TestTreeEventsLogs(t *testing.T) {
 	})
 }
 
+// TestTreeBySelectors: a tree reads what the controllers made with the workloads' label
+// selectors, not the whole namespace: a Job's pod under the Job (the Job's own selector), and
+// a neighbouring app whose pods carry the same labels (its selector is a superset of this one's)
+// kept out of this app's tree and drawn under its own Deployment in its tree.
+func TestTreeBySelectors(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	job := "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate}\nspec:\n  template:\n    spec:\n" +
+		"      restartPolicy: Never\n      containers: [{name: migrate, image: example.com/migrate:v1}]\n"
+	canary := strings.NewReplacer("name: web", "name: web-canary", "{app: web}", "{app: web, tier: canary}").Replace(deploymentYAML("web", "example.com/web:v2"))
+	f.commit(map[string]string{"apps/web/deploy.yaml": deploymentYAML("web", "example.com/web:v1"), "apps/web/job.yaml": job,
+		"apps/canary/deploy.yaml": canary})
+	web, other := f.app("web", "apps/web"), f.app("canary", "apps/canary")
+	f.mustSync(web, reconcile.SyncOptions{})
+	f.mustSync(other, reconcile.SyncOptions{})
+
+	kinds := func(app reconcile.App) (string, *api.Tree) {
+		tree, err := f.r.Tree(ctx, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		byID := map[string]api.TreeNode{}
+		for _, n := range tree.Nodes {
+			byID[n.ID] = n
+			parent := byID[n.Parent]
+			out = append(out, n.Kind+" "+strings.Join(n.Images, ",")+" <- "+parent.Kind)
+		}
+		return strings.Join(out, "\n"), tree
+	}
+	got, _ := kinds(web)
+	want := strings.Join([]string{"Deployment example.com/web:v1 <- ", "ReplicaSet example.com/web:v1 <- Deployment",
+		"Pod example.com/web:v1 <- ReplicaSet", "Pod example.com/web:v1 <- ReplicaSet",
+		"Job example.com/migrate:v1 <- ", "Pod example.com/migrate:v1 <- Job"}, "\n")
+	if got != want {
+		t.Errorf("tree of web (kind images <- parent kind):\n%s\nwant:\n%s", got, want)
+	}
+	got, _ = kinds(other)
+	want = strings.Join([]string{"Deployment example.com/web:v2 <- ", "ReplicaSet example.com/web:v2 <- Deployment",
+		"Pod example.com/web:v2 <- ReplicaSet", "Pod example.com/web:v2 <- ReplicaSet"}, "\n")
+	if got != want {
+		t.Errorf("tree of canary (kind images <- parent kind):\n%s\nwant:\n%s", got, want)
+	}
+}
+
 // TestPreview dry-runs syncs: a tag bump shows only the image line in the diff and passes the
 // no-op guard; a change without an image change is what the guard would refuse. Nothing is
 // written or recorded.
