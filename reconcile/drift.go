@@ -107,9 +107,29 @@ func (s *Server) driftLoop(ctx context.Context, sh *shard) {
 	}
 }
 
+// driftRecheck is how many drift intervals a check may skip its dry run for an app whose
+// objects nobody touched (see inSync): what can change without a commit or a write to the
+// app's objects (a remote base or chart at a branch, the API server's defaults) is seen within
+// that many intervals.
+const driftRecheck = 6
+
+// inSync is what the last drift check that found the app in sync compared: the app's spec, the
+// commit, and its objects' versions read before the dry run. A check that finds the same ones
+// — no new commit, no config change, no sync since, no write to any of the app's objects —
+// knows the answer without a dry run, a render or reading the tree: a few metadata-only GETs.
+type inSync struct {
+	app      App
+	commit   string
+	versions *liveVersions
+	syncs    uint64
+	at       time.Time // of the dry run
+}
+
 // checkDrift dry-runs the app's sync on its lock, unless a sync of the app runs, and records
 // whether a sync would change objects, and the app's tree. It publishes the app when what the
-// console shows changed.
+// console shows changed. The commit compared is the one the last poll of the app's repository
+// found (a new listing when polls are off); an app found in sync whose objects, commit and
+// spec did not change since is not dry-run again (inSync), for up to driftRecheck intervals.
 func (s *Server) checkDrift(ctx context.Context, st *appState) {
 	select {
 	case st.lock <- struct{}{}:
@@ -134,11 +154,40 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 	}
 	v := &st.view
 	v.mu.Lock()
-	syncs := v.syncs
+	syncs, last := v.syncs, v.inSync
 	v.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	rev, ok := s.polled(st, app)
+	if !ok {
+		var err error
+		if rev, err = s.r.git.Resolve(cctx, app); err != nil {
+			rev = Revision{} // the dry run lists again and says why it fails
+		}
+	}
+	var prev *liveVersions
+	if last != nil {
+		prev = last.versions
+	}
+	versions, verr := s.r.readVersions(cctx, st.name, prev)
+	if ctx.Err() != nil {
+		return
+	}
+	if verr == nil && last != nil && !rev.Commit.IsZero() && last.syncs == syncs && last.commit == rev.Commit.String() &&
+		sameSpec(last.app, app) && last.versions.equal(versions) && time.Since(last.at) < driftRecheck*s.opts.Console.DriftInterval {
+		v.mu.Lock()
+		if v.syncs == syncs {
+			v.checked = time.Now()
+		}
+		v.mu.Unlock()
+		s.ui.driftChecks.WithLabelValues("unchanged").Inc()
+		return
+	}
+	if !rev.Commit.IsZero() {
+		cctx = withResolved(cctx, app, rev)
+	}
+	started := time.Now()
 	pv, err := s.r.Preview(cctx, app)
-	cancel()
 	if ctx.Err() != nil {
 		return
 	}
@@ -146,6 +195,13 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 	if s.refreshTree(ctx, st) {
 		changed = true
 	}
+	var seen *inSync
+	if err == nil && verr == nil && !pv.OutOfSync() && pv.Result.Revision != "" {
+		seen = &inSync{app: app, commit: pv.Result.Revision, versions: versions, syncs: syncs, at: started}
+	}
+	v.mu.Lock()
+	v.inSync = seen
+	v.mu.Unlock()
 	if changed {
 		s.shareView(ctx, st)
 		s.publish(st)

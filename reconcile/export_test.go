@@ -1,6 +1,10 @@
 package reconcile
 
-import "github.com/tagrelay/tagrelay/reconcile/api"
+import (
+	"context"
+
+	"github.com/tagrelay/tagrelay/reconcile/api"
+)
 
 // WithoutTenancyGuard lets what the tenancy guard refuses reach the API server, so a test can
 // show that RBAC alone refuses it.
@@ -18,3 +22,13 @@ func ConsoleState(s *Server, app string) api.AppState {
 
 // ShardIndex is the shard of the apps of repo among n shards.
 func ShardIndex(repo string, n int) int { return shardIndex(repo, n) }
+
+// ReadVersions reads the versions of the app's objects as a drift check does before it
+// decides whether to dry-run, and returns how many objects it read.
+func ReadVersions(ctx context.Context, r *Reconciler, app string) (int, error) {
+	v, err := r.readVersions(ctx, app, nil)
+	if err != nil {
+		return 0, err
+	}
+	return len(v.versions), nil
+}

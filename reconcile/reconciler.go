@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
@@ -100,6 +101,7 @@ func (o *Options) fill() {
 type Reconciler struct {
 	rest   *rest.Config
 	dyn    dynamic.Interface
+	meta   metadata.Interface // metadata-only reads (drift_versions.go)
 	cs     kubernetes.Interface
 	disc   discovery.CachedDiscoveryInterface
 	mapper meta.ResettableRESTMapper
@@ -135,9 +137,13 @@ func New(cfg *rest.Config, opts Options) (*Reconciler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
 	}
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
 	disc := memory.NewMemCacheClient(cs.Discovery())
 	return &Reconciler{
-		rest: cfg, dyn: dyn, cs: cs, disc: disc,
+		rest: cfg, dyn: dyn, meta: mc, cs: cs, disc: disc,
 		mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc),
 		git:    newFetcher(opts.CacheDir, time.Duration(opts.Limits.GitTimeout), opts.Source),
 		opts:   opts,

@@ -113,6 +113,8 @@ type appView struct {
 	syncs uint64
 	// shared is the view this replica last shared with the others (server_view.go).
 	shared string
+	// inSync is what the last drift check that found the app in sync compared (drift.go).
+	inSync *inSync
 }
 
 var _ console.Backend = (*Server)(nil)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/tagrelay/tagrelay/internal/exitcode"
 )
 
@@ -24,6 +26,7 @@ type repoGroup struct {
 
 	mu   sync.Mutex
 	apps []*appState
+	refs []*plumbing.Reference // the last listing a poll got, for the drift checks (polled)
 }
 
 func (g *repoGroup) members() []*appState {
@@ -158,6 +161,9 @@ func (s *Server) pollGroup(ctx context.Context, sh *shard, g *repoGroup) {
 		return
 	}
 	s.metrics.listings.Inc()
+	g.mu.Lock()
+	g.refs = refs
+	g.mu.Unlock()
 	for _, st := range apps {
 		app := st.spec()
 		rev, err := revisionIn(app, refs)
@@ -204,6 +210,27 @@ func (s *Server) pollSync(ctx context.Context, st *appState, rev Revision, wait 
 	if err == nil {
 		<-done
 	}
+}
+
+// polled returns the commit app's revision pointed at in the last listing of its repository's
+// poll loop, when this replica has one: a drift check compares the cluster with it instead of
+// listing the refs once more per app.
+func (s *Server) polled(st *appState, app App) (Revision, bool) {
+	sh := s.shardFor(st)
+	sh.mu.Lock()
+	g := sh.groups[sourceKeyOf(app)]
+	sh.mu.Unlock()
+	if g == nil {
+		return Revision{}, false
+	}
+	g.mu.Lock()
+	refs := g.refs
+	g.mu.Unlock()
+	if refs == nil {
+		return Revision{}, false
+	}
+	rev, err := revisionIn(app, refs)
+	return rev, err == nil
 }
 
 // wakeGroup wakes the poll loop of the app's repository, if this replica holds its shard.

@@ -102,7 +102,12 @@ func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Resu
 		run.version = &v
 	}
 	err := r.sync(ctx, app, opts, run)
-	r.readProvenance(ctx, app, res) // a sync that failed before its plan: by the app's path
+	if trigger != TriggerPreview {
+		// a sync that failed before its plan: by the app's path. Not for a preview (the
+		// console's Diff, every drift check): it deploys nothing, and reading the history and
+		// walking the commits was a third of a drift check's CPU
+		r.readProvenance(ctx, app, res)
+	}
 	finish(res, err, opts.DryRun)
 	if !opts.DryRun && ctx.Err() == nil {
 		o := outcome{applied: run.applied, pinOver: opts.PinOver,

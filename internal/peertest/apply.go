@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // fieldManager owns what the helpers apply.
@@ -65,7 +67,13 @@ func Decode(b []byte) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-// Apply server-side applies the objects, in order (see ApplyFiles).
+// applyWorkers is how many objects Apply applies at once between two barriers.
+const applyWorkers = 8
+
+// Apply server-side applies the objects (see ApplyFiles). CustomResourceDefinitions and
+// Namespaces are barriers: each is applied (and a CRD waited for) after everything before it
+// and before everything after it; the objects between two barriers go applyWorkers at a time,
+// so that a bench's thousands of objects do not wait on one round trip each.
 func Apply(ctx context.Context, cfg *rest.Config, namespace string, objs ...*unstructured.Unstructured) error {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
@@ -76,7 +84,7 @@ func Apply(ctx context.Context, cfg *rest.Config, namespace string, objs ...*uns
 	if err != nil {
 		return err
 	}
-	for _, obj := range objs {
+	apply := func(ctx context.Context, obj *unstructured.Unstructured) error {
 		gvk := obj.GroupVersionKind()
 		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
@@ -104,12 +112,35 @@ func Apply(ctx context.Context, cfg *rest.Config, namespace string, objs ...*uns
 			return fmt.Errorf("applying %s %s: %w", gvk.Kind, obj.GetName(), err)
 		}
 		if m.Resource == crdGVR {
-			if err := waitEstablished(ctx, dyn, obj.GetName()); err != nil {
-				return err
+			return waitEstablished(ctx, dyn, obj.GetName())
+		}
+		return nil
+	}
+	for len(objs) > 0 {
+		n := 1 // a barrier alone, or the objects up to the next barrier
+		if !barrier(objs[0]) {
+			for n < len(objs) && !barrier(objs[n]) {
+				n++
 			}
 		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(applyWorkers)
+		for _, obj := range objs[:n] {
+			g.Go(func() error { return apply(gctx, obj) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		objs = objs[n:]
 	}
 	return nil
+}
+
+// barrier reports whether later objects may need obj to exist: a CRD (their kind) or a
+// Namespace (their namespace).
+func barrier(obj *unstructured.Unstructured) bool {
+	gk := obj.GroupVersionKind().GroupKind()
+	return gk == schema.GroupKind{Group: crdGVR.Group, Kind: "CustomResourceDefinition"} || gk == schema.GroupKind{Kind: "Namespace"}
 }
 
 func waitEstablished(ctx context.Context, dyn dynamic.Interface, name string) error {
