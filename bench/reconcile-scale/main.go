@@ -84,7 +84,6 @@ const (
 	hookSecret        = "bench-webhook-secret-0123456789"
 	concurrency       = 8
 	leaseName         = "tagrelay-reconciler" // serve's --lease-name default
-	driftInterval     = 10 * time.Minute      // serve's --drift-interval default
 )
 
 // serve's default lease timings, passed explicitly so the report names what ran.
@@ -109,6 +108,7 @@ type bench struct {
 type config struct {
 	rounds, hooks, triggers, shards int
 	firstTimeout, fluxTimeout       time.Duration
+	drift                           time.Duration
 	skipFlux                        bool
 }
 
@@ -124,6 +124,7 @@ func main() {
 	flag.DurationVar(&cfg.firstTimeout, "first-timeout", 20*time.Minute, "bound of tagrelay's first round")
 	flag.DurationVar(&cfg.fluxTimeout, "flux-timeout", 25*time.Minute, "bound of Flux's first round: past it Flux's figures are how many apps were Ready, and the run goes on with tagrelay alone")
 	flag.BoolVar(&cfg.skipFlux, "no-flux", false, "tagrelay alone (functional checks)")
+	flag.DurationVar(&cfg.drift, "drift-interval", 10*time.Minute, "tagrelay's --drift-interval as shipped (serve's default); the steady state starts after its first round")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	ctx := context.Background()
@@ -395,7 +396,7 @@ func (b *bench) run(ctx context.Context, cfg config) error {
 	log.Printf("tagrelay: first round of %d apps (load %s)", len(b.apps), loadavg())
 	start := time.Now()
 	trStart := start
-	srv, err := serve(trDir, b.interval)
+	srv, err := serve(trDir, b.interval, "--drift-interval", cfg.drift.String())
 	if err != nil {
 		return err
 	}
@@ -449,7 +450,7 @@ func (b *bench) run(ctx context.Context, cfg config) error {
 	// round on skips the dry run of an app found in sync whose objects and commit did not
 	// change; a full check every 6 rounds). The window starts once tagrelay's first drift
 	// round is over (Flux's first round usually takes longer than that).
-	if wait := time.Until(trStart.Add(driftInterval + b.interval)); wait > 0 {
+	if wait := time.Until(trStart.Add(cfg.drift + b.interval)); wait > 0 {
 		log.Printf("waiting %s for tagrelay's first drift round (every app checked once)", wait.Round(time.Second))
 		time.Sleep(wait)
 	}
@@ -468,8 +469,8 @@ func (b *bench) run(ctx context.Context, cfg config) error {
 	}
 	tr.cpuShipped, fx.cpu = cpuSeconds(trPids)-trCPU0, cpuSeconds(fxPids)-fxCPU0
 	tr.shippedWindow = window
-	log.Printf("FIGURE tagrelay steady state as shipped (polls + drift checks every 10m): CPU %.2f s over %s (%.2f %% of a core), peak RSS %s",
-		tr.cpuShipped, window, tr.cpuShipped/window.Seconds()*100, measure.MiB(tr.rss))
+	log.Printf("FIGURE tagrelay steady state as shipped (polls + drift checks every %s): CPU %.2f s over %s (%.2f %% of a core), peak RSS %s",
+		cfg.drift, tr.cpuShipped, window, tr.cpuShipped/window.Seconds()*100, measure.MiB(tr.rss))
 	if flux {
 		fx.cpuRounds = cfg.rounds
 		log.Printf("FIGURE flux steady state (polls; its Kustomizations are not due within the hour): CPU %.2f s over %d polls (%.3f s per poll), peak RSS %s",
@@ -1057,7 +1058,7 @@ func (b *bench) report(cfg config, tr, fx results, flux bool) {
 		{"peak RSS during the first round", mib(tr.firstRSS), mib(fx.firstRSS), ratio(float64(tr.firstRSS), float64(fx.firstRSS))},
 		{fmt.Sprintf("steady-state CPU per poll of all %d apps", len(b.apps)), cpuCell(tr, "%.3f s", 1), cpuCell(fx, "%.3f s", 1), ratio(perPoll(tr), perPoll(fx))},
 		{"… as share of one core at a 3-minute interval", cpuCell(tr, "%.3f %%", 100.0/180), cpuCell(fx, "%.3f %%", 100.0/180), ratio(perPoll(tr), perPoll(fx))},
-		{"tagrelay as shipped (polls + a drift dry-run of every app every 10 min): share of one core", shipped(tr), "-", "-"},
+		{fmt.Sprintf("tagrelay as shipped (polls + a drift check of every app every %s): share of one core", cfg.drift), shipped(tr), "-", "-"},
 		{"peak RSS, steady state", mib(tr.rss), mib(fx.rss), ratio(float64(tr.rss), float64(fx.rss))},
 		{fmt.Sprintf("webhook to Ready p50 (%d samples, polls off)", len(tr.hooks)), cell(p(tr.hooks, .5)), cell(p(fx.hooks, .5)), ratio(secs(p(tr.hooks, .5)), secs(p(fx.hooks, .5)))},
 		{"webhook to Ready p99", cell(p(tr.hooks, .99)), cell(p(fx.hooks, .99)), ratio(secs(p(tr.hooks, .99)), secs(p(fx.hooks, .99)))},
@@ -1090,7 +1091,7 @@ func (b *bench) report(cfg config, tr, fx results, flux bool) {
 	if tr.shippedWindow > 0 {
 		// polls at a 3-minute interval plus the drift checks' rate as measured (their rate does not depend on the poll interval)
 		share := perPoll(tr)/180*100 + max(tr.cpuShipped/tr.shippedWindow.Seconds()*100-perPoll(tr)/b.interval.Seconds()*100, 0)
-		fmt.Printf("  as shipped (drift checks every 10 min on): about %.2f %% — %s\n", share, met(share <= 2))
+		fmt.Printf("  as shipped (drift checks every %s on): about %.2f %% — %s\n", cfg.drift, share, met(share <= 2))
 	}
 	if len(tr.hooks) > 0 {
 		fmt.Printf("- webhook to Ready p50 ≤ 2 s: %s — %s\n", dur(p(tr.hooks, .5)), met(p(tr.hooks, .5) <= 2*time.Second))
