@@ -107,10 +107,10 @@ func (s *Server) driftLoop(ctx context.Context, sh *shard) {
 	}
 }
 
-// driftRecheck is how many drift intervals a check may skip its dry run for an app whose
-// objects nobody touched (see inSync): what can change without a commit or a write to the
-// app's objects (a remote base or chart at a branch, the API server's defaults) is seen within
-// that many intervals.
+// driftRecheck: every driftRecheck-th check of an app whose objects nobody touched is a full
+// one (see inSync), so that what can change without a commit or a write to the app's objects (a
+// remote base or chart at a branch, the API server's defaults) is seen within that many drift
+// intervals.
 const driftRecheck = 6
 
 // inSync is what the last drift check that found the app in sync compared: the app's spec, the
@@ -122,14 +122,14 @@ type inSync struct {
 	commit   string
 	versions *liveVersions
 	syncs    uint64
-	at       time.Time // of the dry run
+	skips    int // checks that skipped their dry run since (under the view's lock)
 }
 
 // checkDrift dry-runs the app's sync on its lock, unless a sync of the app runs, and records
 // whether a sync would change objects, and the app's tree. It publishes the app when what the
 // console shows changed. The commit compared is the one the last poll of the app's repository
 // found (a new listing when polls are off); an app found in sync whose objects, commit and
-// spec did not change since is not dry-run again (inSync), for up to driftRecheck intervals.
+// spec did not change since is not dry-run again (inSync), but for every driftRecheck-th check.
 func (s *Server) checkDrift(ctx context.Context, st *appState) {
 	select {
 	case st.lock <- struct{}{}:
@@ -155,6 +155,10 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 	v := &st.view
 	v.mu.Lock()
 	syncs, last := v.syncs, v.inSync
+	skips := 0
+	if last != nil {
+		skips = last.skips
+	}
 	v.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -174,11 +178,12 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 		return
 	}
 	if verr == nil && last != nil && !rev.Commit.IsZero() && last.syncs == syncs && last.commit == rev.Commit.String() &&
-		sameSpec(last.app, app) && last.versions.equal(versions) && time.Since(last.at) < driftRecheck*s.opts.Console.DriftInterval {
+		sameSpec(last.app, app) && last.versions.equal(versions) && skips < driftRecheck-1 {
 		v.mu.Lock()
 		if v.syncs == syncs {
 			v.checked = time.Now()
 		}
+		last.skips++
 		v.mu.Unlock()
 		s.ui.driftChecks.WithLabelValues("unchanged").Inc()
 		return
@@ -186,7 +191,6 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 	if !rev.Commit.IsZero() {
 		cctx = withResolved(cctx, app, rev)
 	}
-	started := time.Now()
 	pv, err := s.r.Preview(cctx, app)
 	if ctx.Err() != nil {
 		return
@@ -197,7 +201,7 @@ func (s *Server) checkDrift(ctx context.Context, st *appState) {
 	}
 	var seen *inSync
 	if err == nil && verr == nil && !pv.OutOfSync() && pv.Result.Revision != "" {
-		seen = &inSync{app: app, commit: pv.Result.Revision, versions: versions, syncs: syncs, at: started}
+		seen = &inSync{app: app, commit: pv.Result.Revision, versions: versions, syncs: syncs}
 	}
 	v.mu.Lock()
 	v.inSync = seen
