@@ -28,6 +28,9 @@ type outcome struct {
 	applied bool
 	// pinOver is the commit a rollback pins over (the app's revision at the time).
 	pinOver string
+	// hooks are the specs of the hooks the sync ran (hookPlan.ranSpecs); a successful sync
+	// keeps them in State.Hooks for the no-op guard.
+	hooks []string
 }
 
 // record prepends res to the app's history and moves its state on (advance). version is the
@@ -41,7 +44,8 @@ func (r *Reconciler) record(ctx context.Context, res *Result, o outcome, version
 }
 
 // advance records res: its entry on top (object diffs and unchanged objects dropped), the
-// last handled commit, the rollback pin set or ended, and the in-flight mark of this sync gone.
+// last handled commit, the hooks of a successful sync, the rollback pin set or ended, and the
+// in-flight mark of this sync gone.
 func (st *State) advance(res *Result, o outcome, limit int, now time.Time) {
 	st.History = append([]Result{historyEntry(res)}, st.History...)
 	if limit > 0 && len(st.History) > limit {
@@ -52,6 +56,9 @@ func (st *State) advance(res *Result, o outcome, limit int, now time.Time) {
 	}
 	if o.handled && res.Revision != "" {
 		st.LastCommit = res.Revision
+	}
+	if o.applied && res.Status == api.StatusSucceeded {
+		st.Hooks = o.hooks
 	}
 	switch {
 	case !o.applied:

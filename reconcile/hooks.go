@@ -28,11 +28,15 @@ import (
 // and pre-upgrade hooks both run before every sync that applies. Helm's test hooks and its
 // delete and rollback hooks are not run, and the result says so.
 //
-// Within a phase, hooks run one at a time by wave (argocd.argoproj.io/sync-wave, or
-// helm.sh/hook-weight), kind (Helm's install order) and name, each created (server-side apply)
-// and waited for with the health rules of a sync (a Job complete, a Pod succeeded); the first
-// that fails stops the sync with its reason, pods, events and log tail, and nothing after it is
-// applied. The objects of the app are applied wave by wave too, each wave healthy before the
+// Within a phase, hooks run by wave (argocd.argoproj.io/sync-wave, or helm.sh/hook-weight), each
+// created (server-side apply) and waited for with the health rules of a sync (a Job complete, a
+// Pod succeeded). Each tool's hooks run the way that tool runs them: the Argo CD hooks of one
+// wave together (gitops-engine creates the tasks of a phase and wave kind by kind, then waits
+// for all of them), a Helm hook alone, in Helm's order (weight, then name, then kind:
+// pkg/action execHook sorts by weight and name, stable over the kind order, and waits for each
+// before the next). A wave that has both runs its Argo CD hooks first. A hook that fails fails
+// its wave once the other hooks of the wave ended (they are not cancelled, as in Argo CD),
+// with its reason, pods, events and log tail, and nothing after the wave is applied. The objects of the app are applied wave by wave too, each wave healthy before the
 // next. Hooks are not in the inventory, so never pruned; their delete policies say when they go:
 // BeforeHookCreation (Helm's default), HookSucceeded, HookFailed.
 
@@ -68,9 +72,9 @@ var helmPolicies = map[string]string{
 	"before-hook-creation": policyBeforeCreation, "hook-succeeded": policySucceeded, "hook-failed": policyFailed,
 }
 
-// maxHooks bounds the hooks of one sync: each runs (and is waited for) one at a time, so a
-// repository with thousands would hold its app's sync for as long; it is refused before anything
-// is applied.
+// maxHooks bounds the hooks of one sync: Helm's run one at a time and Argo CD's a wave at a
+// time (at most Jobs at once), so a repository with thousands would hold its app's sync for as
+// long; it is refused before anything is applied.
 const maxHooks = 100
 
 // hook is one hook object in one phase.
@@ -81,7 +85,15 @@ type hook struct {
 	policies map[string]bool
 	// origin is what made it a hook: "helm pre-upgrade", "argocd PreSync".
 	origin string
+	// spec is the hook as rendered, for the no-op guard: "PreSync Job/migrate 3fa2…" (phase,
+	// kind, name or generateName+"*", hash of the rendered object before it is named).
+	spec string
+	// ran is set once the hook succeeded in this sync.
+	ran bool
 }
+
+// helm reports whether h is Helm's (run alone, in Helm's order) rather than Argo CD's.
+func (h *hook) helm() bool { return strings.HasPrefix(h.origin, "helm ") }
 
 func (h *hook) String() string { return h.res.String() }
 
@@ -259,12 +271,13 @@ func hooksOf(c hookCandidate) ([]*hook, []string, error) {
 		}
 	}
 	var out []*hook
+	sum := configHash(u) // before the object is named, namespaced and labelled
 	for i, p := range phases {
 		r := res
 		if i > 0 {
 			r = &resource{obj: u.DeepCopy(), source: c.obj.Source}
 		}
-		out = append(out, &hook{res: r, phase: p, wave: wave, policies: policies, origin: origins[i]})
+		out = append(out, &hook{res: r, phase: p, wave: wave, policies: policies, origin: origins[i], spec: hookSpec(p, u, sum)})
 	}
 	return out, notRun, nil
 }
@@ -373,6 +386,9 @@ func hookKind(kind string) int {
 	return len(hookKindOrder)
 }
 
+// hookLess orders hooks by phase and wave; within a wave, the Argo CD hooks (which run together)
+// by kind and name as gitops-engine sorts its tasks, then the Helm hooks (each alone) by name and
+// kind as Helm runs them.
 func hookLess(a, b *hook) bool {
 	if a.phase != b.phase {
 		return phaseOrder[a.phase] < phaseOrder[b.phase]
@@ -380,10 +396,32 @@ func hookLess(a, b *hook) bool {
 	if a.wave != b.wave {
 		return a.wave < b.wave
 	}
-	if ka, kb := hookKind(a.res.obj.GetKind()), hookKind(b.res.obj.GetKind()); ka != kb {
+	if ah, bh := a.helm(), b.helm(); ah != bh {
+		return bh
+	}
+	ka, kb := hookKind(a.res.obj.GetKind()), hookKind(b.res.obj.GetKind())
+	na, nb := a.res.obj.GetName(), b.res.obj.GetName()
+	if a.helm() && na != nb {
+		return na < nb
+	}
+	if ka != kb {
 		return ka < kb
 	}
-	return a.res.obj.GetName() < b.res.obj.GetName()
+	return na < nb
+}
+
+// hookBatches splits hooks, in order, into what runs together: the Argo CD hooks of one phase
+// and wave; a Helm hook alone.
+func hookBatches(hooks []*hook) [][]*hook {
+	var out [][]*hook
+	for i, h := range hooks {
+		if prev := len(out) - 1; i > 0 && !h.helm() && !hooks[i-1].helm() && h.phase == hooks[i-1].phase && h.wave == hooks[i-1].wave {
+			out[prev] = append(out[prev], h)
+			continue
+		}
+		out = append(out, []*hook{h})
+	}
+	return out
 }
 
 // inPhase returns the hooks of phase (of wave, when wave is not nil), in order.

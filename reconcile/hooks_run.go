@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +32,8 @@ type HookError struct {
 	Pods   []string
 	Events []string
 	Logs   []string
+	// Also are the other hooks of its wave that failed too (Kind/namespace/name).
+	Also []string
 }
 
 func (e *HookError) Error() string {
@@ -44,6 +48,9 @@ func (e *HookError) Error() string {
 	if len(e.Logs) > 0 {
 		fmt.Fprintf(&b, "; log: %s", strings.Join(e.Logs, " | "))
 	}
+	if len(e.Also) > 0 {
+		fmt.Fprintf(&b, "; also failed in this wave: %s", shortList(e.Also))
+	}
 	return b.String()
 }
 
@@ -55,8 +62,9 @@ const (
 	hookLogBytes = 4 << 10
 )
 
-// runHooks runs the hooks of a phase (and wave), one at a time, within timeout for all of them,
-// and returns what it did. The first failure stops it.
+// runHooks runs the hooks of a phase (and wave), within timeout for all of them, and returns what
+// it did, in order: batch after batch (hookBatches: the Argo CD hooks of a wave together, each
+// Helm hook alone). The first batch with a failure stops it.
 func (r *Reconciler) runHooks(ctx context.Context, hooks []*hook, timeout time.Duration) ([]api.ObjectChange, error) {
 	if len(hooks) == 0 {
 		return nil, nil
@@ -64,12 +72,12 @@ func (r *Reconciler) runHooks(ctx context.Context, hooks []*hook, timeout time.D
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var out []api.ObjectChange
-	for _, h := range hooks {
+	for _, batch := range hookBatches(hooks) {
 		if err := stopped(ctx); err != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return out, err
 		}
-		c, err := r.runHook(ctx, h, timeout)
-		out = append(out, c)
+		changes, err := r.runBatch(ctx, batch, timeout)
+		out = append(out, changes...)
 		if err != nil {
 			return out, err
 		}
@@ -77,17 +85,78 @@ func (r *Reconciler) runHooks(ctx context.Context, hooks []*hook, timeout time.D
 	return out, nil
 }
 
-// runHook deletes the previous object of h when its policy says so, applies h, waits for it and
-// applies its delete policy.
-func (r *Reconciler) runHook(ctx context.Context, h *hook, timeout time.Duration) (api.ObjectChange, error) {
-	change := api.ObjectChange{Object: h.String(), Action: api.ActionHookFailed, Reason: h.describe()}
+// runBatch runs hooks that run together, as gitops-engine runs the tasks of one wave: it creates
+// them a kind at a time (a ConfigMap hook exists before the Job of its wave that reads it), then
+// waits for all of them; creating and polling, at most Jobs requests are in flight. A hook that fails does not cancel the others:
+// the batch fails once they all ended (or the phase's timeout did), with the first failure in
+// order, naming the others that failed.
+func (r *Reconciler) runBatch(ctx context.Context, batch []*hook, timeout time.Duration) ([]api.ObjectChange, error) {
+	errs := make([]error, len(batch))
+	for lo := 0; lo < len(batch); {
+		hi := lo + 1
+		for hi < len(batch) && batch[hi].res.obj.GetKind() == batch[lo].res.obj.GetKind() {
+			hi++
+		}
+		r.together(hi-lo, func(i int) { errs[lo+i] = r.startHook(ctx, batch[lo+i]) })
+		lo = hi
+	}
+	changes := make([]api.ObjectChange, len(batch))
+	r.together(len(batch), func(i int) { changes[i], errs[i] = r.finishHook(ctx, batch[i], timeout, errs[i]) })
+	var first error
+	var also []string
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case first == nil:
+			first = err
+		default:
+			also = append(also, batch[i].String())
+		}
+	}
+	var he *HookError
+	if len(also) > 0 && errors.As(first, &he) {
+		he.Also = also
+	}
+	return changes, first
+}
+
+// together calls f(0) … f(n-1), at most Jobs at a time, and returns once all returned.
+func (r *Reconciler) together(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var g errgroup.Group
+	g.SetLimit(r.opts.Jobs)
+	for i := range n {
+		g.Go(func() error {
+			f(i)
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// startHook deletes the previous object of h when its policy says so, and applies h.
+func (r *Reconciler) startHook(ctx context.Context, h *hook) error {
 	if h.policies[policyBeforeCreation] && h.res.live != nil {
 		if err := r.deleteAndWait(ctx, h.res); err != nil {
-			return change, r.hookFailed(ctx, h, nil, "deleting its previous object: "+err.Error())
+			return r.hookFailed(ctx, h, nil, "deleting its previous object: "+err.Error())
 		}
 	}
 	if _, err := r.applyOne(ctx, h.res, FieldManager, h.res.obj, false); err != nil {
-		return change, r.hookFailed(ctx, h, nil, "creating it: "+err.Error())
+		return r.hookFailed(ctx, h, nil, "creating it: "+err.Error())
+	}
+	return nil
+}
+
+// finishHook waits for a hook that started (started is startHook's error) and applies its
+// delete policy.
+func (r *Reconciler) finishHook(ctx context.Context, h *hook, timeout time.Duration, started error) (api.ObjectChange, error) {
+	change := api.ObjectChange{Object: h.String(), Action: api.ActionHookFailed, Reason: h.describe()}
+	if started != nil {
+		change.Reason += ": " + failureReason(started)
+		return change, started
 	}
 	live, st, err := r.waitHook(ctx, h)
 	if err != nil {
@@ -96,12 +165,14 @@ func (r *Reconciler) runHook(ctx context.Context, h *hook, timeout time.Duration
 			reason = fmt.Sprintf("did not finish within %s (%s)", timeout, st)
 		}
 		herr := r.hookFailed(context.WithoutCancel(ctx), h, live, reason)
+		change.Reason += ": " + failureReason(herr)
 		if h.policies[policyFailed] {
 			change.Reason += ", deleted (HookFailed)"
 			_ = r.deleteObject(context.WithoutCancel(ctx), h.res)
 		}
 		return change, herr
 	}
+	h.ran = true
 	change.Action, change.Reason = api.ActionHookSucceeded, h.describe()+": "+st
 	if h.policies[policySucceeded] {
 		if err := r.deleteObject(ctx, h.res); err != nil {
@@ -111,6 +182,15 @@ func (r *Reconciler) runHook(ctx context.Context, h *hook, timeout time.Duration
 		}
 	}
 	return change, nil
+}
+
+// failureReason is the reason of a hook's error, for its line in the result.
+func failureReason(err error) string {
+	var he *HookError
+	if errors.As(err, &he) {
+		return he.Reason
+	}
+	return err.Error()
 }
 
 // waitHook polls a hook until it is done (Current), failed or ctx ends; it returns the last

@@ -44,6 +44,9 @@ type State struct {
 	InFlight *InFlight
 	// History are the recorded syncs, newest first.
 	History []Result
+	// Hooks are the hooks the last successful sync ran, as hookSpec says them: the no-op guard
+	// lets a triggered sync through when it would run a hook that is not among them.
+	Hooks []string
 
 	// version is the ConfigMap's resourceVersion, "" when it does not exist: fenced writes
 	// carry it as their precondition.
@@ -82,6 +85,7 @@ type record struct {
 	LastCommit string    `json:"lastCommit,omitempty"`
 	Pin        *api.Pin  `json:"pin,omitempty"`
 	InFlight   *InFlight `json:"inFlight,omitempty"`
+	Hooks      []string  `json:"hooks,omitempty"`
 }
 
 // State reads the app's state from the cluster (one GET). An app never synced has an empty
@@ -106,7 +110,7 @@ func decodeState(cm *corev1.ConfigMap) *State {
 	}
 	var rec record
 	if b := cm.Data[stateKey]; b != "" && json.Unmarshal([]byte(b), &rec) == nil {
-		st.LastCommit, st.Pin, st.InFlight = rec.LastCommit, rec.Pin, rec.InFlight
+		st.LastCommit, st.Pin, st.InFlight, st.Hooks = rec.LastCommit, rec.Pin, rec.InFlight, rec.Hooks
 	} else {
 		st.LastCommit = lastHandled(st.History)
 	}
@@ -204,7 +208,7 @@ func encodeState(cm *corev1.ConfigMap, st *State) error {
 	if err != nil {
 		return err
 	}
-	rec, err := json.Marshal(record{LastCommit: st.LastCommit, Pin: st.Pin, InFlight: st.InFlight})
+	rec, err := json.Marshal(record{LastCommit: st.LastCommit, Pin: st.Pin, InFlight: st.InFlight, Hooks: st.Hooks})
 	if err != nil {
 		return err
 	}

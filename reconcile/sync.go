@@ -110,7 +110,7 @@ func (r *Reconciler) Sync(ctx context.Context, app App, opts SyncOptions) (*Resu
 	}
 	finish(res, err, opts.DryRun)
 	if !opts.DryRun && ctx.Err() == nil {
-		o := outcome{applied: run.applied, pinOver: opts.PinOver,
+		o := outcome{applied: run.applied, pinOver: opts.PinOver, hooks: run.hooks.ranSpecs(),
 			handled: res.Revision != "" && (res.ExitCode != exitcode.Failure || errors.Is(err, ErrRollout))}
 		if rerr := r.record(context.WithoutCancel(ctx), res, o, run.version); rerr != nil {
 			res.Message = joinMessage(res.Message, "not recorded in the history: "+rerr.Error())
@@ -312,7 +312,8 @@ func warn(res *Result, msg string) {
 
 // guardNoop refuses a triggered sync that deploys nothing new, unless a poll of the same
 // revision deployed that change just before (see pollDeployed). Without an expected image, a
-// change of a pod template, a ConfigMap or a Secret is new (configPlan.real).
+// change of a pod template, a ConfigMap or a Secret is new (configPlan.real), and so is a hook
+// that would run with a spec the last successful sync did not run (hooksGuard).
 func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, run *syncRun) error {
 	res := run.res
 	if opts.ExpectImage == "" && run.config.real() {
@@ -323,11 +324,24 @@ func (r *Reconciler) guardNoop(ctx context.Context, app App, opts SyncOptions, r
 	if err == nil || !errors.Is(err, errdefs.ErrNoop) {
 		return err
 	}
-	history, herr := r.History(ctx, app.Name)
-	if herr != nil || !pollDeployed(history, res.Revision, opts.ExpectImage) {
+	st, serr := r.State(ctx, app.Name)
+	if serr != nil {
 		return err
 	}
-	warn(res, fmt.Sprintf("already deployed by the %s sync of this revision; waited for its health", history[0].Started.Format(time.RFC3339)))
+	if opts.ExpectImage == "" {
+		why, note := hooksGuard(run.hooks, st.Hooks, opts.NoWait)
+		if why != "" {
+			warn(res, why)
+			return nil
+		}
+		if note != "" {
+			err = fmt.Errorf("%w; %s", err, note)
+		}
+	}
+	if !pollDeployed(st.History, res.Revision, opts.ExpectImage) {
+		return err
+	}
+	warn(res, fmt.Sprintf("already deployed by the %s sync of this revision; waited for its health", st.History[0].Started.Format(time.RFC3339)))
 	return nil
 }
 

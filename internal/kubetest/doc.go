@@ -21,7 +21,9 @@
 //	os.Setenv("KUBECONFIG", c.Kubeconfig)
 //
 // Pods whose image tag is ":broken" go Running but never Ready (CrashLoopBackOff, with a BackOff
-// Warning event), so failed rollouts can be tested (see stages.yaml). Every container's log is
+// Warning event), so failed rollouts can be tested (see stages.yaml). A Job's pod completes at once,
+// or after the duration of its pod-complete.stage.kwok.x-k8s.io/delay annotation ("3s"), so a Job
+// that takes a while can be tested. Every container's log is
 // the file Cluster.ContainerLog, served by kwok's kubelet endpoint: the pods/log API (tail,
 // follow) works; Cluster.AppendLog adds lines.
 package kubetest
