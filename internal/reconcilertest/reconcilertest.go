@@ -60,6 +60,9 @@ type Options struct {
 	// TLSCert and TLSKey serve HTTPS (--tls-cert, --tls-key); CAFile is then trusted by the
 	// readiness check and Client. Default: plain HTTP.
 	TLSCert, TLSKey, CAFile string
+	// Listen is serve's --listen address. Default: 127.0.0.1:0 (a free port). A fixed port lets
+	// a test pass the --advertise-url the replica is reached at.
+	Listen string
 	// Args are more serve flags (--gitlab-webhook-secret-file …).
 	Args []string
 }
@@ -103,6 +106,9 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	if o.StartTimeout == 0 {
 		o.StartTimeout = time.Minute
 	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
 	if o.Token == "" {
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)
@@ -136,7 +142,7 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 		return s, err
 	}
 	s.Args = append([]string{"serve", "--config", o.Config, "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
-		"--token-file", s.TokenFile, "--cache-dir", filepath.Join(s.dir, "cache"), "--listen", "127.0.0.1:0",
+		"--token-file", s.TokenFile, "--cache-dir", filepath.Join(s.dir, "cache"), "--listen", o.Listen,
 		"--interval", o.Interval.String(), "--log-format", "json"}, o.leaseArgs()...)
 	if o.TLSCert != "" {
 		s.Args = append(s.Args, "--tls-cert", o.TLSCert, "--tls-key", o.TLSKey)
