@@ -60,8 +60,15 @@ func TestHTTPSForwarding(t *testing.T) {
 		}
 	})
 
-	a := f.startHTTPS("a", ca, ca.file)
-	b := f.startHTTPS("b", ca, ca.file)
+	// replica runs one with a certificate for 127.0.0.1 that issuer signed, trusting ca for the
+	// others.
+	replica := func(name string, issuer *testCA) *reconcilertest.Server {
+		cert, key := issuer.issue(t, name)
+		return f.startHTTPS(name, reconcilertest.Options{TLSCert: cert, TLSKey: key, CAFile: issuer.file,
+			Args: []string{"--peer-ca-file", ca.file}})
+	}
+	a := replica("a", ca)
+	b := replica("b", ca)
 	shardOf := waitSplit(t, a, b) // replica → the shard it holds
 
 	// Through a, each app until both replicas ran one: b's run on b, forwarded over HTTPS.
@@ -97,7 +104,7 @@ func TestHTTPSForwarding(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreign := newTestCA(t, filepath.Join(f.dir, "foreign-ca"))
-	c := f.startHTTPS("c", foreign, ca.file)
+	c := replica("c", foreign)
 	shardOf = waitSplit(t, a, c)
 	app = appsOf[shardOf[c.Identity]][0]
 	before, _ := f.appState(app)
@@ -133,19 +140,52 @@ func TestHTTPSForwarding(t *testing.T) {
 	}
 }
 
-// startHTTPS runs a replica serving a certificate for 127.0.0.1 that ca issues, trusting
-// peerCA for the others, with two shards, advertising its fixed https URL.
-func (f *fixture) startHTTPS(name string, ca *testCA, peerCA string) *reconcilertest.Server {
+// TestHTTPSForwardingSharedCertificate: the replicas of a Deployment share one certificate,
+// issued for the Service's DNS name (no pod IP in it), and pass no --peer-ca-file: a replica
+// trusts its own --tls-cert chain and checks the holder, reached at the IP of its Lease's URL,
+// for the first DNS name of that certificate. A trigger through the replica that does not hold
+// the app's shard runs on the holder.
+func TestHTTPSForwardingSharedCertificate(t *testing.T) {
+	f := newFixture(t)
+	apps := f.shardApps(12)
+	ca := newTestCA(t, filepath.Join(f.dir, "ca"))
+	const service = "tagrelay-reconciler.tagrelay-system.svc"
+	cert, key := ca.issue(t, "service", service)
+	o := reconcilertest.Options{TLSCert: cert, TLSKey: key, CAFile: ca.file, ServerName: service}
+	a := f.startHTTPS("a", o)
+	b := f.startHTTPS("b", o)
+	waitSplit(t, a, b)
+	for _, app := range apps {
+		res, err := a.Client().Sync(context.Background(), app, api.SyncRequest{Wait: true})
+		if err != nil || res.Status != api.StatusSucceeded || res.Replica != a.Identity && res.Replica != b.Identity {
+			t.Fatalf("trigger of %s through a = %+v, %v; want Succeeded on a or b", app, res, err)
+		}
+		if res.Replica == b.Identity {
+			f.checkRanOn(b, app, res.ID)
+			return
+		}
+	}
+	t.Fatalf("none of the %d apps ran on b: want some on each replica's shard", len(apps))
+}
+
+// steadyLease is for tests that wait for no expiry (replicas leave with SIGTERM, which releases
+// their Leases, and join, which a rebalance answers within RetryPeriod): long enough that a
+// loaded machine does not take a shard from its holder mid-sync.
+var steadyLease = &reconcilertest.Lease{Duration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 500 * time.Millisecond}
+
+// startHTTPS runs a replica serving HTTPS (o's TLSCert, TLSKey) with two shards on a port
+// chosen here, advertising https://127.0.0.1:PORT, with steadyLease.
+func (f *fixture) startHTTPS(name string, o reconcilertest.Options) *reconcilertest.Server {
 	f.t.Helper()
-	cert, key := ca.issue(f.t, name)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := f.start(name, reconcilertest.Options{LeaderElection: lease, Listen: addr, TLSCert: cert, TLSKey: key, CAFile: ca.file,
-		Args: []string{"--shards", "2", "--advertise-url", "https://" + addr, "--peer-ca-file", peerCA}})
+	o.LeaderElection, o.Listen = steadyLease, addr
+	o.Args = append(o.Args, "--shards", "2", "--advertise-url", "https://"+addr)
+	s := f.start(name, o)
 	if s.URL != "https://"+addr {
 		f.t.Fatalf("replica %s serves at %s, want https://%s", name, s.URL, addr)
 	}
@@ -273,10 +313,10 @@ func newTestCA(t *testing.T, dir string) *testCA {
 	return ca
 }
 
-// issue writes a server certificate for the IP 127.0.0.1 alone (no DNS name: a replica then
-// checks a peer's certificate against the address in its Lease) and its key; it returns both
-// files.
-func (ca *testCA) issue(t *testing.T, name string) (certFile, keyFile string) {
+// issue writes a server certificate and its key; it returns both files. Without dnsNames the
+// certificate is for the IP 127.0.0.1 alone (a replica then checks a peer's certificate against
+// the address in its Lease); with them, for those names alone.
+func (ca *testCA) issue(t *testing.T, name string, dnsNames ...string) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -289,7 +329,10 @@ func (ca *testCA) issue(t *testing.T, name string) (certFile, keyFile string) {
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+		DNSNames: dnsNames}
+	if len(dnsNames) == 0 {
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
