@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -73,6 +74,16 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, l *leaderRef) {
 			if errors.As(err, &op) && op.Op == "dial" {
 				// Nothing reached the holder: safe to retry (it may be gone; another takes over).
 				s.unavailable(w, "the holder "+l.identity+" of the app's shard does not answer")
+				return
+			}
+			var cert *tls.CertificateVerificationError
+			if errors.As(err, &cert) {
+				// Nothing was sent (the token neither) and a retry would meet the same certificate:
+				// a 502, not a 503 the api client retries. Every forwarded write fails alike, so
+				// the operator reads it here too.
+				s.log.Warn("refusing the certificate of the holder of an app's shard", "holder", l.identity, "url", l.url, "error", err)
+				writeJSON(w, http.StatusBadGateway, api.Error{Error: "forwarding to " + l.identity + " at " + l.url + ": " + err.Error(),
+					Hint: "nothing was sent to it: the replicas' certificates must be signed by the CA they trust for each other (serve --peer-ca-file) and name the address or DNS name they are reached at"})
 				return
 			}
 			writeJSON(w, http.StatusBadGateway, api.Error{Error: "forwarding to " + l.identity + ": " + err.Error(),

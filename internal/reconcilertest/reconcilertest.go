@@ -60,6 +60,12 @@ type Options struct {
 	// TLSCert and TLSKey serve HTTPS (--tls-cert, --tls-key); CAFile is then trusted by the
 	// readiness check and Client. Default: plain HTTP.
 	TLSCert, TLSKey, CAFile string
+	// ServerName is the name the readiness check and Client check the certificate for.
+	// Default: the host they dial, 127.0.0.1.
+	ServerName string
+	// Listen is serve's --listen address. Default: 127.0.0.1:0 (a free port). A fixed port lets
+	// a test pass the --advertise-url the replica is reached at.
+	Listen string
 	// Args are more serve flags (--gitlab-webhook-secret-file …).
 	Args []string
 }
@@ -103,6 +109,9 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	if o.StartTimeout == 0 {
 		o.StartTimeout = time.Minute
 	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
 	if o.Token == "" {
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)
@@ -132,11 +141,11 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	if err != nil {
 		return s, err
 	}
-	if s.http, err = httpClient(o.CAFile); err != nil {
+	if s.http, err = httpClient(o.CAFile, o.ServerName); err != nil {
 		return s, err
 	}
 	s.Args = append([]string{"serve", "--config", o.Config, "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
-		"--token-file", s.TokenFile, "--cache-dir", filepath.Join(s.dir, "cache"), "--listen", "127.0.0.1:0",
+		"--token-file", s.TokenFile, "--cache-dir", filepath.Join(s.dir, "cache"), "--listen", o.Listen,
 		"--interval", o.Interval.String(), "--log-format", "json"}, o.leaseArgs()...)
 	if o.TLSCert != "" {
 		s.Args = append(s.Args, "--tls-cert", o.TLSCert, "--tls-key", o.TLSKey)
@@ -301,8 +310,8 @@ func (o *Options) leaseArgs() []string {
 	return args
 }
 
-// httpClient trusts caFile besides the system's CAs.
-func httpClient(caFile string) (*http.Client, error) {
+// httpClient trusts caFile (alone: a test's CA) and checks certificates for serverName (when set).
+func httpClient(caFile, serverName string) (*http.Client, error) {
 	client := &http.Client{Timeout: 5 * time.Minute}
 	if caFile == "" {
 		return client, nil
@@ -316,7 +325,7 @@ func httpClient(caFile string) (*http.Client, error) {
 		return nil, fmt.Errorf("no certificate in %s", caFile)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
 	client.Transport = tr
 	return client, nil
 }
