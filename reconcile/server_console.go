@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -251,10 +252,17 @@ func (s *Server) forwardConsole(w http.ResponseWriter, r *http.Request, local ht
 				local.ServeHTTP(w, r)
 				return
 			}
-			if r.Context().Err() == nil {
-				s.log.Warn("forwarding a console request to the holder of its shard", "holder", l.identity, "error", err)
-				http.Error(w, "the replica "+l.identity+" holding the app did not answer: reload the page", http.StatusBadGateway)
+			if r.Context().Err() != nil {
+				return
 			}
+			s.log.Warn("forwarding a console request to the holder of its shard", "holder", l.identity, "error", err)
+			if cert := (*tls.CertificateVerificationError)(nil); errors.As(err, &cert) {
+				// nothing was sent, and reloading meets the same certificate: say what to fix
+				http.Error(w, "the certificate of the replica "+l.identity+" holding the app was refused ("+cert.Err.Error()+
+					"): the replicas' certificates must be signed by the CA they trust for each other (serve --peer-ca-file)", http.StatusBadGateway)
+				return
+			}
+			http.Error(w, "the replica "+l.identity+" holding the app did not answer: reload the page", http.StatusBadGateway)
 		},
 	}
 	proxy.ServeHTTP(w, r)

@@ -77,8 +77,15 @@ func TestReplicasOnOneHost(t *testing.T) {
 // consoleLogin logs a browser-like client in to the console at base with token.
 func consoleLogin(t *testing.T, base, token string) *http.Client {
 	t.Helper()
+	return consoleLoginVia(t, base, token, nil)
+}
+
+// consoleLoginVia is consoleLogin through transport (nil: the default; an HTTPS server's
+// client transport, which trusts its CA).
+func consoleLoginVia(t *testing.T, base, token string, transport http.RoundTripper) *http.Client {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	cl := &http.Client{Jar: jar}
+	cl := &http.Client{Jar: jar, Transport: transport}
 	resp, err := cl.Get(base + "/login")
 	if err != nil {
 		t.Fatal(err)

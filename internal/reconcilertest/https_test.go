@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -60,12 +61,13 @@ func TestHTTPSForwarding(t *testing.T) {
 		}
 	})
 
+	sessionKey := f.write("session-key", "one-console-session-key-for-the-replicas")
 	// replica runs one with a certificate for 127.0.0.1 that issuer signed, trusting ca for the
 	// others.
 	replica := func(name string, issuer *testCA) *reconcilertest.Server {
 		cert, key := issuer.issue(t, name)
 		return f.startHTTPS(name, reconcilertest.Options{TLSCert: cert, TLSKey: key, CAFile: issuer.file,
-			Args: []string{"--peer-ca-file", ca.file}})
+			Args: []string{"--peer-ca-file", ca.file, "--session-key-file", sessionKey}})
 	}
 	a := replica("a", ca)
 	b := replica("b", ca)
@@ -128,6 +130,18 @@ func TestHTTPSForwarding(t *testing.T) {
 	}
 	if logs := a.Logs(); !strings.Contains(logs, "refusing the certificate of the holder") || !strings.Contains(logs, c.Identity) {
 		t.Errorf("a's log should say it refused c's certificate:\n%s", logs)
+	}
+	// the console's pages of that app, through a, say the same, not "reload the page"
+	cl := consoleLoginVia(t, a.URL, apiToken, a.Client().HTTP.Transport)
+	resp, gerr := cl.Get(a.URL + "/apps/" + app)
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(page), c.Identity) ||
+		!strings.Contains(string(page), "unknown authority") || !strings.Contains(string(page), "--peer-ca-file") {
+		t.Errorf("console page of %s (on c) through a = %d %q; want 502 naming %s, the unknown authority and --peer-ca-file", app, resp.StatusCode, page, c.Identity)
 	}
 
 	for _, r := range []*reconcilertest.Server{a, b, c} {
