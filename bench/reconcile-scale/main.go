@@ -71,6 +71,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/tagrelay/tagrelay/internal/fluxtest"
 	"github.com/tagrelay/tagrelay/internal/gittest"
 	"github.com/tagrelay/tagrelay/internal/kubetest"
@@ -449,10 +452,21 @@ func (b *bench) run(ctx context.Context, cfg config) error {
 	// check dry-runs every app once per --drift-interval, 10m by default, and from the second
 	// round on skips the dry run of an app found in sync whose objects and commit did not
 	// change; a full check every 6 rounds). The window starts once tagrelay's first drift
-	// round is over (Flux's first round usually takes longer than that).
-	if wait := time.Until(trStart.Add(cfg.drift + b.interval)); wait > 0 {
-		log.Printf("waiting %s for tagrelay's first drift round (every app checked once)", wait.Round(time.Second))
-		time.Sleep(wait)
+	// round is over (its /metrics count a check per app; Flux's first round usually takes
+	// longer than that).
+	log.Printf("waiting for tagrelay's first drift round (every app checked once)")
+	for deadline := trStart.Add(3 * cfg.drift); ; time.Sleep(5 * time.Second) {
+		n, err := driftChecks(srv)
+		if err != nil {
+			return err
+		}
+		if n >= float64(len(b.apps)) {
+			log.Printf("tagrelay's first drift round is over: %.0f checks, %s after its start", n, time.Since(trStart).Round(time.Second))
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("tagrelay's first drift round is not over %s after its start: %.0f checks of %d apps", 3*cfg.drift, n, len(b.apps))
+		}
 	}
 	log.Printf("steady state over %d intervals of %s (load %s)", cfg.rounds, b.interval, loadavg())
 	time.Sleep(b.interval) // let the last syncs and Flux's first checks settle
@@ -964,6 +978,33 @@ func (b *bench) leaseHolders(ctx context.Context, n int) []string {
 }
 
 // cpuSeconds sums utime+stime of processes (clock ticks of 10 ms).
+// driftChecks is the number of drift checks the server made so far (every result), from its
+// /metrics.
+func driftChecks(srv *reconcilertest.Server) (float64, error) {
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+srv.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("GET /metrics: %w", err)
+	}
+	n := 0.0
+	if mf := families["tagrelay_reconciler_drift_checks_total"]; mf != nil {
+		for _, m := range mf.GetMetric() {
+			n += m.GetCounter().GetValue()
+		}
+	}
+	return n, nil
+}
+
 func cpuSeconds(pids []int) float64 {
 	total := 0.0
 	for _, pid := range pids {
