@@ -36,24 +36,10 @@ func TestDeposedLeaderFenced(t *testing.T) {
 	cfgA := rest.CopyConfig(c.RESTConfig())
 	cfgA.WrapTransport = freezer.wrap
 	lease := &reconcile.LeaderElection{LeaseName: "fence", LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 250 * time.Millisecond}
-	serverOn := func(cfg *rest.Config, url string) *reconcile.Server {
-		r, err := reconcile.New(cfg, reconcile.Options{Namespace: f.sys, CacheDir: t.TempDir(), PollInterval: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		le := *lease
-		s, err := reconcile.NewServer(r, &reconcile.Config{Apps: []reconcile.App{app}}, reconcile.ServerOptions{Token: apiToken,
-			Interval: -1, LeaderElection: &le, AdvertiseURL: url})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runServer(t, s)
-		return s
-	}
-	a := serverOn(cfgA, "http://a.invalid")
+	a := f.replica(cfgA, *lease, "http://a.invalid", app)
 	t.Cleanup(freezer.release) // before the servers stop: A must not stay frozen
 	waitFor(t, "A to lead", func() bool { return a.Status().Leading })
-	b := serverOn(c.RESTConfig(), "http://b.invalid")
+	b := f.replica(c.RESTConfig(), *lease, "http://b.invalid", app)
 
 	answer := make(chan api.SyncResult, 1)
 	hsA := httptest.NewServer(a.Handler())

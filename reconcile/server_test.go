@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/tagrelay/tagrelay/reconcile"
 	"github.com/tagrelay/tagrelay/reconcile/api"
 )
@@ -38,6 +40,24 @@ func (f *fixture) serveConfig(cfg *reconcile.Config, opts reconcile.ServerOption
 	f.t.Cleanup(hs.Close)
 	waitFor(f.t, "the server to be ready", func() bool { return s.Status().Ready })
 	return s, hs
+}
+
+// replica runs one replica of a server of apps until the test ends: its own reconciler and
+// cache on cfg (a copy of the cluster's, whose transport a test may wrap to freeze or kill the
+// process's requests), leader election le, advertising url, polls off.
+func (f *fixture) replica(cfg *rest.Config, le reconcile.LeaderElection, url string, apps ...reconcile.App) *reconcile.Server {
+	f.t.Helper()
+	r, err := reconcile.New(cfg, reconcile.Options{Namespace: f.sys, CacheDir: f.t.TempDir(), PollInterval: 200 * time.Millisecond})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	s, err := reconcile.NewServer(r, &reconcile.Config{Apps: apps}, reconcile.ServerOptions{Token: apiToken,
+		Interval: -1, LeaderElection: &le, AdvertiseURL: url})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	runServer(f.t, s)
+	return s
 }
 
 // runServer runs s until the test ends.

@@ -55,22 +55,8 @@ func TestAtShareWatchesOthersShards(t *testing.T) {
 			return next.RoundTrip(r)
 		})
 	}
-	serverOn := func(cfg *rest.Config, url string) *reconcile.Server {
-		r, err := reconcile.New(cfg, reconcile.Options{Namespace: f.sys, CacheDir: t.TempDir(), PollInterval: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		le := lease
-		s, err := reconcile.NewServer(r, &reconcile.Config{Apps: []reconcile.App{app}}, reconcile.ServerOptions{Token: apiToken,
-			Interval: -1, LeaderElection: &le, AdvertiseURL: url})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runServer(t, s)
-		return s
-	}
-	a := serverOn(cfgA, "http://a.invalid")
-	b := serverOn(cfgB, "http://b.invalid")
+	a := f.replica(cfgA, lease, "http://a.invalid", app)
+	b := f.replica(cfgB, lease, "http://b.invalid", app)
 	t.Cleanup(func() { close(gone) }) // before the servers stop (cleanups run last first): b's stop needs answers
 	holders := func() map[string]int {
 		out := map[string]int{}
